@@ -1,0 +1,422 @@
+"""The analysis: a spec's graph with every pass run, as rows and totals a program can read.
+
+    >>> import archspec
+    >>> a = archspec.analyze("vgg16")
+    >>> a.totals.params, a.totals.macs
+    (138357544, 15470264320)
+
+`Analysis.to_dict()` is the JSON interface (docs/json.md); `table()`, `to_csv()` and `to_markdown()`
+are the other formats; in Jupyter it shows itself as a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from archspec.diagnostics import SpecError
+from archspec.graph.build import build_graph
+from archspec.graph.ir import OutputInfo, ScopeInfo, scope_chain
+from archspec.lang.expr import Value
+from archspec.lang.load import Source, load_source
+from archspec.layers import KINDS
+from archspec.layers.base import CONVENTIONS, Cost, Shape, fmt_shape
+from archspec.passes import costs, receptive
+
+JSON_VERSION = 1
+BYTES_PER_ELEMENT = 4  # float32
+
+
+@dataclass
+class Row:
+    """One layer instance (a graph node)."""
+
+    name: str
+    kind: str
+    args: str
+    block: str
+    output_shape: Shape
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    buffers: int
+    macs: int
+    flops: int
+    connections: int
+    activations: int
+    receptive_field: list[int] | None
+    effective_stride: list[float] | None
+    fused: bool = False
+    frozen: bool = False
+    line: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["output_shape"] = list(self.output_shape)
+        return d
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    flops: int = 0
+    connections: int = 0
+    activations: int = 0
+    activation_bytes: int = 0
+    param_bytes: int = 0
+    layers: int = 0
+    depth: int = 0
+    flops_by_kind: dict[str, int] = field(default_factory=dict)
+    macs_by_convention: dict[str, int] = field(default_factory=dict)
+    receptive_field: list[int] | None = None
+    effective_stride: list[float] | None = None
+
+
+def _num(x: Any) -> float:
+    return float(x) if x.denominator != 1 else int(x)
+
+
+class Analysis:
+    """Shapes and costs of every layer of a network, and their totals."""
+
+    def __init__(self, graph: nx.DiGraph, *, batch: int = 1, convention: str = "archspec",
+                 spec_name: str | None = None, error: SpecError | None = None) -> None:
+        if convention not in CONVENTIONS:
+            raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+        self.graph = graph
+        self.batch = batch
+        self.convention = convention
+        self.error = error  # set when the analysis stopped at a mistake: rows cover what was built
+        self.name: str = graph.graph.get("name", spec_name or "network")
+        costs.run(graph)
+        receptive.run(graph)
+        self.rows = [self._row(n, d) for n, d in graph.nodes(data=True) if d["role"] != "output"]
+        self.totals = self._totals()
+
+    # -- rows and totals -----------------------------------------------------------------------
+    def _row(self, n: str, d: dict[str, Any]) -> Row:
+        m = d["meta"]
+        c: Cost = m["cost"]
+        rf = m.get("rf")
+        kind = KINDS[d["kind"]]
+        return Row(
+            name=n, kind=d["kind"], args=kind.describe(d["args"]), block=d["scope"], output_shape=m["shape"],
+            params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed, buffers=c.buffers,
+            macs=m["peer_macs"][self.convention] * self.batch, flops=c.flops * self.batch,
+            connections=c.connections, activations=m["activations"] * self.batch,
+            receptive_field=[f.size for f in rf] if rf else None,
+            effective_stride=[_num(f.stride) for f in rf] if rf else None,
+            fused=d["fused"], frozen=d["frozen"], line=d["span"].line if d["span"] else None)
+
+    def _totals(self) -> Totals:
+        t = Totals()
+        for r in self.rows:
+            t.params += r.params
+            t.trainable_params += r.trainable_params
+            t.non_trainable_params += r.non_trainable_params
+            t.buffers += r.buffers
+            t.macs += r.macs
+            t.flops += r.flops
+            t.connections += r.connections
+            t.activations += r.activations
+            if r.flops:
+                t.flops_by_kind[r.kind] = t.flops_by_kind.get(r.kind, 0) + r.flops
+        t.activation_bytes = t.activations * BYTES_PER_ELEMENT
+        t.param_bytes = (t.params + t.buffers) * BYTES_PER_ELEMENT
+        for conv in CONVENTIONS:
+            t.macs_by_convention[conv] = sum(d["meta"]["peer_macs"][conv] for _, d in self.graph.nodes(data=True)) * self.batch
+        t.layers = sum(1 for r in self.rows if r.params)
+        t.depth = self._depth()
+        widest = None
+        for _, d in self.graph.nodes(data=True):
+            rf = d["meta"].get("rf")
+            if rf and (widest is None or max(f.size for f in rf) > max(f.size for f in widest)):
+                widest = rf
+        if widest:
+            t.receptive_field = [f.size for f in widest]
+            t.effective_stride = [_num(f.stride) for f in widest]
+        return t
+
+    def _depth(self) -> int:
+        """Layers with weights on the longest path (VGG-16: 16)."""
+        best: dict[str, int] = {}
+        for n, d in self.graph.nodes(data=True):
+            here = 1 if (d["meta"]["cost"].params + d["meta"]["cost"].fixed) else 0
+            best[n] = here + max((best[i] for i in d["inputs"]), default=0)
+        return max(best.values(), default=0)
+
+    # -- views -----------------------------------------------------------------------------
+    @property
+    def inputs(self) -> dict[str, Shape]:
+        return {n: self.graph.nodes[n]["meta"]["shape"] for n in self.graph.graph.get("inputs", [])}
+
+    @property
+    def outputs(self) -> dict[str, Shape]:
+        return {o.name: self.graph.nodes[o.node]["meta"]["shape"] for o in self.graph.graph.get("outputs", [])}
+
+    @property
+    def output_infos(self) -> list[OutputInfo]:
+        return list(self.graph.graph.get("outputs", []))
+
+    @property
+    def scopes(self) -> dict[str, ScopeInfo]:
+        return dict(self.graph.graph.get("scopes", {}))
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def display_rows(self, depth: int | None = None) -> list[tuple[str, Any]]:
+        """Rows as tables show them: ("block", ScopeInfo, aggregate) headers and ("layer", Row) rows,
+        fused activations folded into their producer, blocks deeper than `depth` collapsed to one row."""
+        scopes = self.scopes
+        out: list[tuple[str, Any]] = []
+        open_scopes: list[str] = []
+        agg: dict[str, dict[str, Any]] = {}
+        for r in self.rows:
+            chain = scope_chain(r.block)
+            visible = chain if depth is None else chain[:depth + 1]
+            shown = visible[:depth] if depth is not None and len(chain) > depth else visible
+            collapsed = visible[-1] if depth is not None and len(chain) > depth else None
+            # close scopes we left, open the new ones
+            while open_scopes and (len(open_scopes) > len(shown) or open_scopes[-1] != shown[len(open_scopes) - 1]):
+                open_scopes.pop()
+            for s in shown[len(open_scopes):]:
+                open_scopes.append(s)
+                out.append(("block", scopes.get(s)))
+            if collapsed:
+                a = agg.get(collapsed)
+                if a is None:
+                    a = agg[collapsed] = {"scope": scopes.get(collapsed), "params": 0, "macs": 0, "flops": 0,
+                                          "shape": r.output_shape, "layers": 0, "activations": 0}
+                    out.append(("collapsed", a))
+                a["params"] += r.params
+                a["macs"] += r.macs
+                a["flops"] += r.flops
+                a["activations"] += r.activations
+                a["shape"] = r.output_shape
+                a["layers"] += 0 if r.fused else 1
+                continue
+            if r.fused and out and out[-1][0] == "layer":
+                out[-1] = ("layer", _fold(out[-1][1], r))
+                continue
+            out.append(("layer", r))
+        return out
+
+    # -- formats ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        t = self.totals
+        d: dict[str, Any] = {
+            "format": "archspec-analysis", "version": JSON_VERSION, "network": self.name,
+            "source": self.graph.graph.get("source"),
+            "params": {k: v for k, v in self.graph.graph.get("params", {}).items()},
+            "convention": self.convention, "batch": self.batch,
+            "inputs": {k: list(v) for k, v in self.inputs.items()},
+            "outputs": {k: list(v) for k, v in self.outputs.items()},
+            "totals": asdict(t),
+            "layers": [r.to_dict() for r in self.rows],
+            "blocks": [{"name": s.id, "kind": s.kind, "label": s.label} for s in self.scopes.values()],
+        }
+        if self.error is not None:
+            d["error"] = self.error.diagnostic.to_dict()
+        return d
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=_jsonable)
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        cols = ["name", "kind", "args", "block", "output_shape", "params", "trainable_params",
+                "non_trainable_params", "buffers", "macs", "flops", "connections", "activations", "receptive_field"]
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in self.rows:
+            d = r.to_dict()
+            d["output_shape"] = "x".join(map(str, r.output_shape))
+            d["receptive_field"] = "x".join(map(str, r.receptive_field)) if r.receptive_field else "global"
+            w.writerow([d[c] for c in cols])
+        return buf.getvalue()
+
+    def summary_lines(self) -> list[tuple[str, str]]:
+        t = self.totals
+        conv = "" if self.convention == "archspec" else f" ({self.convention}'s convention)"
+        per = f" (batch {self.batch})" if self.batch != 1 else " per sample"
+        lines = [
+            ("Parameters", f"{t.params:,}"),
+            ("  trainable", f"{t.trainable_params:,}"),
+            ("  non-trainable", f"{t.non_trainable_params:,}"),
+            ("Buffers", f"{t.buffers:,}" + (f"  (Keras total: {t.params + t.buffers:,})" if t.buffers else "")),
+            ("MACs" + conv, f"{t.macs:,}  ({human(t.macs)})"),
+            ("FLOPs", f"{t.flops:,}  ({human(t.flops)})"),
+            ("Connections", f"{t.connections:,}"),
+            ("Activations" + per, f"{t.activations:,}  ({human_bytes(t.activation_bytes)})"),
+            ("Parameter memory", human_bytes(t.param_bytes) + " (float32, with buffers)"),
+            ("Inputs", ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.inputs.items())),
+            ("Outputs", ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.outputs.items())),
+            ("Depth", f"{t.depth} weight layers on the longest path"),
+        ]
+        if t.receptive_field:
+            lines.append(("Receptive field", "×".join(map(str, t.receptive_field)) + "  (stride " +
+                          "×".join(f"{s:g}" for s in t.effective_stride or []) + ")"))
+        return lines
+
+    def to_markdown(self, depth: int | None = None) -> str:
+        lines = [f"### {self.name}", "", "| Layer | Kind | Arguments | Output | Params | MACs |", "|---|---|---|---|--:|--:|"]
+        for typ, item in self.display_rows(depth):
+            if typ == "block":
+                lines.append(f"| **{_esc(item.id)}** | **{_esc(item.label)}** | | | | |")
+            elif typ == "collapsed":
+                lines.append(f"| {_esc(item['scope'].id)} | {_esc(item['scope'].label)} | {item['layers']} layers "
+                             f"| {fmt_shape(item['shape'])} | {item['params']:,} | {item['macs']:,} |")
+            else:
+                lines.append(f"| {_esc(item.name)} | {_esc(item.kind)} | {_esc(item.args)} | {fmt_shape(item.output_shape)} "
+                             f"| {item.params:,} | {item.macs:,} |")
+        lines += ["", "| Total | |", "|---|--:|"] + [f"| {k.strip()} | {v} |" for k, v in self.summary_lines()]
+        return "\n".join(lines) + "\n"
+
+    def table(self, depth: int | None = None) -> Any:
+        from archspec.backends.table import rich_table
+
+        return rich_table(self, depth)
+
+    def __rich__(self) -> Any:
+        return self.table()
+
+    def __str__(self) -> str:
+        from archspec.backends.table import plain
+
+        return plain(self)
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return f"<Analysis {self.name}: {t.params:,} params, {t.macs:,} MACs>"
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+
+def _fold(r: Row, act: Row) -> Row:
+    from dataclasses import replace
+
+    return replace(r, kind=f"{r.kind}+{act.kind}", flops=r.flops + act.flops, params=r.params + act.params,
+                   macs=r.macs + act.macs, output_shape=act.output_shape)
+
+
+def _esc(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
+
+
+def human(n: float) -> str:
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def human_bytes(n: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:g} B"
+
+
+# -- the library's entry points ------------------------------------------------------------------
+
+class Spec:
+    """A loaded spec (source and imports), ready to be built with parameters."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    @property
+    def name(self) -> str:
+        net = self.source.spec.network
+        return net.name if net else Path(self.source.spec.path).stem
+
+    @property
+    def path(self) -> str:
+        return self.source.spec.path
+
+    @property
+    def params(self) -> dict[str, Any]:
+        net = self.source.spec.network
+        return {p.name: p.default for p in net.params} if net else {}
+
+    def graph(self, params: dict[str, Value] | None = None, input: Any = None) -> nx.DiGraph:
+        return build_graph(self.source, _coerce_params(params), _coerce_input(input))
+
+    def __repr__(self) -> str:
+        return f"<Spec {self.name} from {self.path}>"
+
+
+def load(spec: str | Path | Spec, *, text: str | None = None) -> Spec:
+    """Load a spec: a path, a shipped spec's name (`"vgg16"`), or source text (anything with a newline)."""
+    if isinstance(spec, Spec):
+        return spec
+    return Spec(load_source(spec, text=text))
+
+
+def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, convention: str = "archspec",
+            params: dict[str, Any] | None = None, partial: bool = False, **kw: Any) -> Analysis:
+    """Analyse a spec without running it. Network parameters can be given as keywords
+    (`analyze("resnet", depth=50)`) or as `params={...}`; `input` overrides the input shape
+    (`"3x299x299"`, `(3, 299, 299)` or `{"name": shape}` for several inputs).
+
+    With `partial=True`, a shape error returns the analysis of what was built before it (with
+    `.error` set) instead of raising."""
+    s = load(spec)
+    merged = {**(params or {}), **kw}
+    try:
+        g = s.graph(merged, input)
+    except SpecError as e:
+        if partial and e.partial is not None and e.partial.number_of_nodes():
+            return Analysis(e.partial, batch=batch, convention=convention, error=e)
+        raise
+    return Analysis(g, batch=batch, convention=convention)
+
+
+def parse_shape(text: str) -> Shape:
+    try:
+        shape = tuple(int(x) for x in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise ValueError(f"a shape is written like 3x224x224, got {text!r}") from None
+    if not shape or min(shape) < 1:
+        raise ValueError(f"a shape is positive sizes like 3x224x224, got {text!r}")
+    return shape
+
+
+def _coerce_input(input: Any) -> dict[str, Shape] | None:
+    if input is None:
+        return None
+    if isinstance(input, dict):
+        return {k: parse_shape(v) if isinstance(v, str) else tuple(v) for k, v in input.items()}
+    if isinstance(input, str):
+        return {"*": parse_shape(input)}
+    return {"*": tuple(input)}
+
+
+def _coerce_params(params: dict[str, Any] | None) -> dict[str, Value] | None:
+    if not params:
+        return None
+    out: dict[str, Value] = {}
+    for k, v in params.items():
+        out[k] = tuple(v) if isinstance(v, list) else v
+    return out

@@ -1,0 +1,191 @@
+"""Diagnostics: every user mistake becomes one `Diagnostic`, rendered plain or with colour.
+
+A diagnostic is data (code, message, span, expected, received, hint, notes), in the manner of
+compiler diagnostics; `SpecError` carries one through the pipeline. The catalogue of codes with an
+example each is `docs/errors.md` (a test runs every example there).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# The catalogue: code -> short title. Codes are stable; docs/errors.md lists each with an example.
+CODES: dict[str, str] = {
+    "E100": "syntax error",
+    "E101": "inconsistent indentation",
+    "E102": "unreadable file",
+    "E110": "invalid YAML spec",
+    "E200": "unknown layer or block",
+    "E201": "unknown argument",
+    "E202": "invalid argument value",
+    "E203": "missing argument",
+    "E204": "too many positional arguments",
+    "E205": "undefined name",
+    "E206": "invalid expression",
+    "E207": "unknown network parameter",
+    "E208": "duplicate definition",
+    "E300": "shape does not fit",
+    "E301": "merge of incompatible shapes",
+    "E302": "no input tensor",
+    "E400": "undefined tensor",
+    "E401": "cycle",
+    "E402": "no network in file",
+    "E500": "file not found",
+    "E501": "cyclic import",
+    "E600": "limit exceeded",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a source file, 1-based lines and columns, end column exclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None = None
+    expected: str | None = None
+    received: str | None = None
+    hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+    severity: str = "error"
+
+    @property
+    def title(self) -> str:
+        return CODES.get(self.code, "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "severity": self.severity, "message": self.message}
+        if self.span:
+            s = self.span
+            d["location"] = {"file": s.file, "line": s.line, "column": s.column,
+                             "end_line": s.end_line, "end_column": s.end_column}
+        for key in ("expected", "received", "hint"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
+        if self.notes:
+            d["notes"] = self.notes
+        return d
+
+
+class SpecError(Exception):
+    """A user mistake. `partial` may hold what was built before the mistake (a graph)."""
+
+    def __init__(self, diagnostic: Diagnostic, partial: Any = None) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+        self.partial = partial
+
+    def __str__(self) -> str:
+        return render(self.diagnostic, sources=None)
+
+
+def error(code: str, message: str, span: Span | None = None, **kw: Any) -> SpecError:
+    return SpecError(Diagnostic(code, message, span, **kw))
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None:
+    """A hint naming the closest valid names, or None when nothing is close."""
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=n, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+_SOURCES: dict[str, str] = {}
+
+
+def remember_source(name: str, text: str) -> None:
+    """Keep a source text so that diagnostics about it can quote the offending line."""
+    _SOURCES[name] = text
+
+
+def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
+    text = (sources or {}).get(span.file, _SOURCES.get(span.file))
+    if text is None:
+        try:
+            with open(span.file, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return None
+    lines = text.splitlines()
+    if 1 <= span.line <= len(lines):
+        return lines[span.line - 1]
+    return None
+
+
+def render(d: Diagnostic, sources: dict[str, str] | None = None) -> str:
+    """Plain-text rendering:
+
+        error[E300]: conv kernel 7×7 does not fit the 5×5 input
+          --> spec.arch:4:5
+           |
+         4 |     conv 64 7x7
+           |     ^^^^^^^^^^^
+           = expected: ...
+    """
+    out = [f"{d.severity}[{d.code}]: {d.message}"]
+    if d.span:
+        s = d.span
+        out.append(f"  --> {s}")
+        line = _source_line(s, sources)
+        if line is not None:
+            line = line.replace("\t", " ")
+            num = str(s.line)
+            pad = " " * len(num)
+            width = (s.end_column - s.column) if s.end_line == s.line else len(line) - s.column + 1
+            width = max(1, min(width, max(1, len(line) - s.column + 1)))
+            out.append(f" {pad} |")
+            out.append(f" {num} | {line}")
+            out.append(f" {pad} | {' ' * (s.column - 1)}{'^' * width}")
+    for label, value in (("expected", d.expected), ("received", d.received)):
+        if value:
+            out.append(f"   = {label}: {value}")
+    out.extend(f"   = note: {n}" for n in d.notes)
+    if d.hint:
+        out.append(f"   = hint: {d.hint}")
+    return "\n".join(out)
+
+
+def render_rich(d: Diagnostic, sources: dict[str, str] | None = None) -> Any:
+    """The same text with colour, as a rich `Text`."""
+    from rich.text import Text
+
+    text = Text()
+    colour = "bold red" if d.severity == "error" else "bold yellow"
+    for i, line in enumerate(render(d, sources).splitlines()):
+        if i:
+            text.append("\n")
+        if i == 0:
+            head, _, rest = line.partition(": ")
+            text.append(head, style=colour)
+            text.append(": " + rest, style="bold")
+        elif line.lstrip().startswith("-->"):
+            text.append(line, style="cyan")
+        elif set(line.split("|")[-1].strip()) == {"^"}:
+            pre, _, carets = line.rpartition("|")
+            text.append(pre + "|", style="cyan")
+            text.append(carets, style=colour)
+        elif line.lstrip().startswith("= hint"):
+            text.append(line, style="green")
+        elif line.lstrip().startswith("="):
+            text.append(line, style="dim")
+        else:
+            text.append(line)
+    return text

@@ -1,0 +1,584 @@
+"""AST → graph: elaborates blocks, repeats, branches, conditions and named tensors into the IR.
+
+Shapes are inferred node by node as the graph is built (each kind's pure shape rule), so that a spec
+can read the current tensor's size (`channels`, `shape`) and so that a shape error stops at the
+statement that caused it, with the graph built so far kept for a partial report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+
+from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
+from archspec.graph.ir import OutputInfo, ScopeInfo
+from archspec.layers import REGISTRY
+from archspec.layers.activation import ACTIVATIONS
+from archspec.layers.base import Args, LayerKind, Shape, ShapeError, fmt_shape, prod
+from archspec.layers.core import MAX_ELEMENTS
+from archspec.lang import ast
+from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
+from archspec.lang.load import Source
+
+MAX_NODES = 500_000
+MAX_REPEAT = 100_000
+MAX_CALL_DEPTH = 64
+BUILTINS = ("channels", "shape")  # names that read the current tensor
+
+
+@dataclass(eq=False)
+class Closure:
+    """A block definition with the environment it was defined in (blocks see their definer's parameters)."""
+
+    block: ast.BlockDef
+    env: dict[str, Value]
+    blocks: dict[str, Closure]
+
+
+@dataclass(eq=False)
+class Namespace:
+    """Named tensors of one block instance."""
+
+    tensors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Frame:
+    env: dict[str, Value]
+    blocks: dict[str, Closure]
+    ns: Namespace
+    path: str
+    current: str | None
+    frozen: bool = False
+
+    def sub(self, path: str | None = None, frozen: bool | None = None) -> Frame:
+        return Frame(self.env, self.blocks, self.ns, self.path if path is None else path, self.current,
+                     self.frozen if frozen is None else frozen)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class Builder:
+    def __init__(self, source: Source, params: dict[str, Value] | None = None,
+                 inputs: dict[str, Shape] | None = None) -> None:
+        self.source = source
+        self.overrides = dict(params or {})
+        self.input_overrides = dict(inputs or {})
+        self.g: nx.DiGraph = nx.DiGraph()
+        self.used: dict[str, dict[str, int]] = {}  # scope → local name → count (for unique names)
+        self.calls: list[tuple[str, str, Span | None]] = []  # (block name, instance id, call span)
+        self.outputs: list[OutputInfo] = []
+        self.scopes: dict[str, ScopeInfo] = {}
+        self.all_targets = _targets(source)
+        self._args_cache: dict[tuple[Any, ...], Args] = {}
+
+    # -- entry -------------------------------------------------------------------------------
+    def build(self) -> nx.DiGraph:
+        net = self.source.spec.network
+        if net is None:
+            raise SpecError(Diagnostic("E402", f"{self.source.spec.path} defines no network", None,
+                                       hint="a spec needs `network NAME:` with an `input` and layers; "
+                                            "a file of blocks only is for `use`"))
+        g = self.g
+        g.graph.update(name=net.name, source=self.source.spec.path, scopes=self.scopes, outputs=self.outputs)
+        env = self._network_params(net)
+        g.graph["params"] = dict(env)
+        top = {name: Closure(b, env, {}) for name, b in self.source.blocks.items()}
+        for c in top.values():
+            c.blocks = top
+        frame = Frame(env, top, Namespace(), "", None)
+        try:
+            self.run(net.body, frame)
+        except RecursionError:
+            raise SpecError(Diagnostic("E600", "the spec nests too deeply", net.span)) from None
+        if not self.outputs:
+            if frame.current is None:
+                raise SpecError(Diagnostic("E302", f"network `{net.name}` has no layers", net.span,
+                                           hint="start with `input 3x224x224`"), partial=g)
+            self._add_output("out", frame.current, None, net.span)
+        g.graph["inputs"] = [n for n, d in g.nodes(data=True) if d["role"] == "input"]
+        return g
+
+    def _network_params(self, net: ast.Network) -> dict[str, Value]:
+        known = {p.name for p in net.params}
+        for name in self.overrides:
+            if name not in known:
+                raise SpecError(Diagnostic(
+                    "E207", f"network `{net.name}` has no parameter `{name}`", net.span,
+                    expected="one of " + (", ".join(f"`{k}`" for k in known) if known else "none: it takes no parameters"),
+                    hint=did_you_mean(name, known)))
+        env: dict[str, Value] = {}
+        for p in net.params:
+            if p.name in self.overrides:
+                env[p.name] = self.overrides[p.name]
+            elif p.default is not None:
+                env[p.name] = self._eval(p.default, env)
+            else:
+                raise SpecError(Diagnostic("E203", f"network parameter `{p.name}` has no default and no value",
+                                           p.span, hint=f"give it with `--set {p.name}=...`"))
+        return env
+
+    # -- statements --------------------------------------------------------------------------
+    def run(self, stmts: list[Any], f: Frame) -> None:
+        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        if defs:
+            blocks = dict(f.blocks)
+            seen: dict[str, ast.BlockDef] = {}
+            for d in defs:
+                if d.name in seen:
+                    raise SpecError(Diagnostic("E208", f"block `{d.name}` is defined twice", d.span,
+                                               notes=[f"first defined at {seen[d.name].span}"]))
+                if d.name in REGISTRY:
+                    raise SpecError(Diagnostic("E208", f"block `{d.name}` has the name of a layer kind", d.span,
+                                               hint="choose another name"))
+                seen[d.name] = d
+                blocks[d.name] = Closure(d, f.env, blocks)
+            f.blocks = blocks
+        for s in stmts:
+            getattr(self, "_" + s.type)(s, f)
+
+    def _block(self, s: ast.BlockDef, f: Frame) -> None:
+        pass  # hoisted by `run`
+
+    def _let(self, s: ast.Let, f: Frame) -> None:
+        f.env = dict(f.env)
+        f.env[s.name] = self._eval(s.value, f.env, f)
+
+    def _from(self, s: ast.From, f: Frame) -> None:
+        f.current = self._tensor(TensorRef(s.name, s.span, f.ns), f)
+
+    def _if(self, s: ast.If, f: Frame) -> None:
+        ev = self._evaluator(f.env, f)
+        body = s.body if ev.truth(ev(s.cond), s.cond.span) else s.orelse
+        self._inline(body, f)
+
+    def _frozen(self, s: ast.Frozen, f: Frame) -> None:
+        on = True
+        if s.cond is not None:
+            ev = self._evaluator(f.env, f)
+            on = ev.truth(ev(s.cond), s.cond.span)
+        sub = f.sub(frozen=f.frozen or on)
+        self.run(s.body, sub)
+        f.current, f.env = sub.current, sub.env
+
+    def _inline(self, body: list[Any], f: Frame) -> None:
+        sub = f.sub()
+        self.run(body, sub)
+        f.current, f.env = sub.current, sub.env
+
+    def _repeat(self, s: ast.Repeat, f: Frame) -> None:
+        n = self._eval(s.count, f.env, f)
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise SpecError(Diagnostic("E202", f"`repeat` needs a whole number, got {type_name(n)} ({show(n)})",
+                                       s.count.span))
+        if n < 0 or n > MAX_REPEAT:
+            raise SpecError(Diagnostic("E600" if n > 0 else "E202", f"`repeat {n}` is out of range", s.count.span,
+                                       expected=f"0 to {MAX_REPEAT:,} repetitions"))
+        for i in range(n):
+            sub = f.sub()
+            if s.var:
+                sub.env = {**f.env, s.var: i}
+            self.run(s.body, sub)
+            f.current = sub.current
+
+    def _output(self, s: ast.Output, f: Frame) -> None:
+        ev = self._evaluator(f.env, f)
+        refs, weight, name = [], None, None
+        for a in s.args:
+            if a.name is None:
+                v = a.value
+                if not isinstance(v, ast.Name):
+                    raise SpecError(Diagnostic("E202", "`output` takes tensor names", a.span,
+                                               expected="`output`, `output x`, `output aux weight=0.3`"))
+                refs.append(TensorRef(v.id, v.span, f.ns))
+            elif a.name == "weight":
+                weight = ev(a.value)
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                    raise SpecError(Diagnostic("E202", "an output `weight` is a number", a.span))
+                weight = float(weight)
+            elif a.name == "name":
+                name = ev(a.value)
+                name = name.name if isinstance(name, TensorRef) else str(name)
+            else:
+                raise SpecError(Diagnostic("E201", f"`output` has no argument `{a.name}`", a.span,
+                                           expected="`weight=` or `name=`"))
+        if not refs:
+            refs = [TensorRef("_", s.span, f.ns)]
+        if name is not None and len(refs) > 1:
+            raise SpecError(Diagnostic("E202", "`name=` names one output", s.span))
+        for r in refs:
+            node = self._tensor(r, f)
+            out_name = name or (r.name if r.name != "_" else ("out" if not self.outputs else f"out{len(self.outputs) + 1}"))
+            if any(o.name == out_name for o in self.outputs):
+                raise SpecError(Diagnostic("E208", f"two outputs named `{out_name}`", s.span, hint="give `name=`"))
+            self._add_output(out_name, node, weight, s.span)
+
+    def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
+        from archspec.layers.base import NoArgs
+
+        nid = f"output:{name}"
+        shape = self.g.nodes[source]["meta"]["shape"]
+        self.g.add_node(nid, kind="output", role="output", args=NoArgs(), inputs=[source], scope="", span=span,
+                        frozen=False, fused=False, meta={"shape": shape})
+        self.g.add_edge(source, nid)
+        self.outputs.append(OutputInfo(name, nid, source, weight))
+
+    # -- layers and block calls ---------------------------------------------------------------
+    def _layer(self, s: ast.Layer, f: Frame) -> None:
+        closure = f.blocks.get(s.kind)
+        if closure is not None:
+            self._call(s, closure, f)
+            return
+        kind = self._kind(s.kind, s.kind_span, f)
+        if kind.role == "merge":
+            self._merge_inline(s, kind, f)
+            return
+        args, acts = self._bind(kind, s.args, f, s)
+        inputs: list[str] = []
+        if kind.role != "input":
+            if f.current is None:
+                raise SpecError(Diagnostic("E302", f"`{s.kind}` has no input tensor", s.span,
+                                           hint="start the network with `input 3x224x224` (or `from NAME`)"),
+                                partial=self.g)
+            inputs = [f.current]
+        else:
+            args = self._input_override(args, s, f)
+        node = self._add(kind, args, inputs, s, f, s.target)
+        for act, span in acts:
+            node = self._add(REGISTRY[act], REGISTRY[act].Args(), [node], s, f, None, fused=True)
+        f.current = node
+        if s.target:
+            f.ns.tensors[s.target] = node
+
+    def _merge(self, s: ast.Merge, f: Frame) -> None:
+        kind = self._kind(s.kind, s.kind_span, f)
+        if kind.role != "merge":
+            merges = sorted(n for n, k in REGISTRY.items() if k.role == "merge")
+            raise SpecError(Diagnostic("E200", f"`{s.kind}` cannot take branches", s.kind_span,
+                                       expected="a merge: " + ", ".join(f"`{m}`" for m in merges),
+                                       hint="branches are written under `concat:`, `add:` or `mul:`"))
+        if f.current is None:
+            raise SpecError(Diagnostic("E302", f"`{s.kind}` has no input tensor to branch from", s.span,
+                                       hint="start the network with `input ...`"), partial=self.g)
+        args, _ = self._bind(kind, s.args, f, s, allow_positional=False)
+        start, outs = f.current, []
+        for br in s.branches:
+            name = self._local(f.path, br.name or "branch", bool(br.name))
+            path = _join(f.path, name)
+            self.scopes[path] = ScopeInfo(path, "branch", name, span=br.span)
+            sub = f.sub(path=path)
+            sub.current = start
+            self.run(br.body, sub)
+            assert sub.current is not None
+            outs.append(sub.current)
+        f.current = self._add(kind, args, outs, s, f, s.target)
+        if s.target:
+            f.ns.tensors[s.target] = f.current
+
+    def _merge_inline(self, s: ast.Layer, kind: LayerKind[Any], f: Frame) -> None:
+        """`concat a, b` / `add(x, _)`: a merge of named tensors."""
+        pos = [a for a in s.args if a.name is None]
+        kw = [a for a in s.args if a.name is not None]
+        args, _ = self._bind(kind, kw, f, s, allow_positional=False)
+        if len(pos) < 2:
+            raise SpecError(Diagnostic("E203", f"`{s.kind}` needs at least two tensors", s.span,
+                                       expected=f"`{s.kind} a b` with named tensors (`_` is the current one), "
+                                                f"or `{s.kind}:` with branches"))
+        ev = self._evaluator(f.env, f)
+        inputs = []
+        for a in pos:
+            v = ev(a.value)
+            if not isinstance(v, TensorRef):
+                raise SpecError(Diagnostic("E202", f"`{s.kind}` merges tensors; {show(v)} is {type_name(v)}",
+                                           a.span, expected="a tensor name, or `_` for the current tensor"))
+            inputs.append(self._tensor(v, f))
+        f.current = self._add(kind, args, inputs, s, f, s.target)
+        if s.target:
+            f.ns.tensors[s.target] = f.current
+
+    def _call(self, s: ast.Layer, c: Closure, f: Frame) -> None:
+        b = c.block
+        if any(name == b.name for name, _, _ in self.calls):
+            chain = " → ".join([name for name, _, _ in self.calls][[n for n, _, _ in self.calls].index(b.name):] + [b.name])
+            raise SpecError(Diagnostic("E401", f"block `{b.name}` calls itself: {chain}", s.span,
+                                       hint="a network is acyclic: unroll the recursion with `repeat`"), partial=self.g)
+        if len(self.calls) >= MAX_CALL_DEPTH:
+            raise SpecError(Diagnostic("E600", f"blocks nested deeper than {MAX_CALL_DEPTH}", s.span))
+        ev = self._evaluator(f.env, f)
+        env = dict(c.env)
+        params = [p.name for p in b.params]
+        given: dict[str, Value] = {}
+        npos = 0
+        for a in s.args:
+            if a.name is None:
+                if npos >= len(params):
+                    raise SpecError(Diagnostic("E204", f"block `{b.name}` takes {len(params)} arguments, got more",
+                                               a.span, expected=_signature(b)))
+                given[params[npos]] = ev(a.value)
+                npos += 1
+            else:
+                if a.name not in params:
+                    raise SpecError(Diagnostic("E201", f"block `{b.name}` has no parameter `{a.name}`", a.span,
+                                               expected=_signature(b), hint=did_you_mean(a.name, params)))
+                if a.name in given:
+                    raise SpecError(Diagnostic("E202", f"parameter `{a.name}` given twice", a.span))
+                given[a.name] = ev(a.value)
+        for p in b.params:
+            if p.name in given:
+                env[p.name] = given[p.name]
+            elif p.default is not None:
+                env[p.name] = self._eval(p.default, env, f)
+            else:
+                raise SpecError(Diagnostic("E203", f"missing argument `{p.name}` of block `{b.name}`", s.span,
+                                           expected=_signature(b), hint=f"call it as `{b.name}({', '.join(params)})`"),
+                                partial=self.g)
+        name = self._local(f.path, s.target or b.name, bool(s.target))
+        path = _join(f.path, name)
+        self.scopes[path] = ScopeInfo(path, "block", b.name, {p.name: env[p.name] for p in b.params}, s.span)
+        sub = Frame(env, c.blocks, Namespace(), path, f.current, f.frozen)
+        self.calls.append((b.name, path, s.span))
+        try:
+            self.run(b.body, sub)
+        finally:
+            self.calls.pop()
+        f.current = sub.current
+        if s.target and sub.current is not None:
+            f.ns.tensors[s.target] = sub.current
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _kind(self, name: str, span: Span | None, f: Frame) -> LayerKind[Any]:
+        kind = REGISTRY.get(name)
+        if kind is None or kind.role == "output":
+            known = [*REGISTRY, *f.blocks]
+            raise SpecError(Diagnostic("E200", f"unknown layer or block `{name}`", span,
+                                       hint=did_you_mean(name, known) or "`archspec layers` lists the layer kinds",
+                                       notes=self._call_notes()), partial=self.g)
+        return kind
+
+    def _evaluator(self, env: dict[str, Value], f: Frame | None = None) -> Evaluator:
+        if f is not None and f.current is not None and not all(b in env for b in BUILTINS):
+            shape = self.g.nodes[f.current]["meta"]["shape"]
+            env = {"channels": shape[0], "shape": shape, **env}
+        return Evaluator(env, f.ns if f else None)
+
+    def _eval(self, e: ast.Expr, env: dict[str, Value], f: Frame | None = None) -> Value:
+        return self._evaluator(env, f)(e)
+
+    def _bind(self, kind: LayerKind[Any], args: list[ast.Arg], f: Frame, s: Any,
+              allow_positional: bool = True) -> tuple[Args, list[tuple[str, Span | None]]]:
+        ev = self._evaluator(f.env, f)
+        values: dict[str, Value] = {}
+        spans: dict[str, Span | None] = {}
+        acts: list[tuple[str, Span | None]] = []
+        pos = 0
+        for a in args:
+            if a.name is None and isinstance(a.value, ast.Name) and a.value.id not in ev.env:
+                word = a.value.id
+                if word in kind.flags:
+                    values[word], spans[word] = True, a.span
+                    continue
+                if word in ACTIVATIONS and kind.role == "layer" and kind.category != "activation":
+                    acts.append((word, a.span))
+                    continue
+            if a.name is None:
+                if not allow_positional or pos >= len(kind.positional):
+                    names = ", ".join(kind.positional) or "none"
+                    raise SpecError(Diagnostic(
+                        "E204", f"`{kind.name}` takes {len(kind.positional)} positional argument"
+                                f"{'s' if len(kind.positional) != 1 else ''} ({names}); this one is extra",
+                        a.span, expected=_kind_signature(kind),
+                        hint="write the others as `name=value`" if kind.positional else None))
+                key = kind.positional[pos]
+                pos += 1
+            else:
+                key = a.name
+            if key in values:
+                raise SpecError(Diagnostic("E202", f"argument `{key}` given twice", a.span))
+            values[key], spans[key] = ev(a.value), a.span
+        plain = {k: (v.name if isinstance(v, TensorRef) else v) for k, v in values.items()}
+        cache_key = (kind.name, tuple(sorted((k, _hashable(v)) for k, v in plain.items())))
+        cached = self._args_cache.get(cache_key)
+        if cached is not None:
+            return cached, acts
+        try:
+            result = kind.Args(**plain)
+        except ValidationError as e:
+            raise self._arg_error(kind, e, values, spans, s) from None
+        self._args_cache[cache_key] = result
+        return result, acts
+
+    def _arg_error(self, kind: LayerKind[Any], e: ValidationError, values: dict[str, Value],
+                   spans: dict[str, Span | None], s: Any) -> SpecError:
+        err = e.errors()[0]
+        field_name = str(err["loc"][0]) if err["loc"] else ""
+        fields = list(kind.Args.model_fields)
+        if err["type"] == "extra_forbidden":
+            return SpecError(Diagnostic("E201", f"`{kind.name}` has no argument `{field_name}`", spans.get(field_name),
+                                        expected="one of " + ", ".join(f"`{n}`" for n in fields) if fields else "no arguments",
+                                        hint=did_you_mean(field_name, fields)), partial=self.g)
+        if err["type"] == "missing":
+            return SpecError(Diagnostic("E203", f"`{kind.name}` needs `{field_name}`", s.span,
+                                        expected=_kind_signature(kind)), partial=self.g)
+        v = values.get(field_name)
+        if isinstance(v, TensorRef):
+            literal = err["type"] == "literal_error"
+            hint = did_you_mean(v.name, self._choices(kind, field_name) if literal else list(self._scope_names(v)))
+            if not literal:
+                return SpecError(Diagnostic("E205", f"`{v.name}` is not defined", v.span,
+                                            expected=f"a value for `{field_name}` of `{kind.name}`",
+                                            hint=hint), partial=self.g)
+        expected = err["msg"].replace("Input should be ", "")
+        if err["type"] == "literal_error":
+            expected = "one of " + ", ".join(self._choices(kind, field_name))
+        elif err["type"] == "value_error":
+            expected = err["msg"].replace("Value error, ", "")
+        return SpecError(Diagnostic("E202", f"invalid `{field_name}` for `{kind.name}`: {show(v)}",
+                                    spans.get(field_name) or s.span, expected=expected,
+                                    received=f"{type_name(v)} ({show(v)})"), partial=self.g)
+
+    def _scope_names(self, ref: TensorRef) -> list[str]:
+        return list(ref.scope.tensors) if isinstance(ref.scope, Namespace) else []
+
+    def _choices(self, kind: LayerKind[Any], field_name: str) -> list[str]:
+        import typing
+
+        ann = kind.Args.model_fields[field_name].annotation
+        out: list[str] = []
+
+        def walk(t: Any) -> None:
+            if typing.get_origin(t) is typing.Literal:
+                out.extend(str(a) for a in typing.get_args(t))
+            for a in typing.get_args(t):
+                walk(a)
+
+        walk(ann)
+        return out
+
+    def _input_override(self, args: Args, s: ast.Layer, f: Frame) -> Args:
+        shape = self.input_overrides.get(s.target or "*") or self.input_overrides.get("*")
+        if shape is None:
+            return args
+        return type(args)(shape=tuple(shape))
+
+    def _tensor(self, ref: TensorRef, f: Frame) -> str:
+        if ref.name == "_":
+            if f.current is None:
+                raise SpecError(Diagnostic("E302", "`_` (the current tensor) is not defined yet", ref.span),
+                                partial=self.g)
+            return f.current
+        ns = ref.scope if isinstance(ref.scope, Namespace) else f.ns
+        node = ns.tensors.get(ref.name)
+        if node is not None:
+            return node
+        if ref.name in self.all_targets:
+            line = self.all_targets[ref.name]
+            return self._raise(Diagnostic(
+                "E401", f"`{ref.name}` is read before it is defined", ref.span,
+                expected="a tensor defined earlier",
+                notes=[f"`{ref.name}` is defined at {line}", *self._call_notes()],
+                hint="a layer can only read tensors defined before it: archspec graphs are acyclic"))
+        return self._raise(Diagnostic("E400", f"no tensor named `{ref.name}`", ref.span,
+                                      expected="a tensor named with `NAME = ...` earlier in this block",
+                                      hint=did_you_mean(ref.name, ns.tensors) or
+                                      "name a tensor with `x = conv ...`; blocks see only their own names and arguments",
+                                      notes=self._call_notes()))
+
+    def _raise(self, d: Diagnostic) -> Any:
+        raise SpecError(d, partial=self.g)
+
+    def _call_notes(self) -> list[str]:
+        return [f"in `{inst}` ({name}), called at {span}" for name, inst, span in reversed(self.calls) if span]
+
+    def _local(self, scope: str, base: str, explicit: bool) -> str:
+        used = self.used.setdefault(scope, {})
+        if explicit:
+            name, k = base, 1
+            while name in used:
+                k += 1
+                name = f"{base}_{k}"
+        else:
+            k = used.get("#" + base, 0)
+            while True:
+                k += 1
+                name = base if (base == "input" and k == 1) else f"{base}{k}"
+                if name not in used:
+                    break
+            used["#" + base] = k
+        used[name] = 1
+        return name
+
+    def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
+             fused: bool = False) -> str:
+        g = self.g
+        if g.number_of_nodes() >= MAX_NODES:
+            raise SpecError(Diagnostic("E600", f"the network has more than {MAX_NODES:,} layers", s.span,
+                                       hint="check `repeat` counts"))
+        ins = [g.nodes[i]["meta"]["shape"] for i in inputs]
+        try:
+            out = kind.shape(args, ins)
+        except ShapeError as e:
+            received = "input " + " and ".join(fmt_shape(x) for x in ins) if ins else None
+            raise SpecError(Diagnostic(e.code, e.message, s.span, expected=e.expected, received=received,
+                                       hint=e.hint, notes=self._call_notes()), partial=g) from None
+        if prod(out) > MAX_ELEMENTS:
+            raise SpecError(Diagnostic("E600", f"`{kind.name}` would output {fmt_shape(out)}, "
+                                               f"{prod(out):,} elements per sample", s.span,
+                                       expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
+        name = self._local(f.path, target or kind.name, bool(target) and not fused)
+        nid = _join(f.path, name)
+        g.add_node(nid, kind=kind.name, role=kind.role, args=args, inputs=inputs, scope=f.path, span=s.span,
+                   frozen=f.frozen, fused=fused, meta={"shape": out})
+        for i in inputs:
+            g.add_edge(i, nid)
+        return nid
+
+
+def _hashable(v: Value) -> Any:
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_hashable(x) for x in v)
+    return (type(v).__name__, v)
+
+
+def _signature(b: ast.BlockDef) -> str:
+    return f"{b.name}(" + ", ".join(p.name + ("=…" if p.default is not None else "") for p in b.params) + ")"
+
+
+def _kind_signature(kind: LayerKind[Any]) -> str:
+    fields = kind.Args.model_fields
+    parts = [n for n in kind.positional]
+    parts += [f"{n}={show(fl.default)}" for n, fl in fields.items() if n not in kind.positional and not fl.is_required()]
+    return f"{kind.name} " + " ".join(parts)
+
+
+def _targets(source: Source) -> dict[str, str]:
+    """Every tensor name the spec defines anywhere, with where (to explain reads before definitions)."""
+    out: dict[str, str] = {}
+
+    def walk(stmts: list[Any]) -> None:
+        for s in stmts:
+            t = getattr(s, "target", None)
+            if t and t not in out:
+                out[t] = str(s.span) if s.span else "?"
+            for attr in ("body", "orelse"):
+                walk(getattr(s, attr, []) or [])
+            for br in getattr(s, "branches", []) or []:
+                walk(br.body)
+
+    if source.spec.network:
+        walk(source.spec.network.body)
+    for b in source.blocks.values():
+        walk(b.body)
+    return out
+
+
+def build_graph(source: Source, params: dict[str, Value] | None = None,
+                inputs: dict[str, Shape] | None = None) -> nx.DiGraph:
+    """Elaborate a loaded spec into the graph IR, with every node's output shape."""
+    return Builder(source, params, inputs).build()

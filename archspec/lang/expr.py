@@ -1,0 +1,265 @@
+"""archspec's own evaluator for the arithmetic in specs: no Python `eval`, no attribute access.
+
+Values are ints, floats, strings, bools, tuples, dicts, and `TensorRef`s (a bare name that is no
+parameter: it may name a tensor, resolved by the graph builder). Integers are bounded so that a spec
+cannot ask for astronomically large numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
+from archspec.lang import ast
+
+MAX_INT = 2**62  # larger integers in a spec are refused (E600)
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A bare name that is not a parameter: a named tensor, or a keyword such as `relu` or `same`."""
+
+    name: str
+    span: Span | None = None
+    scope: Any = None  # the builder's tensor namespace where the name was written
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+Value = Any  # int | float | str | bool | tuple | dict | TensorRef
+
+
+def type_name(v: Value) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int):
+        return "an integer"
+    if isinstance(v, float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, tuple):
+        return "a tuple"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, TensorRef):
+        return f"the name `{v.name}`"
+    return type(v).__name__
+
+
+def show(v: Value) -> str:
+    """A value as a spec would write it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, tuple):
+        if v and all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+            return "x".join(map(str, v))
+        return "(" + ", ".join(show(i) for i in v) + ")"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{show(k)}: {show(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def _err(msg: str, span: Span | None, **kw: Any) -> SpecError:
+    return SpecError(Diagnostic("E206", msg, span, **kw))
+
+
+def _check_int(v: Value, span: Span | None) -> Value:
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+        raise SpecError(Diagnostic("E600", f"number too large ({len(str(abs(v)))} digits)", span,
+                                   expected=f"at most {MAX_INT:,} in magnitude"))
+    if isinstance(v, float) and not math.isfinite(v):
+        raise _err("the result is not a finite number", span)
+    return v
+
+
+def _num(v: Value, span: Span | None, what: str) -> int | float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _err(f"{what} needs numbers, got {type_name(v)} ({show(v)})", span)
+    return v
+
+
+def _div(a: Value, b: Value) -> Value:
+    return a / b
+
+
+_BINOPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": _div, "//": operator.floordiv,
+    "%": operator.mod, "**": operator.pow,
+}
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
+def _fn_int(x: Value) -> int:
+    return int(x)
+
+
+def _fn_round(x: Value, nd: Value = None) -> Value:
+    return round(x) if nd is None else round(x, nd)
+
+
+def _fn_make_divisible(v: Value, divisor: Value = 8) -> int:
+    """Round a channel count to a multiple of `divisor`, never below 90% of `v` (MobileNet's rule)."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return int(new + divisor if new < 0.9 * v else new)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min, "max": max, "abs": abs, "int": _fn_int, "round": _fn_round, "float": float,
+    "floor": math.floor, "ceil": math.ceil, "len": len, "sum": sum, "make_divisible": _fn_make_divisible,
+    "range": lambda *a: tuple(range(*a)),
+}
+
+
+class Evaluator:
+    """Evaluates AST expressions against an environment of parameters."""
+
+    def __init__(self, env: Mapping[str, Value], scope: Any = None) -> None:
+        self.env = env
+        self.scope = scope
+
+    def __call__(self, e: ast.Expr) -> Value:
+        return self.eval(e)
+
+    def eval(self, e: ast.Expr) -> Value:
+        method = getattr(self, "_" + e.type)
+        return _check_int(method(e), e.span)
+
+    def _num(self, e: ast.Num) -> Value:
+        return e.value
+
+    def _str(self, e: ast.Str) -> Value:
+        return e.value
+
+    def _bool(self, e: ast.Bool) -> Value:
+        return e.value
+
+    def _dims(self, e: ast.Dims) -> Value:
+        return e.values
+
+    def _name(self, e: ast.Name) -> Value:
+        if e.id in self.env:
+            return self.env[e.id]
+        return TensorRef(e.id, e.span, self.scope)
+
+    def _seq(self, e: ast.Seq) -> Value:
+        return tuple(self.eval(i) for i in e.items)
+
+    def _dict(self, e: ast.DictExpr) -> Value:
+        out = {}
+        for k, v in zip(e.keys, e.values):
+            key = self.eval(k)
+            if isinstance(key, TensorRef):  # {paper: 1} reads like a string key
+                key = key.name
+            out[key] = self.eval(v)
+        return out
+
+    def _binop(self, e: ast.BinOp) -> Value:
+        a, b = self.eval(e.left), self.eval(e.right)
+        if e.op == "+" and isinstance(a, tuple) and isinstance(b, tuple):
+            return a + b
+        if e.op == "*" and isinstance(a, tuple) and isinstance(b, int) and not isinstance(b, bool):
+            if len(a) * b > 100_000:
+                raise SpecError(Diagnostic("E600", "tuple too long", e.span))
+            return a * b
+        if e.op == "+" and isinstance(a, str) and isinstance(b, str):
+            return a + b
+        _num(a, e.left.span, f"`{e.op}`")
+        _num(b, e.right.span, f"`{e.op}`")
+        if e.op in ("/", "//", "%") and b == 0:
+            raise _err("division by zero", e.span)
+        if e.op == "**":
+            if isinstance(b, int) and isinstance(a, int) and (abs(b) > 256 or (abs(a) > 1 and b > 62)):
+                raise SpecError(Diagnostic("E600", "exponent too large", e.span, expected="a result below 2**62"))
+            if a == 0 and b < 0:
+                raise _err("zero to a negative power", e.span)
+        try:
+            return _BINOPS[e.op](a, b)
+        except (OverflowError, ValueError) as ex:
+            raise _err(f"`{e.op}` failed: {ex}", e.span) from None
+
+    def _unary(self, e: ast.Unary) -> Value:
+        v = self.eval(e.operand)
+        if e.op == "not":
+            return not self.truth(v, e.operand.span)
+        n = _num(v, e.operand.span, f"unary `{e.op}`")
+        return -n if e.op == "-" else n
+
+    def truth(self, v: Value, span: Span | None) -> bool:
+        if isinstance(v, TensorRef):
+            raise self.undefined(v)
+        if isinstance(v, (bool, int, float, str, tuple, dict)):
+            return bool(v)
+        raise _err(f"cannot use {type_name(v)} as a condition", span)
+
+    def _compare(self, e: ast.Compare) -> Value:
+        vals = [self.eval(o) for o in e.operands]
+        for v in vals:
+            if isinstance(v, TensorRef):
+                raise self.undefined(v)
+        for op, a, b in zip(e.ops, vals, vals[1:]):
+            try:
+                if not _CMP[op](a, b):
+                    return False
+            except TypeError:
+                raise _err(f"cannot compare {type_name(a)} with {type_name(b)} using `{op}`", e.span) from None
+        return True
+
+    def _boolop(self, e: ast.BoolOp) -> Value:
+        result: Value = e.op == "and"
+        for item in e.values:
+            result = self.eval(item)
+            t = self.truth(result, item.span)
+            if (e.op == "and" and not t) or (e.op == "or" and t):
+                return result
+        return result
+
+    def _ifexp(self, e: ast.IfExp) -> Value:
+        return self.eval(e.then) if self.truth(self.eval(e.cond), e.cond.span) else self.eval(e.orelse)
+
+    def _call(self, e: ast.Call) -> Value:
+        fn = FUNCTIONS.get(e.func)
+        if fn is None:
+            raise SpecError(Diagnostic("E205", f"unknown function `{e.func}`", e.span,
+                                       expected="one of " + ", ".join(sorted(FUNCTIONS)),
+                                       hint=did_you_mean(e.func, FUNCTIONS)))
+        if any(a.name for a in e.args):
+            raise _err(f"`{e.func}` takes positional arguments only", e.span)
+        args = [self.eval(a.value) for a in e.args]
+        for a in args:
+            if isinstance(a, TensorRef):
+                raise self.undefined(a)
+        if e.func == "range" and args and isinstance(args[-1], int) and abs(args[-1]) > 100_000:
+            raise SpecError(Diagnostic("E600", "range too long", e.span, expected="at most 100,000 items"))
+        try:
+            return fn(*args)
+        except (TypeError, ValueError, OverflowError) as ex:
+            raise _err(f"`{e.func}` failed: {ex}", e.span) from None
+
+    def _index(self, e: ast.Index) -> Value:
+        v, i = self.eval(e.value), self.eval(e.index)
+        if isinstance(i, TensorRef):
+            i = i.name if isinstance(v, dict) else i
+        if isinstance(v, TensorRef):
+            raise self.undefined(v)
+        try:
+            return v[i]
+        except (KeyError, IndexError):
+            keys = f"keys {', '.join(show(k) for k in v)}" if isinstance(v, dict) else f"indices 0 to {len(v) - 1}"
+            raise _err(f"{show(i)} is not in {show(v)}", e.index.span, expected=keys) from None
+        except TypeError:
+            raise _err(f"cannot index {type_name(v)} with {type_name(i)}", e.span) from None
+
+    def undefined(self, ref: TensorRef) -> SpecError:
+        return SpecError(Diagnostic("E205", f"`{ref.name}` is not defined", ref.span,
+                                    expected="a parameter, a `let` name or a number",
+                                    hint=did_you_mean(ref.name, self.env)))

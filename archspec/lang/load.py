@@ -1,0 +1,132 @@
+"""Reading specs: a path, a shipped spec's name, or source text; `.arch` or YAML; `use` imports resolved.
+
+`use "blocks.arch"` resolves relative to the importing file's folder; `use "std/NAME"` names a file of
+the standard library shipped in `archspec/stdlib/`. A missing or cyclic import is a diagnostic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from archspec.diagnostics import Diagnostic, SpecError, remember_source
+from archspec.lang import ast
+
+MAX_FILE_BYTES = 16 * 2**20
+SPEC_SUFFIXES = (".arch", ".yaml", ".yml")
+
+
+@dataclass
+class Source:
+    """A spec file with every block it can see: its own and those of the files it uses."""
+
+    spec: ast.SpecFile
+    blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+
+
+def shipped_specs_dir() -> Path:
+    return Path(str(files("archspec").joinpath("specs")))
+
+
+def stdlib_dir() -> Path:
+    return Path(str(files("archspec").joinpath("stdlib")))
+
+
+def resolve_spec_path(name: str) -> Path | None:
+    """A path as given, else a shipped spec by name (`vgg16`, `vgg16.arch`)."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    if p.parent == Path("."):
+        for cand in (p.name, p.name + ".arch", p.name + ".yaml"):
+            q = shipped_specs_dir() / cand
+            if q.is_file():
+                return q
+    return None
+
+
+def read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SpecError(Diagnostic("E600", f"{path} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit"))
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise SpecError(Diagnostic("E102", f"{path} is a folder, not a spec file")) from None
+    except OSError as e:
+        raise SpecError(Diagnostic("E102", f"cannot read {path}: {e.strerror}")) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        from archspec.diagnostics import Span
+
+        raise SpecError(Diagnostic("E102", f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x})",
+                                   Span(str(path), line, col, line, col + 1),
+                                   hint="save the spec as UTF-8")) from None
+
+
+def parse_any(text: str, name: str) -> ast.SpecFile:
+    """Parse text as YAML when the name says so (or the text starts like YAML), else as .arch."""
+    remember_source(name, text)
+    if name.endswith((".yaml", ".yml")) or text.lstrip().startswith(("network:", "---")):
+        from archspec.lang.yaml_front import parse_yaml
+
+        return parse_yaml(text, name)
+    from archspec.lang.parser import parse
+
+    return parse(text, name)
+
+
+def load_source(spec: str | Path, *, text: str | None = None) -> Source:
+    """Load a spec given as a path, a shipped spec's name, or (with `text=`) source text named `spec`."""
+    if text is None:
+        s = str(spec)
+        if "\n" in s:  # source text, not a path
+            text, name, path = s, "<string>", None
+        else:
+            path = resolve_spec_path(s)
+            if path is None:
+                raise SpecError(Diagnostic("E500", f"no spec file `{s}`",
+                                           hint="give a path to a .arch or .yaml file, or a shipped spec's name "
+                                                "(`archspec zoo` lists them)"))
+            text, name = read_text(path), str(path)
+    else:
+        name, path = str(spec), Path(str(spec)) if Path(str(spec)).exists() else None
+    file = parse_any(text, name)
+    blocks: dict[str, ast.BlockDef] = {}
+    origin: dict[str, str] = {}
+    _import(file, path.parent if path else Path.cwd(), blocks, origin, [name])
+    for b in file.blocks:
+        blocks[b.name] = b
+    return Source(file, blocks)
+
+
+def _import(file: ast.SpecFile, base: Path, blocks: dict[str, ast.BlockDef], origin: dict[str, str],
+            stack: list[str]) -> None:
+    for use in file.uses:
+        if use.path.startswith("std/"):
+            target = stdlib_dir() / use.path[4:]
+            if not target.suffix:
+                target = target.with_suffix(".arch")
+        else:
+            target = base / use.path
+        if not target.is_file():
+            avail = ", ".join(sorted("std/" + p.stem for p in stdlib_dir().glob("*.arch")))
+            raise SpecError(Diagnostic("E500", f"`use` of a file that is not there: {use.path}", use.span,
+                                       expected=f"a file relative to {base}, or one of {avail}",
+                                       received=str(target)))
+        key = str(target.resolve())
+        if key in stack:
+            chain = " → ".join(Path(s).name for s in [*stack[stack.index(key):], key])
+            raise SpecError(Diagnostic("E501", f"cyclic `use`: {chain}", use.span,
+                                       hint="move the shared blocks into a third file that both use"))
+        sub = parse_any(read_text(target), str(target))
+        _import(sub, target.parent, blocks, origin, [*stack, key])
+        for b in sub.blocks:
+            if b.name in blocks and origin[b.name] != key:
+                raise SpecError(Diagnostic("E208", f"block `{b.name}` is defined in two used files",
+                                           use.span, notes=[f"{origin[b.name]}", f"{key}"]))
+            blocks[b.name], origin[b.name] = b, key

@@ -1,0 +1,377 @@
+"""Source text → AST, for the .arch language (grammar: `archspec.lark`, shipped as package data)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.indenter import DedentError, Indenter
+
+from archspec.diagnostics import Diagnostic, Span, SpecError, remember_source
+from archspec.lang import ast
+
+MAX_NESTING = 64  # open brackets or indentation levels; deeper input is refused with a diagnostic
+
+
+class _Indenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE", "CALL"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def _process(self, stream: Any) -> Any:
+        for token in super()._process(self._guard(stream)):
+            if len(self.indent_level) > MAX_NESTING or self.paren_level > MAX_NESTING:
+                raise _TooDeep(token)
+            yield token
+
+    def _guard(self, stream: Any) -> Any:
+        # An unbalanced `)` would trip the base class's assertion: let the parser report it instead.
+        for token in stream:
+            if token.type in self.CLOSE_PAREN_types and self.paren_level == 0:
+                self.paren_level = 1
+            yield token
+
+
+class _TooDeep(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
+@cache
+def _parser() -> Lark:
+    grammar = files("archspec.lang").joinpath("archspec.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", postlex=_Indenter(), propagate_positions=True,
+                maybe_placeholders=True, cache=True)
+
+
+# Human names for the grammar's terminals, used in "expected ..." lists.
+_TOKEN_NAMES = {
+    "NAME": "a name", "CALL": "a call like `f(`", "INT": "an integer", "FLOAT": "a number",
+    "DIMS": "a size like `3x3`", "STRING": "a string", "_NL": "end of line", "_INDENT": "an indented block",
+    "_DEDENT": "end of the indented block", "COLON": "`:`", "SEMICOLON": "`;`", "COMMA": "`,`",
+    "EQUAL": "`=`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
+    "RBRACE": "`}`", "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
+    "__ANON_0": "`**`", "$END": "end of file",
+}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    names: list[str] = []
+    for t in sorted(expected):
+        if t.isupper() and t.lower() in {"network", "block", "use", "repeat", "if", "elif", "else",
+                                          "frozen", "let", "from", "output", "branch", "as", "true",
+                                          "false", "and", "or", "not"}:
+            names.append(f"`{t.lower()}`")
+        else:
+            names.append(_TOKEN_NAMES.get(t, t))
+    names = sorted(set(names))
+    if len(names) > 8:
+        names = [*names[:8], "…"]
+    return ", ".join(names)
+
+
+def _span_at(file: str, line: int, column: int, width: int = 1) -> Span:
+    return Span(file, line, column, line, column + max(width, 1))
+
+
+def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
+    line, col = e.line if e.line > 0 else 1, e.column if e.column > 0 else 1
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        return SpecError(Diagnostic(
+            "E100", f"unexpected character {ch!r}", _span_at(file, line, col),
+            expected=_describe_expected(set(e.allowed or ())) or None,
+            hint="names are letters, digits and `_`; sizes are written like `3x3`; comments start with `#`"))
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        lines = text.rstrip("\n").splitlines() or [""]
+        return SpecError(Diagnostic("E100", "unexpected end of file",
+                                    _span_at(file, len(lines), len(lines[-1]) + 1),
+                                    expected=_describe_expected(set(getattr(e, "expected", ()) or ())),
+                                    hint="a block or network header ending in `:` needs an indented body"))
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    expected = set(e.expected or ())
+    received = _TOKEN_NAMES.get(tok.type, f"`{tok}`") if tok.type.startswith("_") else f"`{tok}`"
+    hint = None
+    if tok.type == "_INDENT":
+        msg, hint = "unexpected indentation", "indent only the body of a `block`, `repeat`, `if`, `branch` or merge"
+    elif tok.type == "_NL" and "COLON" in expected:
+        msg, hint = "missing `:`", "a `block`, `network`, `repeat`, `if` or `branch` header ends with `:`"
+    elif tok.type == "_NL" and "_INDENT" in expected:
+        msg, hint = "expected an indented block", "indent the body under the line ending in `:`"
+    elif tok.type == "_NL":
+        msg = "unexpected end of line"
+    elif tok.type == "COLON" and "_NL" in expected:
+        msg = "unexpected `:`"
+        hint = "only `block`, `network`, `repeat`, `if`, `else`, `frozen`, `branch` and merges (`concat:`, `add:`) take a body"
+    else:
+        msg = f"unexpected {received}"
+        if tok.type in ("INT", "FLOAT", "DIMS") and "NAME" in expected:
+            hint = "a statement starts with a layer or block name, e.g. `conv 64 3x3`"
+    width = len(str(tok)) if not tok.type.startswith("_") else 1
+    span = _span_at(file, tok.line or line, tok.column or col, width)
+    return SpecError(Diagnostic("E100", msg, span, expected=_describe_expected(expected), received=received,
+                                hint=hint))
+
+
+def parse(text: str, file: str = "<string>") -> ast.SpecFile:
+    """Parse .arch source text into an `ast.SpecFile`; raise `SpecError` on a syntax error."""
+    remember_source(file, text)
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise SpecError(Diagnostic("E102", "the file holds binary data (a NUL byte)", _span_at(file, line, col),
+                                   hint="archspec reads UTF-8 text (.arch) or YAML specs"))
+    try:
+        tree = _parser().parse(text if text.endswith("\n") else text + "\n")
+    except UnexpectedInput as e:
+        raise _syntax_error(e, file, text) from None
+    except DedentError as e:
+        line = _dedent_line(text)
+        raise SpecError(Diagnostic("E101", "this line's indentation matches no enclosing block",
+                                   _span_at(file, line, 1, _indent_width(text, line)), received=str(e),
+                                   hint="indent by the same amount as an earlier line of the enclosing block")) from None
+    except _TooDeep as e:
+        raise SpecError(Diagnostic("E600", f"nesting deeper than {MAX_NESTING} levels",
+                                   _span_at(file, e.token.line or 1, e.token.column or 1),
+                                   hint="flatten the spec with blocks")) from None
+    except RecursionError:
+        raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
+    try:
+        return _ToAst(file).transform(tree)  # type: ignore[no-any-return]
+    except RecursionError:
+        raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
+
+
+def parse_expr(text: str, file: str = "<option>") -> ast.Expr:
+    """Parse one expression (used for `--set name=value` and YAML values)."""
+    spec = parse(f"network _(_={text}):\n    _\n", file)
+    assert spec.network is not None
+    default = spec.network.params[0].default
+    assert default is not None
+    return default
+
+
+def _indent_width(text: str, line: int) -> int:
+    lines = text.splitlines()
+    if 1 <= line <= len(lines):
+        s = lines[line - 1]
+        return max(1, len(s) - len(s.lstrip()))
+    return 1
+
+
+def _dedent_line(text: str) -> int:
+    """The first line whose indentation matches no open level (the line DedentError complains of)."""
+    stack = [0]
+    for i, raw in enumerate(text.splitlines(), 1):
+        s = raw.split("#", 1)[0]
+        if not s.strip():
+            continue
+        ind = len(s) - len(s.lstrip(" \t"))
+        if ind > stack[-1]:
+            stack.append(ind)
+        else:
+            while ind < stack[-1]:
+                stack.pop()
+            if ind != stack[-1]:
+                return i
+    return 1
+
+
+# -- tree → AST --------------------------------------------------------------------------------
+
+def _tok_span(file: str, t: Token) -> Span:
+    return Span(file, t.line or 1, t.column or 1, t.end_line or t.line or 1, t.end_column or (t.column or 1) + 1)
+
+
+@v_args(meta=True, inline=True)
+class _ToAst(Transformer[Token, Any]):
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+
+    def _span(self, meta: Any) -> Span | None:
+        if getattr(meta, "empty", True):
+            return None
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    # file structure
+    def start(self, meta: Any, *items: Any) -> ast.SpecFile:
+        uses = [i for i in items if isinstance(i, ast.Use)]
+        blocks = [i for i in items if isinstance(i, ast.BlockDef)]
+        nets = [i for i in items if isinstance(i, ast.Network)]
+        if len(nets) > 1:
+            raise SpecError(Diagnostic("E208", f"a file defines one network; this one defines {len(nets)}",
+                                       nets[1].span, hint="move the second network to a file of its own"))
+        return ast.SpecFile(path=self.file, uses=uses, blocks=blocks, network=nets[0] if nets else None,
+                            span=self._span(meta))
+
+    def use(self, meta: Any, path: Token) -> ast.Use:
+        return ast.Use(path=str(path)[1:-1], span=self._span(meta))
+
+    def network_def(self, meta: Any, name: Token, params: list[ast.Param] | None, body: list[Any]) -> ast.Network:
+        return ast.Network(name=str(name), params=params or [], body=body, span=self._span(meta))
+
+    def block_def(self, meta: Any, name: Token, params: list[ast.Param] | None, body: list[Any]) -> ast.BlockDef:
+        return ast.BlockDef(name=str(name), params=params or [], body=body, span=self._span(meta))
+
+    def params(self, meta: Any, *ps: ast.Param | None) -> list[ast.Param]:
+        return [p for p in ps if p is not None]
+
+    def param(self, meta: Any, name: Token, default: Any) -> ast.Param:
+        return ast.Param(name=str(name), default=default, span=_tok_span(self.file, name))
+
+    def suite(self, meta: Any, *stmts: Any) -> list[Any]:
+        out: list[Any] = []
+        for s in stmts:
+            out.extend(s if isinstance(s, list) else [s])
+        return out
+
+    def simple_stmts(self, meta: Any, *stmts: Any) -> list[Any]:
+        return [s for s in stmts if s is not None]
+
+    # statements
+    def layer(self, meta: Any, target: Token | None, kind: Token, args: list[ast.Arg]) -> ast.Layer:
+        return ast.Layer(target=str(target) if target else None, kind=str(kind), args=args,
+                         kind_span=_tok_span(self.file, kind), span=self._span(meta))
+
+    def layer_call(self, meta: Any, target: Token | None, call: Token, callargs: list[ast.Arg],
+                   args: list[ast.Arg]) -> ast.Layer:
+        return ast.Layer(target=str(target) if target else None, kind=str(call)[:-1], args=callargs + args,
+                         kind_span=self._call_span(call), span=self._span(meta))
+
+    def _call_span(self, call: Token) -> Span:
+        s = _tok_span(self.file, call)
+        return Span(s.file, s.line, s.column, s.end_line, s.end_column - 1)
+
+    def merge(self, meta: Any, target: Token | None, kind: Token, args: list[ast.Arg], *branches: ast.Branch) -> ast.Merge:
+        return ast.Merge(target=str(target) if target else None, kind=str(kind), args=args, branches=list(branches),
+                         kind_span=_tok_span(self.file, kind), span=self._span(meta))
+
+    def merge_call(self, meta: Any, target: Token | None, call: Token, callargs: list[ast.Arg], args: list[ast.Arg],
+                   *branches: ast.Branch) -> ast.Merge:
+        return ast.Merge(target=str(target) if target else None, kind=str(call)[:-1], args=callargs + args,
+                         branches=list(branches), kind_span=self._call_span(call), span=self._span(meta))
+
+    def branch(self, meta: Any, name: Token | None, body: list[Any]) -> ast.Branch:
+        return ast.Branch(name=str(name) if name else None, body=body, span=self._span(meta))
+
+    def repeat(self, meta: Any, count: Any, var: Token | None, body: list[Any]) -> ast.Repeat:
+        return ast.Repeat(count=count, var=str(var) if var else None, body=body, span=self._span(meta))
+
+    def if_(self, meta: Any, cond: Any, body: list[Any], *rest: Any) -> ast.If:
+        *elifs, orelse = rest
+        tail: list[Any] = orelse or []
+        for e in reversed(elifs):
+            tail = [ast.If(cond=e[0], body=e[1], orelse=tail, span=e[2])]
+        return ast.If(cond=cond, body=body, orelse=tail, span=self._span(meta))
+
+    def elif_(self, meta: Any, cond: Any, body: list[Any]) -> tuple[Any, list[Any], Span | None]:
+        return (cond, body, self._span(meta))
+
+    def frozen(self, meta: Any, cond: Any, body: list[Any]) -> ast.Frozen:
+        return ast.Frozen(cond=cond, body=body, span=self._span(meta))
+
+    def let(self, meta: Any, name: Token, value: Any) -> ast.Let:
+        return ast.Let(name=str(name), value=value, span=self._span(meta))
+
+    def from_(self, meta: Any, name: Token) -> ast.From:
+        return ast.From(name=str(name), span=self._span(meta))
+
+    def output(self, meta: Any, args: list[ast.Arg]) -> ast.Output:
+        return ast.Output(args=args, span=self._span(meta))
+
+    def args(self, meta: Any, *args: ast.Arg) -> list[ast.Arg]:
+        return list(args)
+
+    def callargs(self, meta: Any, *args: ast.Arg | None) -> list[ast.Arg]:
+        return [a for a in args if a is not None]
+
+    def posarg(self, meta: Any, value: Any) -> ast.Arg:
+        return ast.Arg(value=value, span=value.span)
+
+    def kwarg(self, meta: Any, name: Token, value: Any) -> ast.Arg:
+        return ast.Arg(name=str(name), value=value, span=self._span(meta))
+
+    # expressions
+    def ifexp(self, meta: Any, then: Any, cond: Any, orelse: Any) -> ast.IfExp:
+        return ast.IfExp(cond=cond, then=then, orelse=orelse, span=self._span(meta))
+
+    def or_(self, meta: Any, *values: Any) -> Any:
+        return values[0] if len(values) == 1 else ast.BoolOp(op="or", values=list(values), span=self._span(meta))
+
+    def and_(self, meta: Any, *values: Any) -> Any:
+        return values[0] if len(values) == 1 else ast.BoolOp(op="and", values=list(values), span=self._span(meta))
+
+    def not_(self, meta: Any, operand: Any) -> ast.Unary:
+        return ast.Unary(op="not", operand=operand, span=self._span(meta))
+
+    def compare(self, meta: Any, first: Any, *rest: Any) -> Any:
+        if not rest:
+            return first
+        return ast.Compare(ops=[str(t) for t in rest[0::2]], operands=[first, *rest[1::2]], span=self._span(meta))
+
+    def binops(self, meta: Any, first: Any, *rest: Any) -> Any:
+        left = first
+        for op, right in zip(rest[0::2], rest[1::2]):
+            span = None
+            if left.span and right.span:
+                span = Span(self.file, left.span.line, left.span.column, right.span.end_line, right.span.end_column)
+            left = ast.BinOp(op=str(op), left=left, right=right, span=span)
+        return left
+
+    def unary(self, meta: Any, op: Token, operand: Any) -> ast.Unary:
+        return ast.Unary(op=str(op), operand=operand, span=self._span(meta))
+
+    def pow(self, meta: Any, base: Any, exp: Any) -> ast.BinOp:
+        return ast.BinOp(op="**", left=base, right=exp, span=self._span(meta))
+
+    def index(self, meta: Any, value: Any, idx: Any) -> ast.Index:
+        return ast.Index(value=value, index=idx, span=self._span(meta))
+
+    def int_(self, meta: Any, t: Token) -> ast.Num:
+        return ast.Num(value=int(t), span=_tok_span(self.file, t))
+
+    def float_(self, meta: Any, t: Token) -> ast.Num:
+        return ast.Num(value=float(t), span=_tok_span(self.file, t))
+
+    def string(self, meta: Any, t: Token) -> ast.Str:
+        return ast.Str(value=str(t)[1:-1], span=_tok_span(self.file, t))
+
+    def dims(self, meta: Any, t: Token) -> ast.Dims:
+        return ast.Dims(values=tuple(int(v) for v in str(t).split("x")), span=_tok_span(self.file, t))
+
+    def true(self, meta: Any) -> ast.Bool:
+        return ast.Bool(value=True, span=self._span(meta))
+
+    def false(self, meta: Any) -> ast.Bool:
+        return ast.Bool(value=False, span=self._span(meta))
+
+    def name(self, meta: Any, t: Token) -> ast.Name:
+        return ast.Name(id=str(t), span=_tok_span(self.file, t))
+
+    def call(self, meta: Any, func: Token, args: list[ast.Arg]) -> ast.Call:
+        return ast.Call(func=str(func)[:-1], args=args, span=self._span(meta))
+
+    def tuple_(self, meta: Any, *items: Any) -> ast.Seq:
+        return ast.Seq(items=[i for i in items if i is not None], span=self._span(meta))
+
+    def list_(self, meta: Any, *items: Any) -> ast.Seq:
+        return ast.Seq(items=[i for i in items if i is not None], span=self._span(meta))
+
+    def dict_(self, meta: Any, *pairs: Any) -> ast.DictExpr:
+        ps = [p for p in pairs if p is not None]
+        return ast.DictExpr(keys=[k for k, _ in ps], values=[v for _, v in ps], span=self._span(meta))
+
+    def pair(self, meta: Any, k: Any, v: Any) -> tuple[Any, Any]:
+        return (k, v)
+
+    def __default__(self, data: Any, children: Any, meta: Any) -> Any:  # pragma: no cover - grammar guard
+        return Tree(data, children, meta)

@@ -1,0 +1,85 @@
+"""Normalisation: batch norm and local response norm."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import PositiveInt
+
+from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, register
+
+if TYPE_CHECKING:
+    import torch.nn
+
+
+class BatchNormArgs(Args):
+    eps: float = 1e-5
+    momentum: float = 0.1
+    affine: bool = True
+
+
+@register
+class BatchNorm(LayerKind[BatchNormArgs]):
+    name = "batchnorm"
+    aliases = ("bn",)
+    Args = BatchNormArgs
+    category = "norm"
+    summary = "Batch normalisation over the channel axis (1D, 2D or 3D)."
+    params_rule = "2·C (scale and shift; 0 without `affine`); buffers 2·C (running mean and variance)"
+    flops_rule = "2 · elements (a scale and a shift at inference)"
+
+    def cost(self, a: BatchNormArgs, ins: list[Shape], out: Shape) -> Cost:
+        c = ins[0][0]
+        n = 1
+        for s in out:
+            n *= s
+        return Cost(params=2 * c if a.affine else 0, buffers=2 * c, flops=2 * n)
+
+    def peer_macs(self, convention: Convention, a: BatchNormArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        n = cost.flops // 2
+        return {"torchinfo": cost.params, "fvcore": 2 * n, "thop": 4 * n,
+                "ptflops": 2 * n if a.affine else n}.get(convention, 0)
+
+    def describe(self, a: BatchNormArgs) -> str:
+        return "" if a.affine else "no affine"
+
+    def build(self, a: BatchNormArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        nd = max(len(ins[0]) - 1, 1)
+        cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[nd]
+        return cls(ins[0][0], a.eps, a.momentum, a.affine)
+
+
+class LRNArgs(Args):
+    size: PositiveInt = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+
+@register
+class LRN(LayerKind[LRNArgs]):
+    name = "lrn"
+    Args = LRNArgs
+    category = "norm"
+    positional = ("size",)
+    summary = "Local response normalisation across `size` neighbouring channels (AlexNet, GoogLeNet)."
+    flops_rule = "(size + 3) · elements (squares summed over the window, scale, power, divide)"
+
+    def cost(self, a: LRNArgs, ins: list[Shape], out: Shape) -> Cost:
+        n = 1
+        for s in out:
+            n *= s
+        return Cost(flops=(a.size + 3) * n)
+
+    def peer_macs(self, convention: Convention, a: LRNArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        return 0
+
+    def describe(self, a: LRNArgs) -> str:
+        return f"size {a.size}"
+
+    def build(self, a: LRNArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.LocalResponseNorm(a.size, a.alpha, a.beta, a.k)

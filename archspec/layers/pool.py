@@ -1,0 +1,271 @@
+"""Pooling: max and average (overlapping windows, padding, ceil mode), global and adaptive."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from pydantic import PositiveInt
+
+from archspec.layers.base import (
+    GLOBAL,
+    RF,
+    Args,
+    Convention,
+    Cost,
+    LayerKind,
+    Padding,
+    Receptive,
+    Shape,
+    ShapeError,
+    Size,
+    fmt_shape,
+    norm_size,
+    prod,
+    register,
+    resolve_pad,
+    spatial_rank,
+    window_out,
+)
+
+if TYPE_CHECKING:
+    import torch.nn
+
+
+class PoolArgs(Args):
+    kernel: Size
+    stride: Size | None = None  # defaults to the kernel (non-overlapping)
+    pad: Padding = 0
+    ceil: bool = False
+    count_include_pad: bool = True  # average pooling only: padded zeros count in the mean
+
+
+class _Pool(LayerKind[PoolArgs]):
+    Args = PoolArgs
+    category = "pool"
+    positional = ("kernel",)
+    flags = ("ceil",)
+    shape_rule = "C × ⌊(n + p − k)/s⌋ + 1 per spatial axis (⌈…⌉ with `ceil`); stride defaults to the kernel"
+    params_rule = "0"
+    macs_rule = "0 (no weights)"
+    op: str
+
+    def _geo(self, a: PoolArgs, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], list[tuple[int, int]]]:
+        nd = spatial_rank(x, self.name)
+        k = norm_size(a.kernel, nd, "kernel")
+        s = norm_size(a.stride if a.stride is not None else a.kernel, nd, "stride")
+        if min(k) < 1 or min(s) < 1:
+            raise ShapeError("pooling kernel and stride must be at least 1", code="E202")
+        pads = resolve_pad(a.pad, x[1:], k, s, (1,) * nd)
+        for (b, e), ki in zip(pads, k):
+            if max(b, e) > ki // 2 and a.pad != "same":
+                raise ShapeError(f"pooling padding ({max(b, e)}) must be at most half the kernel ({ki})",
+                                 expected=f"pad ≤ {ki // 2}", code="E202")
+        return k, s, pads
+
+    def shape(self, a: PoolArgs, ins: list[Shape]) -> Shape:
+        x = ins[0]
+        k, s, pads = self._geo(a, x)
+        out = tuple(window_out(n, ki, si, b, e, 1, a.ceil) for n, ki, si, (b, e) in zip(x[1:], k, s, pads))
+        if min(out) < 1:
+            raise ShapeError(f"`{self.name}` window {fmt_shape(k)} does not fit the {fmt_shape(x[1:])} input",
+                             expected=f"an input of at least {fmt_shape(k)}",
+                             hint="remove a downsampling layer before it, or use a larger input")
+        return (x[0], *out)
+
+    def receptive(self, a: PoolArgs, ins: list[Shape]) -> Receptive:
+        k, s, pads = self._geo(a, ins[0])
+        return [RF(ki, Fraction(si), b) for ki, si, (b, _) in zip(k, s, pads)]
+
+    def peer_macs(self, convention: Convention, a: PoolArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        if convention == "ptflops":
+            return prod(ins[0])
+        return 0
+
+    def describe(self, a: PoolArgs) -> str:
+        k = a.kernel if isinstance(a.kernel, tuple) else (a.kernel,)
+        s = a.stride if a.stride is not None else a.kernel
+        s = s if isinstance(s, tuple) else (s,)
+        text = "×".join(map(str, k)) if len(k) > 1 else f"{k[0]}"
+        if s != k:
+            text += "/" + "×".join(map(str, s))
+        if a.pad not in (0, "valid"):
+            text += f" pad {a.pad}"
+        return text + (" ceil" if a.ceil else "")
+
+
+@register
+class MaxPool(_Pool):
+    name = "maxpool"
+    summary = "Max pooling over windows (overlapping when stride < kernel)."
+    flops_rule = "out elements · (∏k − 1) comparisons"
+
+    def cost(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Cost:
+        k, _, _ = self._geo(a, ins[0])
+        return Cost(flops=prod(out) * (prod(k) - 1))
+
+    def build(self, a: PoolArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        nd = len(ins[0]) - 1
+        k, s, pads = self._geo(a, ins[0])
+        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
+        if all(b == e for b, e in pads):
+            return cls(k, s, tuple(b for b, _ in pads), ceil_mode=a.ceil)
+        from archspec.backends.torch_ops import Pad
+
+        return nn.Sequential(Pad(pads, value=float("-inf")), cls(k, s, 0, ceil_mode=a.ceil))
+
+
+@register
+class AvgPool(_Pool):
+    name = "avgpool"
+    summary = "Average pooling over windows."
+    flops_rule = "out elements · ∏k (sums and a division)"
+
+    def cost(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Cost:
+        k, _, _ = self._geo(a, ins[0])
+        return Cost(flops=prod(out) * prod(k))
+
+    def peer_macs(self, convention: Convention, a: PoolArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        if convention == "thop":
+            return prod(out)
+        return super().peer_macs(convention, a, ins, out, cost)
+
+    def build(self, a: PoolArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        nd = len(ins[0]) - 1
+        k, s, pads = self._geo(a, ins[0])
+        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
+        if all(b == e for b, e in pads):
+            return cls(k, s, tuple(b for b, _ in pads), ceil_mode=a.ceil, count_include_pad=a.count_include_pad)
+        from archspec.backends.torch_ops import Pad
+
+        return nn.Sequential(Pad(pads), cls(k, s, 0, ceil_mode=a.ceil))
+
+
+class GlobalArgs(Args):
+    keepdims: bool = False
+
+
+class _GlobalPool(LayerKind[GlobalArgs]):
+    Args = GlobalArgs
+    category = "pool"
+    flags = ("keepdims",)
+    shape_rule = "C (or C×1×1 with `keepdims`)"
+    macs_rule = "0 (no weights)"
+    flops_rule = "in elements"
+
+    def shape(self, a: GlobalArgs, ins: list[Shape]) -> Shape:
+        x = ins[0]
+        spatial_rank(x, self.name)
+        return (x[0], *([1] * (len(x) - 1))) if a.keepdims else (x[0],)
+
+    def cost(self, a: GlobalArgs, ins: list[Shape], out: Shape) -> Cost:
+        return Cost(flops=prod(ins[0]))
+
+    def receptive(self, a: GlobalArgs, ins: list[Shape]) -> Receptive:
+        return GLOBAL
+
+    def describe(self, a: GlobalArgs) -> str:
+        return "keepdims" if a.keepdims else ""
+
+    def build(self, a: GlobalArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
+        from archspec.backends.torch_ops import GlobalPool
+
+        return GlobalPool(self.name.startswith("globalmax"), len(ins[0]) - 1, a.keepdims)
+
+
+@register
+class GlobalAvgPool(_GlobalPool):
+    name = "globalavgpool"
+    aliases = ("gap",)
+    summary = "Mean over all spatial positions: C×H×W → C."
+
+    def peer_macs(self, convention: Convention, a: GlobalArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        if convention in ("fvcore", "ptflops"):  # AdaptiveAvgPool: 1 × input
+            return prod(ins[0])
+        if convention == "thop":  # (kernel area + 1) × output
+            return (prod(ins[0][1:]) + 1) * prod(out)
+        return 0
+
+
+@register
+class GlobalMaxPool(_GlobalPool):
+    name = "globalmaxpool"
+    summary = "Max over all spatial positions: C×H×W → C."
+
+    def peer_macs(self, convention: Convention, a: GlobalArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        return prod(ins[0]) if convention == "ptflops" else 0
+
+
+class AdaptiveArgs(Args):
+    size: Size
+
+
+class _Adaptive(LayerKind[AdaptiveArgs]):
+    Args = AdaptiveArgs
+    category = "pool"
+    positional = ("size",)
+    shape_rule = "C × size"
+    macs_rule = "0 (no weights)"
+    flops_rule = "in elements"
+
+    def shape(self, a: AdaptiveArgs, ins: list[Shape]) -> Shape:
+        x = ins[0]
+        nd = spatial_rank(x, self.name)
+        size = norm_size(a.size, nd, "size")
+        if min(size) < 1:
+            raise ShapeError("adaptive pooling size must be at least 1", code="E202")
+        return (x[0], *size)
+
+    def cost(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> Cost:
+        return Cost(flops=prod(ins[0]))
+
+    def receptive(self, a: AdaptiveArgs, ins: list[Shape]) -> Receptive:
+        x = ins[0]
+        out = norm_size(a.size, len(x) - 1, "size")
+        rfs = []
+        for n, o in zip(x[1:], out):
+            k = -(-n // o) if n % o else n // o
+            rfs.append(RF(k + (1 if n % o else 0), Fraction(n, o), 0))
+        return rfs
+
+    def describe(self, a: AdaptiveArgs) -> str:
+        return "×".join(map(str, a.size)) if isinstance(a.size, tuple) else str(a.size)
+
+
+@register
+class AdaptiveAvgPool(_Adaptive):
+    name = "adaptiveavgpool"
+    summary = "Average pooling to a fixed output size (PyTorch's AdaptiveAvgPool)."
+
+    def peer_macs(self, convention: Convention, a: AdaptiveArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        if convention in ("fvcore", "ptflops"):
+            return prod(ins[0])
+        if convention == "thop":
+            area = prod(tuple(-(-n // o) for n, o in zip(ins[0][1:], out[1:])))
+            return (area + 1) * prod(out)
+        return 0
+
+    def build(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        cls = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}[len(ins[0]) - 1]
+        return cls(out[1:])
+
+
+@register
+class AdaptiveMaxPool(_Adaptive):
+    name = "adaptivemaxpool"
+    summary = "Max pooling to a fixed output size (PyTorch's AdaptiveMaxPool)."
+
+    def peer_macs(self, convention: Convention, a: AdaptiveArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        return prod(ins[0]) if convention == "ptflops" else 0
+
+    def build(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        cls = {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d}[len(ins[0]) - 1]
+        return cls(out[1:])
