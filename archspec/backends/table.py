@@ -49,16 +49,10 @@ def rich_table(a: Analysis, depth: int | None = None) -> Any:
 
 
 def plain(a: Analysis, depth: int | None = None) -> str:
+    import io
+
     from rich.console import Console
 
-    console = Console(width=140, record=True, color_system=None, force_terminal=False, file=_Null())
+    console = Console(width=140, record=True, color_system=None, force_terminal=False, file=io.StringIO())
     console.print(rich_table(a, depth))
     return console.export_text()
-
-
-class _Null:
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass

@@ -15,13 +15,13 @@ from pydantic import ValidationError
 
 from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
 from archspec.graph.ir import OutputInfo, ScopeInfo
+from archspec.lang import ast
+from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
+from archspec.lang.load import Source
 from archspec.layers import REGISTRY
 from archspec.layers.activation import ACTIVATIONS
 from archspec.layers.base import Args, LayerKind, Shape, ShapeError, fmt_shape, prod
 from archspec.layers.core import MAX_ELEMENTS
-from archspec.lang import ast
-from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
-from archspec.lang.load import Source
 
 MAX_NODES = 500_000
 MAX_REPEAT = 100_000
@@ -249,7 +249,7 @@ class Builder:
         else:
             args = self._input_override(args, s, f)
         node = self._add(kind, args, inputs, s, f, s.target)
-        for act, span in acts:
+        for act, _ in acts:
             node = self._add(REGISTRY[act], REGISTRY[act].Args(), [node], s, f, None, fused=True)
         f.current = node
         if s.target:
@@ -304,7 +304,8 @@ class Builder:
     def _call(self, s: ast.Layer, c: Closure, f: Frame) -> None:
         b = c.block
         if any(name == b.name for name, _, _ in self.calls):
-            chain = " → ".join([name for name, _, _ in self.calls][[n for n, _, _ in self.calls].index(b.name):] + [b.name])
+            names = [name for name, _, _ in self.calls]
+            chain = " → ".join([*names[names.index(b.name):], b.name])
             raise SpecError(Diagnostic("E401", f"block `{b.name}` calls itself: {chain}", s.span,
                                        hint="a network is acyclic: unroll the recursion with `repeat`"), partial=self.g)
         if len(self.calls) >= MAX_CALL_DEPTH:
@@ -463,7 +464,9 @@ class Builder:
         shape = self.input_overrides.get(s.target or "*") or self.input_overrides.get("*")
         if shape is None:
             return args
-        return type(args)(shape=tuple(shape))
+        from archspec.layers.core import InputArgs
+
+        return InputArgs(shape=tuple(shape))
 
     def _tensor(self, ref: TensorRef, f: Frame) -> str:
         if ref.name == "_":

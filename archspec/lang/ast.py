@@ -7,7 +7,7 @@ evaluated by `archspec.lang.expr` while the graph is built, where parameters hav
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +16,7 @@ from archspec.diagnostics import Span
 
 class _Node(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-    span: Span | None = Field(default=None, repr=False, compare=False)
+    span: Span | None = Field(default=None, repr=False)
 
 
 # -- expressions -------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ class Index(_Node):
 
 
 Expr = Annotated[
-    Union[Num, Str, Bool, Dims, Name, Seq, DictExpr, BinOp, Unary, Compare, BoolOp, IfExp, Call, Index],
+    Num | Str | Bool | Dims | Name | Seq | DictExpr | BinOp | Unary | Compare | BoolOp | IfExp | Call | Index,
     Field(discriminator="type"),
 ]
 
@@ -126,7 +126,7 @@ class Layer(_Node):
     type: Literal["layer"] = "layer"
     target: str | None = None
     kind: str
-    kind_span: Span | None = Field(default=None, repr=False, compare=False)
+    kind_span: Span | None = Field(default=None, repr=False)
     args: list[Arg] = []
 
 
@@ -142,7 +142,7 @@ class Merge(_Node):
     type: Literal["merge"] = "merge"
     target: str | None = None
     kind: str
-    kind_span: Span | None = Field(default=None, repr=False, compare=False)
+    kind_span: Span | None = Field(default=None, repr=False)
     args: list[Arg] = []
     branches: list[Branch]
 
@@ -196,7 +196,7 @@ class BlockDef(_Node):
 
 
 Stmt = Annotated[
-    Union[Layer, Merge, Repeat, If, Frozen, Let, From, Output, BlockDef],
+    Layer | Merge | Repeat | If | Frozen | Let | From | Output | BlockDef,
     Field(discriminator="type"),
 ]
 

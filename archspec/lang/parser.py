@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, ClassVar
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -18,8 +18,8 @@ MAX_NESTING = 64  # open brackets or indentation levels; deeper input is refused
 
 class _Indenter(Indenter):
     NL_type = "_NL"
-    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE", "CALL"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    OPEN_PAREN_types: ClassVar[list[str]] = ["LPAR", "LSQB", "LBRACE", "CALL"]
+    CLOSE_PAREN_types: ClassVar[list[str]] = ["RPAR", "RSQB", "RBRACE"]
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
@@ -83,7 +83,7 @@ def _span_at(file: str, line: int, column: int, width: int = 1) -> Span:
 def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     line, col = e.line if e.line > 0 else 1, e.column if e.column > 0 else 1
     if isinstance(e, UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+    line, col = max(e.line or 1, 1), max(e.column or 1, 1)
         return SpecError(Diagnostic(
             "E100", f"unexpected character {ch!r}", _span_at(file, line, col),
             expected=_describe_expected(set(e.allowed or ())) or None,
@@ -145,7 +145,7 @@ def parse(text: str, file: str = "<string>") -> ast.SpecFile:
     except RecursionError:
         raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
     try:
-        return _ToAst(file).transform(tree)  # type: ignore[no-any-return]
+        return _ToAst(file).transform(tree)
     except RecursionError:
         raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
 

@@ -29,7 +29,8 @@ class _Activation(LayerKind[Any]):
     def build(self, a: Any, ins: list[Shape], out: Shape) -> torch.nn.Module:
         from torch import nn
 
-        return getattr(nn, self.torch_name)()  # type: ignore[no-any-return]
+        module: torch.nn.Module = getattr(nn, self.torch_name)()
+        return module
 
 
 def _simple(name: str, torch_name: str, summary: str, aliases: tuple[str, ...] = ()) -> None:

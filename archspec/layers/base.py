@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 Shape = tuple[int, ...]
 PositiveInt = int
-Size = Union[int, tuple[int, ...]]
-Padding = Union[int, tuple[int, ...], Literal["valid", "same", "full"]]
+Size = int | tuple[int, ...]
+Padding = int | tuple[int, ...] | Literal["valid", "same", "full"]
 
 CONVENTIONS = ("archspec", "torchinfo", "fvcore", "thop", "ptflops")
 Convention = str
@@ -73,7 +73,7 @@ class RF:
 
 
 GLOBAL: Literal["global"] = "global"  # every output unit sees the whole input
-Receptive = Union[list[RF], Literal["global"], None]  # None: elementwise, the field passes through
+Receptive = list[RF] | Literal["global"] | None  # None: elementwise, the field passes through
 
 
 A = TypeVar("A", bound=Args)

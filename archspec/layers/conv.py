@@ -100,7 +100,7 @@ class _ConvBase(LayerKind[ConvArgs]):
     def cost(self, a: ConvArgs, ins: list[Shape], out: Shape) -> Cost:
         x = ins[0]
         nd = len(x) - 1
-        groups, per_group = _channels(a, x[0])
+        _, per_group = _channels(a, x[0])
         k = norm_size(a.kernel, nd, "kernel")
         fan_in = prod(k) * per_group
         weights = a.filters * fan_in
@@ -146,7 +146,7 @@ class _ConvBase(LayerKind[ConvArgs]):
         x = ins[0]
         nd, k, s, d, pads = _geometry(a, x, self.name, self.ranks)
         groups, _ = _channels(a, x[0])
-        cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[nd]
+        cls: Any = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[nd]
         symmetric = all(b == e for b, e in pads)
         conv = cls(x[0], a.filters, k, s, tuple(b for b, _ in pads) if symmetric else 0, d, groups, a.bias)
         if symmetric:
@@ -283,7 +283,7 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
         return Cost(params=weights + bias, macs=macs, flops=2 * macs + (n_out if a.bias else 0), connections=conn)
 
     def receptive(self, a: ConvTransposeArgs, ins: list[Shape]) -> Receptive:
-        k, s, p, _, d = self._geo(a, ins[0])
+        k, s, _, _, d = self._geo(a, ins[0])
         # An up-convolution: each output sees ⌈k/s⌉ inputs; its step is 1/s of the input's.
         return [RF(-(-(di * (ki - 1) + 1) // si), Fraction(1, si), 0) for ki, si, di in zip(k, s, d)]
 
@@ -307,5 +307,5 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
 
         nd = len(ins[0]) - 1
         k, s, p, op, d = self._geo(a, ins[0])
-        cls = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[nd]
+        cls: Any = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[nd]
         return cls(ins[0][0], a.filters, k, s, p, op, a.groups, a.bias, d)

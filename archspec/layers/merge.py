@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, ShapeError, fmt_shape, prod, register
+from archspec.layers.base import (
+    Args,
+    Convention,
+    Cost,
+    LayerKind,
+    Shape,
+    ShapeError,
+    fmt_shape,
+    prod,
+    register,
+)
 
 if TYPE_CHECKING:
     import torch.nn

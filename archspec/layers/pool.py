@@ -5,8 +5,6 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from pydantic import PositiveInt
-
 from archspec.layers.base import (
     GLOBAL,
     RF,
