@@ -81,9 +81,9 @@ def _span_at(file: str, line: int, column: int, width: int = 1) -> Span:
 
 
 def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
-    line, col = e.line if e.line > 0 else 1, e.column if e.column > 0 else 1
-    if isinstance(e, UnexpectedCharacters):
     line, col = max(e.line or 1, 1), max(e.column or 1, 1)
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
         return SpecError(Diagnostic(
             "E100", f"unexpected character {ch!r}", _span_at(file, line, col),
             expected=_describe_expected(set(e.allowed or ())) or None,
