@@ -158,7 +158,7 @@ class Analysis:
     # -- views -----------------------------------------------------------------------------
     @property
     def inputs(self) -> dict[str, Shape]:
-        return {n: self.graph.nodes[n]["meta"]["shape"] for n in self.graph.graph.get("inputs", [])}
+        return {n: d["meta"]["shape"] for n, d in self.graph.nodes(data=True) if d["role"] == "input"}
 
     @property
     def outputs(self) -> dict[str, Shape]:

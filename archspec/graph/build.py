@@ -230,6 +230,11 @@ class Builder:
 
     # -- layers and block calls ---------------------------------------------------------------
     def _layer(self, s: ast.Layer, f: Frame) -> None:
+        if s.kind == "_" and not s.args:  # `x = _` names the current tensor
+            node = self._tensor(TensorRef("_", s.kind_span, f.ns), f)
+            if s.target:
+                f.ns.tensors[s.target] = node
+            return
         closure = f.blocks.get(s.kind)
         if closure is not None:
             self._call(s, closure, f)
