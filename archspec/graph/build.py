@@ -414,12 +414,12 @@ class Builder:
         try:
             result = kind.Args(**plain)
         except ValidationError as e:
-            raise self._arg_error(kind, e, values, spans, s) from None
+            raise self._arg_error(kind, e, values, spans, s, dict(ev.env)) from None
         self._args_cache[cache_key] = result
         return result, acts
 
     def _arg_error(self, kind: LayerKind[Any], e: ValidationError, values: dict[str, Value],
-                   spans: dict[str, Span | None], s: Any) -> SpecError:
+                   spans: dict[str, Span | None], s: Any, env: dict[str, Value]) -> SpecError:
         err = e.errors()[0]
         field_name = str(err["loc"][0]) if err["loc"] else ""
         fields = list(kind.Args.model_fields)
@@ -431,21 +431,22 @@ class Builder:
             return SpecError(Diagnostic("E203", f"`{kind.name}` needs `{field_name}`", s.span,
                                         expected=_kind_signature(kind)), partial=self.g)
         v = values.get(field_name)
-        if isinstance(v, TensorRef):
-            literal = err["type"] == "literal_error"
-            hint = did_you_mean(v.name, self._choices(kind, field_name) if literal else list(self._scope_names(v)))
-            if not literal:
-                return SpecError(Diagnostic("E205", f"`{v.name}` is not defined", v.span,
-                                            expected=f"a value for `{field_name}` of `{kind.name}`",
-                                            hint=hint), partial=self.g)
+        choices = self._choices(kind, field_name) if field_name in fields else []
+        if isinstance(v, TensorRef) and not choices:
+            return SpecError(Diagnostic("E205", f"`{v.name}` is not defined", v.span,
+                                        expected=f"a value for `{field_name}` of `{kind.name}`",
+                                        hint=did_you_mean(v.name, [*env, *self._scope_names(v)])), partial=self.g)
         expected = err["msg"].replace("Input should be ", "")
-        if err["type"] == "literal_error":
-            expected = "one of " + ", ".join(self._choices(kind, field_name))
+        hint = None
+        if isinstance(v, TensorRef) or err["type"] == "literal_error":
+            expected = "one of " + ", ".join(choices) + (" or a number" if err["type"] != "literal_error" else "")
+            hint = did_you_mean(v.name if isinstance(v, TensorRef) else str(v), choices)
         elif err["type"] == "value_error":
             expected = err["msg"].replace("Value error, ", "")
         return SpecError(Diagnostic("E202", f"invalid `{field_name}` for `{kind.name}`: {show(v)}",
                                     spans.get(field_name) or s.span, expected=expected,
-                                    received=f"{type_name(v)} ({show(v)})"), partial=self.g)
+                                    received=f"`{v.name}`" if isinstance(v, TensorRef) else f"{type_name(v)} ({show(v)})",
+                                    hint=hint), partial=self.g)
 
     def _scope_names(self, ref: TensorRef) -> list[str]:
         return list(ref.scope.tensors) if isinstance(ref.scope, Namespace) else []

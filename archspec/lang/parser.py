@@ -57,7 +57,7 @@ _TOKEN_NAMES = {
     "_DEDENT": "end of the indented block", "COLON": "`:`", "SEMICOLON": "`;`", "COMMA": "`,`",
     "EQUAL": "`=`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
     "RBRACE": "`}`", "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
-    "__ANON_0": "`**`", "$END": "end of file",
+    "POW": "`**`", "$END": "end of file",
 }
 
 
@@ -115,7 +115,10 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
         if tok.type in ("INT", "FLOAT", "DIMS") and "NAME" in expected:
             hint = "a statement starts with a layer or block name, e.g. `conv 64 3x3`"
     width = len(str(tok)) if not tok.type.startswith("_") else 1
-    span = _span_at(file, tok.line or line, tok.column or col, width)
+    if tok.type in ("_INDENT", "_DEDENT"):  # positioned on the newline before: point at the indented line
+        span = _span_at(file, tok.end_line or line, 1, max(1, (tok.end_column or 1) - 1))
+    else:
+        span = _span_at(file, tok.line or line, tok.column or col, width)
     return SpecError(Diagnostic("E100", msg, span, expected=_describe_expected(expected), received=received,
                                 hint=hint))
 
@@ -133,10 +136,12 @@ def parse(text: str, file: str = "<string>") -> ast.SpecFile:
         tree = _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
-    except DedentError as e:
-        line = _dedent_line(text)
+    except DedentError:
+        line, levels = _dedent_line(text)
         raise SpecError(Diagnostic("E101", "this line's indentation matches no enclosing block",
-                                   _span_at(file, line, 1, _indent_width(text, line)), received=str(e),
+                                   _span_at(file, line, 1, _indent_width(text, line)),
+                                   expected="an indentation of " + " or ".join(map(str, levels)) + " columns",
+                                   received=f"{_indent_width(text, line)} columns",
                                    hint="indent by the same amount as an earlier line of the enclosing block")) from None
     except _TooDeep as e:
         raise SpecError(Diagnostic("E600", f"nesting deeper than {MAX_NESTING} levels",
@@ -167,8 +172,9 @@ def _indent_width(text: str, line: int) -> int:
     return 1
 
 
-def _dedent_line(text: str) -> int:
-    """The first line whose indentation matches no open level (the line DedentError complains of)."""
+def _dedent_line(text: str) -> tuple[int, list[int]]:
+    """The first line whose indentation matches no open level (the line DedentError complains of),
+    with the levels that were open there."""
     stack = [0]
     for i, raw in enumerate(text.splitlines(), 1):
         s = raw.split("#", 1)[0]
@@ -178,11 +184,12 @@ def _dedent_line(text: str) -> int:
         if ind > stack[-1]:
             stack.append(ind)
         else:
+            levels = list(stack)
             while ind < stack[-1]:
                 stack.pop()
             if ind != stack[-1]:
-                return i
-    return 1
+                return i, levels
+    return 1, [0]
 
 
 # -- tree → AST --------------------------------------------------------------------------------
@@ -330,7 +337,7 @@ class _ToAst(Transformer[Token, Any]):
     def unary(self, meta: Any, op: Token, operand: Any) -> ast.Unary:
         return ast.Unary(op=str(op), operand=operand, span=self._span(meta))
 
-    def pow(self, meta: Any, base: Any, exp: Any) -> ast.BinOp:
+    def pow(self, meta: Any, base: Any, _op: Token, exp: Any) -> ast.BinOp:
         return ast.BinOp(op="**", left=base, right=exp, span=self._span(meta))
 
     def index(self, meta: Any, value: Any, idx: Any) -> ast.Index:

@@ -1,0 +1,22 @@
+"""Docs generated from the code are current, and the README's commands name real things."""
+
+from pathlib import Path
+
+from archspec.docs_gen import layers_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_layer_reference_is_current():
+    assert (ROOT / "docs" / "layers.md").read_text(encoding="utf-8") == layers_markdown(), \
+        "regenerate: python -m archspec.docs_gen > docs/layers.md"
+
+
+def test_every_kind_is_documented():
+    from archspec.layers import KINDS
+
+    text = (ROOT / "docs" / "layers.md").read_text(encoding="utf-8")
+    for name, kind in KINDS.items():
+        if kind.role != "output":
+            assert f"### `{name}`" in text
+            assert kind.summary, f"{name} has no summary"

@@ -1,0 +1,33 @@
+"""The error catalogue: each example fails with its code, exit status 2, a location and no traceback;
+docs/errors.md shows the exact current messages."""
+
+from pathlib import Path
+
+import pytest
+
+from archspec.error_examples import EXAMPLES, markdown, run_example
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[f"{e.code}-{i}" for i, e in enumerate(EXAMPLES)])
+def test_example_gives_its_diagnostic(ex, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    status, err = run_example(ex)
+    assert status == 2
+    assert err.startswith(f"error[{ex.code}]: ")
+    assert "Traceback" not in err
+    if ex.code not in ("E402", "E207"):
+        assert "  --> " in err and "^" in err  # file:line:col and a caret under the offending text
+
+
+def test_every_code_has_an_example():
+    from archspec.diagnostics import CODES
+
+    missing = set(CODES) - {e.code for e in EXAMPLES} - {"E110"}  # YAML errors: tests/test_yaml.py
+    assert not missing
+
+
+def test_catalogue_is_current(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert DOC.read_text(encoding="utf-8") == markdown(), "regenerate: python -m archspec.error_examples > docs/errors.md"
