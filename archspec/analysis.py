@@ -52,6 +52,7 @@ class Row:
     activations: int
     receptive_field: list[int] | None
     effective_stride: list[float] | None
+    receptive_offset: list[float] | None
     fused: bool = False
     frozen: bool = False
     line: int | None = None
@@ -80,6 +81,7 @@ class Totals:
     macs_by_convention: dict[str, int] = field(default_factory=dict)
     receptive_field: list[int] | None = None
     effective_stride: list[float] | None = None
+    receptive_offset: list[float] | None = None
 
 
 def _num(x: Any) -> float:
@@ -116,6 +118,7 @@ class Analysis:
             connections=c.connections, activations=m["activations"] * self.batch,
             receptive_field=[f.size for f in rf] if rf else None,
             effective_stride=[_num(f.stride) for f in rf] if rf else None,
+            receptive_offset=[_num(f.start) for f in rf] if rf else None,
             fused=d["fused"], frozen=d["frozen"], line=d["span"].line if d["span"] else None)
 
     def _totals(self) -> Totals:
@@ -145,6 +148,7 @@ class Analysis:
         if widest:
             t.receptive_field = [f.size for f in widest]
             t.effective_stride = [_num(f.stride) for f in widest]
+            t.receptive_offset = [_num(f.start) for f in widest]
         return t
 
     def _depth(self) -> int:
