@@ -15,7 +15,7 @@ from archspec.diagnostics import Span
 
 
 class _Node(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, defer_build=True)
     span: Span | None = Field(default=None, repr=False)
 
 
@@ -220,6 +220,3 @@ class SpecFile(_Node):
     network: Network | None = None
 
 
-for _model in (Seq, DictExpr, BinOp, Unary, Compare, BoolOp, IfExp, Call, Index, Arg, Layer, Branch, Merge,
-               Repeat, If, Frozen, Let, Output, Param, BlockDef, Network, SpecFile):
-    _model.model_rebuild()

@@ -217,23 +217,23 @@ class _ToAst(Transformer[Token, Any]):
         if len(nets) > 1:
             raise SpecError(Diagnostic("E208", f"a file defines one network; this one defines {len(nets)}",
                                        nets[1].span, hint="move the second network to a file of its own"))
-        return ast.SpecFile(path=self.file, uses=uses, blocks=blocks, network=nets[0] if nets else None,
+        return ast.SpecFile.model_construct(path=self.file, uses=uses, blocks=blocks, network=nets[0] if nets else None,
                             span=self._span(meta))
 
     def use(self, meta: Any, path: Token) -> ast.Use:
-        return ast.Use(path=str(path)[1:-1], span=self._span(meta))
+        return ast.Use.model_construct(path=str(path)[1:-1], span=self._span(meta))
 
     def network_def(self, meta: Any, name: Token, params: list[ast.Param] | None, body: list[Any]) -> ast.Network:
-        return ast.Network(name=str(name), params=params or [], body=body, span=self._span(meta))
+        return ast.Network.model_construct(name=str(name), params=params or [], body=body, span=self._span(meta))
 
     def block_def(self, meta: Any, name: Token, params: list[ast.Param] | None, body: list[Any]) -> ast.BlockDef:
-        return ast.BlockDef(name=str(name), params=params or [], body=body, span=self._span(meta))
+        return ast.BlockDef.model_construct(name=str(name), params=params or [], body=body, span=self._span(meta))
 
     def params(self, meta: Any, *ps: ast.Param | None) -> list[ast.Param]:
         return [p for p in ps if p is not None]
 
     def param(self, meta: Any, name: Token, default: Any) -> ast.Param:
-        return ast.Param(name=str(name), default=default, span=_tok_span(self.file, name))
+        return ast.Param.model_construct(name=str(name), default=default, span=_tok_span(self.file, name))
 
     def suite(self, meta: Any, *stmts: Any) -> list[Any]:
         out: list[Any] = []
@@ -246,12 +246,12 @@ class _ToAst(Transformer[Token, Any]):
 
     # statements
     def layer(self, meta: Any, target: Token | None, kind: Token, args: list[ast.Arg]) -> ast.Layer:
-        return ast.Layer(target=str(target) if target else None, kind=str(kind), args=args,
+        return ast.Layer.model_construct(target=str(target) if target else None, kind=str(kind), args=args,
                          kind_span=_tok_span(self.file, kind), span=self._span(meta))
 
     def layer_call(self, meta: Any, target: Token | None, call: Token, callargs: list[ast.Arg],
                    args: list[ast.Arg]) -> ast.Layer:
-        return ast.Layer(target=str(target) if target else None, kind=str(call)[:-1], args=callargs + args,
+        return ast.Layer.model_construct(target=str(target) if target else None, kind=str(call)[:-1], args=callargs + args,
                          kind_span=self._call_span(call), span=self._span(meta))
 
     def _call_span(self, call: Token) -> Span:
@@ -259,41 +259,41 @@ class _ToAst(Transformer[Token, Any]):
         return Span(s.file, s.line, s.column, s.end_line, s.end_column - 1)
 
     def merge(self, meta: Any, target: Token | None, kind: Token, args: list[ast.Arg], *branches: ast.Branch) -> ast.Merge:
-        return ast.Merge(target=str(target) if target else None, kind=str(kind), args=args, branches=list(branches),
+        return ast.Merge.model_construct(target=str(target) if target else None, kind=str(kind), args=args, branches=list(branches),
                          kind_span=_tok_span(self.file, kind), span=self._span(meta))
 
     def merge_call(self, meta: Any, target: Token | None, call: Token, callargs: list[ast.Arg], args: list[ast.Arg],
                    *branches: ast.Branch) -> ast.Merge:
-        return ast.Merge(target=str(target) if target else None, kind=str(call)[:-1], args=callargs + args,
+        return ast.Merge.model_construct(target=str(target) if target else None, kind=str(call)[:-1], args=callargs + args,
                          branches=list(branches), kind_span=self._call_span(call), span=self._span(meta))
 
     def branch(self, meta: Any, name: Token | None, body: list[Any]) -> ast.Branch:
-        return ast.Branch(name=str(name) if name else None, body=body, span=self._span(meta))
+        return ast.Branch.model_construct(name=str(name) if name else None, body=body, span=self._span(meta))
 
     def repeat(self, meta: Any, count: Any, var: Token | None, body: list[Any]) -> ast.Repeat:
-        return ast.Repeat(count=count, var=str(var) if var else None, body=body, span=self._span(meta))
+        return ast.Repeat.model_construct(count=count, var=str(var) if var else None, body=body, span=self._span(meta))
 
     def if_(self, meta: Any, cond: Any, body: list[Any], *rest: Any) -> ast.If:
         *elifs, orelse = rest
         tail: list[Any] = orelse or []
         for e in reversed(elifs):
-            tail = [ast.If(cond=e[0], body=e[1], orelse=tail, span=e[2])]
-        return ast.If(cond=cond, body=body, orelse=tail, span=self._span(meta))
+            tail = [ast.If.model_construct(cond=e[0], body=e[1], orelse=tail, span=e[2])]
+        return ast.If.model_construct(cond=cond, body=body, orelse=tail, span=self._span(meta))
 
     def elif_(self, meta: Any, cond: Any, body: list[Any]) -> tuple[Any, list[Any], Span | None]:
         return (cond, body, self._span(meta))
 
     def frozen(self, meta: Any, cond: Any, body: list[Any]) -> ast.Frozen:
-        return ast.Frozen(cond=cond, body=body, span=self._span(meta))
+        return ast.Frozen.model_construct(cond=cond, body=body, span=self._span(meta))
 
     def let(self, meta: Any, name: Token, value: Any) -> ast.Let:
-        return ast.Let(name=str(name), value=value, span=self._span(meta))
+        return ast.Let.model_construct(name=str(name), value=value, span=self._span(meta))
 
     def from_(self, meta: Any, name: Token) -> ast.From:
-        return ast.From(name=str(name), span=self._span(meta))
+        return ast.From.model_construct(name=str(name), span=self._span(meta))
 
     def output(self, meta: Any, args: list[ast.Arg]) -> ast.Output:
-        return ast.Output(args=args, span=self._span(meta))
+        return ast.Output.model_construct(args=args, span=self._span(meta))
 
     def args(self, meta: Any, *args: ast.Arg) -> list[ast.Arg]:
         return list(args)
@@ -302,28 +302,28 @@ class _ToAst(Transformer[Token, Any]):
         return [a for a in args if a is not None]
 
     def posarg(self, meta: Any, value: Any) -> ast.Arg:
-        return ast.Arg(value=value, span=value.span)
+        return ast.Arg.model_construct(value=value, span=value.span)
 
     def kwarg(self, meta: Any, name: Token, value: Any) -> ast.Arg:
-        return ast.Arg(name=str(name), value=value, span=self._span(meta))
+        return ast.Arg.model_construct(name=str(name), value=value, span=self._span(meta))
 
     # expressions
     def ifexp(self, meta: Any, then: Any, cond: Any, orelse: Any) -> ast.IfExp:
-        return ast.IfExp(cond=cond, then=then, orelse=orelse, span=self._span(meta))
+        return ast.IfExp.model_construct(cond=cond, then=then, orelse=orelse, span=self._span(meta))
 
     def or_(self, meta: Any, *values: Any) -> Any:
-        return values[0] if len(values) == 1 else ast.BoolOp(op="or", values=list(values), span=self._span(meta))
+        return values[0] if len(values) == 1 else ast.BoolOp.model_construct(op="or", values=list(values), span=self._span(meta))
 
     def and_(self, meta: Any, *values: Any) -> Any:
-        return values[0] if len(values) == 1 else ast.BoolOp(op="and", values=list(values), span=self._span(meta))
+        return values[0] if len(values) == 1 else ast.BoolOp.model_construct(op="and", values=list(values), span=self._span(meta))
 
     def not_(self, meta: Any, operand: Any) -> ast.Unary:
-        return ast.Unary(op="not", operand=operand, span=self._span(meta))
+        return ast.Unary.model_construct(op="not", operand=operand, span=self._span(meta))
 
     def compare(self, meta: Any, first: Any, *rest: Any) -> Any:
         if not rest:
             return first
-        return ast.Compare(ops=[str(t) for t in rest[0::2]], operands=[first, *rest[1::2]], span=self._span(meta))
+        return ast.Compare.model_construct(ops=[str(t) for t in rest[0::2]], operands=[first, *rest[1::2]], span=self._span(meta))
 
     def binops(self, meta: Any, first: Any, *rest: Any) -> Any:
         left = first
@@ -331,51 +331,51 @@ class _ToAst(Transformer[Token, Any]):
             span = None
             if left.span and right.span:
                 span = Span(self.file, left.span.line, left.span.column, right.span.end_line, right.span.end_column)
-            left = ast.BinOp(op=str(op), left=left, right=right, span=span)
+            left = ast.BinOp.model_construct(op=str(op), left=left, right=right, span=span)
         return left
 
     def unary(self, meta: Any, op: Token, operand: Any) -> ast.Unary:
-        return ast.Unary(op=str(op), operand=operand, span=self._span(meta))
+        return ast.Unary.model_construct(op=str(op), operand=operand, span=self._span(meta))
 
     def pow(self, meta: Any, base: Any, _op: Token, exp: Any) -> ast.BinOp:
-        return ast.BinOp(op="**", left=base, right=exp, span=self._span(meta))
+        return ast.BinOp.model_construct(op="**", left=base, right=exp, span=self._span(meta))
 
     def index(self, meta: Any, value: Any, idx: Any) -> ast.Index:
-        return ast.Index(value=value, index=idx, span=self._span(meta))
+        return ast.Index.model_construct(value=value, index=idx, span=self._span(meta))
 
     def int_(self, meta: Any, t: Token) -> ast.Num:
-        return ast.Num(value=int(t), span=_tok_span(self.file, t))
+        return ast.Num.model_construct(value=int(t), span=_tok_span(self.file, t))
 
     def float_(self, meta: Any, t: Token) -> ast.Num:
-        return ast.Num(value=float(t), span=_tok_span(self.file, t))
+        return ast.Num.model_construct(value=float(t), span=_tok_span(self.file, t))
 
     def string(self, meta: Any, t: Token) -> ast.Str:
-        return ast.Str(value=str(t)[1:-1], span=_tok_span(self.file, t))
+        return ast.Str.model_construct(value=str(t)[1:-1], span=_tok_span(self.file, t))
 
     def dims(self, meta: Any, t: Token) -> ast.Dims:
-        return ast.Dims(values=tuple(int(v) for v in str(t).split("x")), span=_tok_span(self.file, t))
+        return ast.Dims.model_construct(values=tuple(int(v) for v in str(t).split("x")), span=_tok_span(self.file, t))
 
     def true(self, meta: Any) -> ast.Bool:
-        return ast.Bool(value=True, span=self._span(meta))
+        return ast.Bool.model_construct(value=True, span=self._span(meta))
 
     def false(self, meta: Any) -> ast.Bool:
-        return ast.Bool(value=False, span=self._span(meta))
+        return ast.Bool.model_construct(value=False, span=self._span(meta))
 
     def name(self, meta: Any, t: Token) -> ast.Name:
-        return ast.Name(id=str(t), span=_tok_span(self.file, t))
+        return ast.Name.model_construct(id=str(t), span=_tok_span(self.file, t))
 
     def call(self, meta: Any, func: Token, args: list[ast.Arg]) -> ast.Call:
-        return ast.Call(func=str(func)[:-1], args=args, span=self._span(meta))
+        return ast.Call.model_construct(func=str(func)[:-1], args=args, span=self._span(meta))
 
     def tuple_(self, meta: Any, *items: Any) -> ast.Seq:
-        return ast.Seq(items=[i for i in items if i is not None], span=self._span(meta))
+        return ast.Seq.model_construct(items=[i for i in items if i is not None], span=self._span(meta))
 
     def list_(self, meta: Any, *items: Any) -> ast.Seq:
-        return ast.Seq(items=[i for i in items if i is not None], span=self._span(meta))
+        return ast.Seq.model_construct(items=[i for i in items if i is not None], span=self._span(meta))
 
     def dict_(self, meta: Any, *pairs: Any) -> ast.DictExpr:
         ps = [p for p in pairs if p is not None]
-        return ast.DictExpr(keys=[k for k, _ in ps], values=[v for _, v in ps], span=self._span(meta))
+        return ast.DictExpr.model_construct(keys=[k for k, _ in ps], values=[v for _, v in ps], span=self._span(meta))
 
     def pair(self, meta: Any, k: Any, v: Any) -> tuple[Any, Any]:
         return (k, v)
