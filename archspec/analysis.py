@@ -33,7 +33,7 @@ JSON_VERSION = 1
 BYTES_PER_ELEMENT = 4  # float32
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One layer instance (a graph node)."""
 
@@ -58,7 +58,7 @@ class Row:
     line: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
         d["output_shape"] = list(self.output_shape)
         return d
 
@@ -85,7 +85,7 @@ class Totals:
 
 
 def _num(x: Any) -> float:
-    return float(x) if x.denominator != 1 else int(x)
+    return x if isinstance(x, int) else (float(x) if x.denominator != 1 else int(x))
 
 
 class Analysis:
@@ -238,7 +238,13 @@ class Analysis:
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=_jsonable)
+        d = self.to_dict()
+        if indent is not None and len(self.rows) > 2000:  # one layer a line: readable, and fast for huge networks
+            layers = d.pop("layers")
+            head = json.dumps(d, indent=indent, default=_jsonable)
+            rows = ",\n".join("    " + json.dumps(r, default=_jsonable) for r in layers)
+            return head[:-2] + ',\n  "layers": [\n' + rows + "\n  ]\n}"
+        return json.dumps(d, indent=indent, default=_jsonable)
 
     def to_csv(self) -> str:
         buf = io.StringIO()

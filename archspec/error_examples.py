@@ -110,7 +110,7 @@ def markdown() -> str:
     out += [f"| {c} | {t} |" for c, t in CODES.items()]
     out.append("")
     for ex in EXAMPLES:
-        status, msg = run_example(ex)
+        _, msg = run_example(ex)
         out += [f"## {ex.code}: {ex.what}", ""]
         for name, text in ex.files.items():
             shown = text.replace("\x00", "\\x00")

@@ -68,7 +68,7 @@ class RF:
     """One spatial axis of a layer's receptive-field step: kernel (dilated), stride, left padding."""
 
     kernel: int
-    stride: Fraction
+    stride: int | Fraction  # a Fraction below 1 for upsampling
     pad: int
 
 

@@ -281,7 +281,7 @@ class ZeroPad(LayerKind[ZeroPadArgs]):
 
     def receptive(self, a: ZeroPadArgs, ins: list[Shape]) -> Receptive:
         p = pairs(a.pad, len(ins[0]) - 1, "padding")
-        return [RF(1, Fraction(1), b) for b, _ in p]
+        return [RF(1, 1, b) for b, _ in p]
 
     def describe(self, a: ZeroPadArgs) -> str:
         return str(a.pad)
@@ -328,7 +328,7 @@ class Crop(LayerKind[CropArgs]):
         return (x[0], *out)
 
     def receptive(self, a: CropArgs, ins: list[Shape]) -> Receptive:
-        return [RF(1, Fraction(1), -b) for b, _ in self._pairs(a, ins[0])]
+        return [RF(1, 1, -b) for b, _ in self._pairs(a, ins[0])]
 
     def describe(self, a: CropArgs) -> str:
         return f"to {a.size}" if a.size is not None else str(a.crop)

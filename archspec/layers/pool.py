@@ -73,7 +73,7 @@ class _Pool(LayerKind[PoolArgs]):
 
     def receptive(self, a: PoolArgs, ins: list[Shape]) -> Receptive:
         k, s, pads = self._geo(a, ins[0])
-        return [RF(ki, Fraction(si), b) for ki, si, (b, _) in zip(k, s, pads)]
+        return [RF(ki, si, b) for ki, si, (b, _) in zip(k, s, pads)]
 
     def peer_macs(self, convention: Convention, a: PoolArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
         if convention == "ptflops":

@@ -16,14 +16,19 @@ from fractions import Fraction
 import networkx as nx
 
 from archspec.layers import KINDS
-from archspec.layers.base import GLOBAL
+from archspec.layers.base import GLOBAL, RF
+
+Num = int | Fraction  # exact: a Fraction only where a field's geometry is fractional (upsampling)
 
 
 @dataclass(frozen=True, slots=True)
 class Field:
     size: int
-    stride: Fraction
-    start: Fraction
+    stride: Num
+    start: Num
+
+
+_UNIT = Field(1, 1, 0)
 
 
 RFValue = tuple[Field, ...] | None  # None: global (sees the whole input)
@@ -33,28 +38,38 @@ def run(g: nx.DiGraph) -> None:
     for _, d in g.nodes(data=True):
         meta = d["meta"]
         if d["role"] == "input":
-            meta["rf"] = tuple(Field(1, Fraction(1), Fraction(0)) for _ in meta["shape"][1:])
+            meta["rf"] = (_UNIT,) * (len(meta["shape"]) - 1)
             continue
         ins = [g.nodes[i]["meta"] for i in d["inputs"]]
         fields = [m["rf"] for m in ins]
         if any(f is None for f in fields):
             meta["rf"] = None
             continue
-        widest = _widest([f for f in fields if f is not None])
+        widest = fields[0] if len(fields) == 1 else _widest([f for f in fields if f is not None])
         step = KINDS[d["kind"]].receptive(d["args"], [m["shape"] for m in ins])
         if step == GLOBAL:
             meta["rf"] = None
         elif step is None or not widest:
             meta["rf"] = widest
         else:
-            meta["rf"] = tuple(
-                Field(f.size + (s.kernel - 1) * _ceil(f.stride), f.stride * s.stride,
-                      f.start + (Fraction(s.kernel - 1, 2) - s.pad) * f.stride)
-                for f, s in zip(widest, step))
+            meta["rf"] = tuple(_step(f, s) for f, s in zip(widest, step))
 
 
-def _ceil(x: Fraction) -> int:
-    return -(-x.numerator // x.denominator)
+def _step(f: Field, s: RF) -> Field:
+    if s.kernel == 1 and s.stride == 1 and s.pad == 0:
+        return f
+    stride = f.stride * s.stride
+    shift = (s.kernel - 1 - 2 * s.pad) * f.stride  # twice the move of the centre
+    half = shift // 2 if isinstance(shift, int) and shift % 2 == 0 else Fraction(shift) / 2
+    return Field(f.size + (s.kernel - 1) * _ceil(f.stride), _exact(stride), _exact(f.start + half))
+
+
+def _exact(x: Num) -> Num:
+    return x.numerator if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
+def _ceil(x: Num) -> int:
+    return x if isinstance(x, int) else -(-x.numerator // x.denominator)
 
 
 def _widest(fields: list[tuple[Field, ...]]) -> tuple[Field, ...]:
