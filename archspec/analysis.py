@@ -58,7 +58,7 @@ class Row:
     line: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        d = {k: getattr(self, k) for k in self.__slots__}
         d["output_shape"] = list(self.output_shape)
         return d
 

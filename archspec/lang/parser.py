@@ -83,7 +83,8 @@ def _span_at(file: str, line: int, column: int, width: int = 1) -> Span:
 def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     line, col = max(e.line or 1, 1), max(e.column or 1, 1)
     if isinstance(e, UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        pos = e.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
         return SpecError(Diagnostic(
             "E100", f"unexpected character {ch!r}", _span_at(file, line, col),
             expected=_describe_expected(set(e.allowed or ())) or None,
