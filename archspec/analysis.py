@@ -11,9 +11,12 @@ are the other formats; in Jupyter it shows itself as a table.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,19 +103,23 @@ class Analysis:
         self.convention = convention
         self.error = error  # set when the analysis stopped at a mistake: rows cover what was built
         self.name: str = graph.graph.get("name", spec_name or "network")
-        costs.run(graph)
-        receptive.run(graph)
-        self.rows = [self._row(n, d) for n, d in graph.nodes(data=True) if d["role"] != "output"]
-        self.totals = self._totals()
+        with _no_gc():  # millions of small objects and no cycles: the collector would only cost time
+            costs.run(graph)
+            receptive.run(graph)
+            self._described: dict[int, str] = {}
+            self.rows = [self._row(n, d) for n, d in graph.nodes(data=True) if d["role"] != "output"]
+            self.totals = self._totals()
 
     # -- rows and totals -----------------------------------------------------------------------
     def _row(self, n: str, d: dict[str, Any]) -> Row:
         m = d["meta"]
         c: Cost = m["cost"]
         rf = m.get("rf")
-        kind = KINDS[d["kind"]]
+        args = self._described.get(id(d["args"]))
+        if args is None:
+            args = self._described[id(d["args"])] = KINDS[d["kind"]].describe(d["args"])
         return Row(
-            name=n, kind=d["kind"], args=kind.describe(d["args"]), block=d["scope"], output_shape=m["shape"],
+            name=n, kind=d["kind"], args=args, block=d["scope"], output_shape=m["shape"],
             params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed, buffers=c.buffers,
             macs=m["peer_macs"][self.convention] * self.batch, flops=c.flops * self.batch,
             connections=c.connections, activations=m["activations"] * self.batch,
@@ -136,8 +143,11 @@ class Analysis:
                 t.flops_by_kind[r.kind] = t.flops_by_kind.get(r.kind, 0) + r.flops
         t.activation_bytes = t.activations * BYTES_PER_ELEMENT
         t.param_bytes = (t.params + t.buffers) * BYTES_PER_ELEMENT
-        for conv in CONVENTIONS:
-            t.macs_by_convention[conv] = sum(d["meta"]["peer_macs"][conv] for _, d in self.graph.nodes(data=True)) * self.batch
+        by_conv = dict.fromkeys(CONVENTIONS, 0)
+        for _, d in self.graph.nodes(data=True):
+            for conv, n in d["meta"]["peer_macs"].items():
+                by_conv[conv] += n
+        t.macs_by_convention = {conv: n * self.batch for conv, n in by_conv.items()}
         t.layers = sum(1 for r in self.rows if r.params)
         t.depth = self._depth()
         widest = None
@@ -317,6 +327,17 @@ class Analysis:
         return self.to_markdown()
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _fold(r: Row, act: Row) -> Row:
     from dataclasses import replace
 
@@ -395,7 +416,8 @@ def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, conve
     s = load(spec)
     merged = {**(params or {}), **kw}
     try:
-        g = s.graph(merged, input)
+        with _no_gc():
+            g = s.graph(merged, input)
     except SpecError as e:
         if partial and e.partial is not None and e.partial.number_of_nodes():
             return Analysis(e.partial, batch=batch, convention=convention, error=e)

@@ -76,6 +76,7 @@ class Builder:
         self.scopes: dict[str, ScopeInfo] = {}
         self.all_targets = _targets(source)
         self._args_cache: dict[tuple[Any, ...], Args] = {}
+        self._shapes: dict[tuple[Any, ...], Shape] = {}
 
     # -- entry -------------------------------------------------------------------------------
     def build(self) -> nx.DiGraph:
@@ -528,8 +529,11 @@ class Builder:
             raise SpecError(Diagnostic("E600", f"the network has more than {MAX_NODES:,} layers", s.span,
                                        hint="check `repeat` counts"))
         ins = [g.nodes[i]["meta"]["shape"] for i in inputs]
+        key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
+        out = self._shapes.get(key)
         try:
-            out = kind.shape(args, ins)
+            if out is None:
+                out = self._shapes[key] = kind.shape(args, ins)
         except ShapeError as e:
             received = "input " + " and ".join(fmt_shape(x) for x in ins) if ins else None
             raise SpecError(Diagnostic(e.code, e.message, s.span, expected=e.expected, received=received,

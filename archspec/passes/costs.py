@@ -15,15 +15,19 @@ from archspec.layers.base import CONVENTIONS, Cost, prod
 
 
 def run(g: nx.DiGraph, conventions: tuple[str, ...] = CONVENTIONS) -> None:
+    cache: dict[tuple[Any, ...], tuple[Cost, int, dict[str, int]]] = {}
     for _, d in g.nodes(data=True):
-        kind = KINDS[d["kind"]]
         meta: dict[str, Any] = d["meta"]
         ins = [g.nodes[i]["meta"]["shape"] for i in d["inputs"]]
-        out = meta["shape"]
-        c: Cost = kind.cost(d["args"], ins, out)
-        if d["frozen"]:
-            c = Cost(params=0, fixed=c.params + c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
-                     connections=c.connections)
-        meta["cost"] = c
-        meta["activations"] = 0 if kind.view else prod(out)
-        meta["peer_macs"] = {conv: kind.peer_macs(conv, d["args"], ins, out, c) for conv in conventions}
+        key = (d["kind"], id(d["args"]), d["frozen"], meta["shape"], *ins)
+        hit = cache.get(key)
+        if hit is None:
+            kind = KINDS[d["kind"]]
+            out = meta["shape"]
+            c: Cost = kind.cost(d["args"], ins, out)
+            if d["frozen"]:
+                c = Cost(params=0, fixed=c.params + c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
+                         connections=c.connections)
+            hit = cache[key] = (c, 0 if kind.view else prod(out),
+                                {conv: kind.peer_macs(conv, d["args"], ins, out, c) for conv in conventions})
+        meta["cost"], meta["activations"], meta["peer_macs"] = hit

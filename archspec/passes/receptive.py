@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import networkx as nx
 
@@ -35,6 +36,7 @@ RFValue = tuple[Field, ...] | None  # None: global (sees the whole input)
 
 
 def run(g: nx.DiGraph) -> None:
+    steps: dict[tuple[object, ...], Any] = {}
     for _, d in g.nodes(data=True):
         meta = d["meta"]
         if d["role"] == "input":
@@ -46,7 +48,9 @@ def run(g: nx.DiGraph) -> None:
             meta["rf"] = None
             continue
         widest = fields[0] if len(fields) == 1 else _widest([f for f in fields if f is not None])
-        step = KINDS[d["kind"]].receptive(d["args"], [m["shape"] for m in ins])
+        shapes = [m["shape"] for m in ins]
+        key = (d["kind"], id(d["args"]), *shapes)
+        step = steps[key] if key in steps else steps.setdefault(key, KINDS[d["kind"]].receptive(d["args"], shapes))
         if step == GLOBAL:
             meta["rf"] = None
         elif step is None or not widest:
