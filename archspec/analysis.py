@@ -23,7 +23,7 @@ from typing import Any
 
 import networkx as nx
 
-from archspec.diagnostics import SpecError
+from archspec.diagnostics import Diagnostic, SpecError
 from archspec.graph.build import build_graph
 from archspec.graph.ir import OutputInfo, ScopeInfo, scope_chain
 from archspec.lang.expr import Value
@@ -162,10 +162,13 @@ class Analysis:
         return t
 
     def _depth(self) -> int:
-        """Layers with weights on the longest path (VGG-16: 16)."""
+        """Weight layers on the longest path, as the papers count them (VGG-16: 16, ResNet-50: 50):
+        layers with parameters, except normalisation and activations (batch norm's scale and shift,
+        PReLU's slopes), which the papers do not count as layers."""
         best: dict[str, int] = {}
         for n, d in self.graph.nodes(data=True):
-            here = 1 if (d["meta"]["cost"].params + d["meta"]["cost"].fixed) else 0
+            c = d["meta"]["cost"]
+            here = 1 if (c.params + c.fixed) and KINDS[d["kind"]].category not in ("norm", "activation") else 0
             best[n] = here + max((best[i] for i in d["inputs"]), default=0)
         return max(best.values(), default=0)
 
@@ -177,6 +180,10 @@ class Analysis:
     @property
     def outputs(self) -> dict[str, Shape]:
         return {o.name: self.graph.nodes[o.node]["meta"]["shape"] for o in self.graph.graph.get("outputs", [])}
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return list(self.graph.graph.get("warnings", []))
 
     @property
     def output_infos(self) -> list[OutputInfo]:

@@ -115,6 +115,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
     a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), batch=args.batch,
                          convention=args.convention, partial=True)
+    for w in a.warnings:
+        _print_diagnostic(w, plain=args.no_color)
     if args.format == "json":
         text = a.to_json()
     elif args.format == "csv":
@@ -163,6 +165,169 @@ def run_layers(args: argparse.Namespace) -> int:
     del KINDS
     _console().print(kinds_table())
     return 0
+
+
+# -- render ---------------------------------------------------------------------------------------
+
+@command("render", "draw the network with graphviz: a layer graph, or feature maps as 3D boxes (svg, png, pdf, dot)")
+def _render_options(p: argparse.ArgumentParser) -> None:
+    from archspec.backends.render import COST_METRICS, FORMATS, STYLES
+
+    _spec_options(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="the picture to write; its extension gives the format (default: NETWORK.svg here)")
+    p.add_argument("--format", choices=FORMATS, help="svg, png, pdf, or dot (graphviz's text)")
+    p.add_argument("--style", choices=STYLES, default="graph", help="graph (default) or volumes (3D feature maps)")
+    p.add_argument("--depth", type=int, default=None, metavar="N", help="draw blocks nested deeper than N as one box")
+    p.add_argument("--expand", action="append", default=[], metavar="NAME",
+                   help="draw this block open (an instance such as stage3.bottleneck2, or a block name); repeatable")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default=None, help="top to bottom (graph default) or left to right")
+    p.add_argument("--costs", nargs="?", const="macs", choices=COST_METRICS, default=None,
+                   help="print parameters and MACs on the boxes and shade them by MACs (or by params)")
+    p.add_argument("--no-legend", action="store_true", help="leave out the colour legend")
+    p.add_argument("--no-edge-labels", action="store_true", help="do not label edges with tensor shapes")
+    p.add_argument("--title", default=None, help="the diagram's title (default: the network's name and parameters)")
+    p.add_argument("--dpi", type=int, default=150, help="resolution of png output (default 150)")
+
+
+def run_render(args: argparse.Namespace) -> int:
+    import archspec
+    from archspec.backends.render import DotNotFound, output_format, write
+
+    fmt = output_format(args.output, args.format)
+    a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input))
+    dg = archspec.render(a, style=args.style, depth=args.depth, expand=args.expand, rankdir=args.rankdir or "TB",
+                         costs=args.costs, legend=not args.no_legend, edge_labels=not args.no_edge_labels,
+                         title=True if args.title is None else args.title)
+    if args.output is None and fmt == "dot":
+        sys.stdout.write(dg.source)
+        return 0
+    path = args.output or f"{a.name}.{fmt}"
+    try:
+        write(dg, path, fmt, dpi=args.dpi)
+    except DotNotFound as e:
+        print(f"archspec: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+# -- compare and zoo ------------------------------------------------------------------------------
+
+_SPEC_OPTIONS = ("--set", "--input")  # in `compare`, these apply to the spec written before them
+_VALUE_OPTIONS = ("--format", "--convention", "--batch", "--plot", "-o", "--output")
+_COMPARE_USAGE = "archspec compare SPEC [--set NAME=VALUE ...] [--input SHAPE] [SPEC ...] [options]"
+
+
+def _table_options(p: argparse.ArgumentParser) -> None:
+    from archspec.layers.base import CONVENTIONS
+
+    p.add_argument("--format", choices=("table", "json", "csv", "markdown"), default="table")
+    p.add_argument("--convention", choices=CONVENTIONS, default="archspec",
+                   help="how MACs are counted: ours, or as torchinfo, fvcore, thop or ptflops count them")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+
+
+def _compare_options(p: argparse.ArgumentParser) -> None:
+    _table_options(p)
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size for MACs and memory")
+    p.add_argument("--plot", metavar="FILE", help="also draw MACs against parameters, as FILE.svg or FILE.png")
+
+
+@command("compare", "networks side by side: parameters, MACs, memory, depth, receptive field")
+def _compare_command(p: argparse.ArgumentParser) -> None:
+    p.usage = _COMPARE_USAGE
+    p.add_argument("items", nargs=argparse.REMAINDER, metavar="SPEC [--set NAME=VALUE ...] [--input SHAPE]",
+                   help="specs to compare; --set and --input apply to the spec written before them")
+    _compare_options(p)
+
+
+def split_compare_args(items: Sequence[str]) -> tuple[list[tuple[str, list[str], list[str]]], list[str]]:
+    """`vgg16 resnet --set depth=50 --format json` → [(vgg16, [], []), (resnet, [depth=50], [])], [--format, json]."""
+    specs: list[tuple[str, list[str], list[str]]] = []
+    rest: list[str] = []
+    it = iter(items)
+    for tok in it:
+        opt, eq, value = tok.partition("=")
+        if opt in _SPEC_OPTIONS:
+            if not eq:
+                value = next(it, "")
+            if not specs:
+                raise SpecError(Diagnostic("E207", f"{opt} {value} comes before any spec",
+                                           hint=f"write it after the spec it applies to: "
+                                                f"`archspec compare resnet {opt} {value or '...'}`"))
+            if not value:
+                raise SpecError(Diagnostic("E207", f"{opt} needs a value", hint="for example --set depth=50"))
+            _, sets, inputs = specs[-1]
+            (sets if opt == "--set" else inputs).append(value)
+        elif tok.startswith("-"):
+            rest.append(tok)
+            if opt in _VALUE_OPTIONS and not eq:
+                rest.append(next(it, ""))
+        else:
+            specs.append((tok, [], []))
+    return specs, rest
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from archspec.backends.compare import compare
+
+    specs, rest = split_compare_args(args.items)
+    if rest:  # options written after the first spec
+        p = argparse.ArgumentParser(prog="archspec compare", usage=_COMPARE_USAGE)
+        _compare_options(p)
+        p.parse_args(rest, namespace=args)
+    if not specs:
+        raise SpecError(Diagnostic("E207", "`compare` needs at least one spec",
+                                   hint="for example `archspec compare vgg16 resnet --set depth=50 googlenet`"))
+    if args.batch < 1:
+        raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
+    if args.plot and Path(args.plot).suffix.lower() not in (".svg", ".png"):
+        raise SpecError(Diagnostic("E202", f"--plot writes .svg or .png, not {args.plot!r}",
+                                   hint="for example --plot chart.svg"))
+    c = compare([(spec, parse_sets(sets), parse_inputs(inputs)) for spec, sets, inputs in specs],
+                convention=args.convention, batch=args.batch)
+    _emit(c, args)
+    if args.plot:
+        write_atomic(args.plot, c.render_plot(Path(args.plot).suffix))
+    return 0
+
+
+@command("zoo", "the shipped specs, with a line of description and their parameters and MACs")
+def _zoo_options(p: argparse.ArgumentParser) -> None:
+    _table_options(p)
+
+
+def run_zoo(args: argparse.Namespace) -> int:
+    from archspec.backends.compare import zoo
+
+    c, failed = zoo(args.convention)
+    _emit(c, args)
+    for name, message in failed:
+        print(f"archspec zoo: {name} does not build: {message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _emit(c: Any, args: argparse.Namespace) -> None:
+    """Write a comparison in the chosen format, to standard output or to --output."""
+    text = {"json": c.to_json, "csv": c.to_csv, "markdown": c.to_markdown}.get(args.format, lambda: None)()
+    if text is None and args.output:
+        import io
+
+        from rich.console import Console
+
+        console = Console(width=160, color_system=None, file=io.StringIO(), record=True)
+        console.print(c.table())
+        text = console.export_text()
+    if args.output:
+        write_atomic(args.output, text)
+    elif text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        console = _console()
+        if not console.is_terminal:  # a pipe or a file: no terminal width to fit, keep rows on one line
+            console.width = max(console.width, 160)
+        console.print(c.table())
 
 
 # -- main -----------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ CODES: dict[str, str] = {
     "E500": "file not found",
     "E501": "cyclic import",
     "E600": "limit exceeded",
+    "W100": "a layer reaches no output (warning)",
 }
 
 

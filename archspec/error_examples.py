@@ -72,6 +72,9 @@ EXAMPLES = [
     Example("E501", "a cyclic `use`",
             {"spec.arch": "use \"a.arch\"\nnetwork net:\n    input 3x32x32\n",
              "a.arch": "use \"b.arch\"\nblock a():\n    relu\n", "b.arch": "use \"a.arch\"\nblock b():\n    relu\n"}),
+    Example("W100", "a warning: a side path that reaches no output (the analysis goes on, exit status 0)",
+            {"spec.arch": "network net:\n    input 3x32x32\n    x = conv 8 3x3\n    side = conv 4 1x1\n    from x\n"
+                          "    gap\n    dense 10\n"}),
     Example("E600", "a limit: a huge repeat count",
             {"spec.arch": "network net:\n    input 3x32x32\n    repeat 10**9:\n        relu\n"}),
 ]
@@ -103,7 +106,8 @@ def markdown() -> str:
            "Every mistake in a spec or a command line gets one diagnostic: a stable code, the file, line and column, "
            "the offending text with a caret, what was expected and what was received, and a hint. `archspec` exits "
            "with status 2 and shows no traceback (unless `--debug`). When a shape error stops the analysis, the "
-           "table of the layers before it is printed first.", "",
+           "table of the layers before it is printed first. Warnings (`W` codes) are printed and the analysis goes on.",
+           "",
            "Each example below is run by the test suite (`tests/test_errors.py`); the messages are the exact output. "
            "Regenerate with `python -m archspec.error_examples > docs/errors.md`.", "",
            "| code | meaning |", "|---|---|"]

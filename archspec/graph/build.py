@@ -103,7 +103,16 @@ class Builder:
                                            hint="start with `input 3x224x224`"), partial=g)
             self._add_output("out", frame.current, None, net.span)
         g.graph["inputs"] = [n for n, d in g.nodes(data=True) if d["role"] == "input"]
+        g.graph["warnings"] = self._dead_ends()
         return g
+
+    def _dead_ends(self) -> list[Diagnostic]:
+        """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
+        g = self.g
+        dead = [n for n, d in g.nodes(data=True) if d["role"] != "output" and g.out_degree(n) == 0]
+        return [Diagnostic("W100", f"`{n}` is computed but reaches no output", g.nodes[n]["span"],
+                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
+                                                    "or remove it") for n in dead]
 
     def _network_params(self, net: ast.Network) -> dict[str, Value]:
         known = {p.name for p in net.params}
