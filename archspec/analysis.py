@@ -199,6 +199,16 @@ class Analysis:
                 return r
         raise KeyError(name)
 
+    def auto_depth(self, max_rows: int = 250) -> int | None:
+        """The deepest block level whose table fits in `max_rows` rows (None: everything fits)."""
+        if len(self.rows) <= max_rows:
+            return None
+        deepest = max((s.count(".") + 1 for s in self.scopes), default=0)
+        for depth in range(deepest, -1, -1):
+            if len(self.display_rows(depth)) <= max_rows:
+                return depth
+        return 0
+
     def display_rows(self, depth: int | None = None) -> list[tuple[str, Any]]:
         """Rows as tables show them: ("block", ScopeInfo, aggregate) headers and ("layer", Row) rows,
         fused activations folded into their producer, blocks deeper than `depth` collapsed to one row."""

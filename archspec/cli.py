@@ -135,7 +135,13 @@ def run_analyze(args: argparse.Namespace) -> int:
     elif text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        _console().print(a.table(args.depth))
+        depth = args.depth
+        if depth is None and a.error is None:
+            depth = a.auto_depth()
+            if depth is not None:
+                _console(stderr=True).print(f"({len(a.rows):,} layers: blocks below depth {depth} are collapsed; "
+                                            f"--depth {depth + 1} or more shows more)", style="dim")
+        _console().print(a.table(depth))
     if a.error is not None:
         _console(stderr=True).print("\nThe analysis stopped at this mistake; the table shows the layers before it.",
                                     style="yellow")
@@ -328,6 +334,28 @@ def _emit(c: Any, args: argparse.Namespace) -> None:
         if not console.is_terminal:  # a pipe or a file: no terminal width to fit, keep rows on one line
             console.width = max(console.width, 160)
         console.print(c.table())
+
+
+@command("fmt", "write a spec out again, as .arch or as YAML: `archspec fmt vgg16 --to yaml`")
+def _fmt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="a .arch or .yaml file, or a shipped spec's name (see `archspec zoo`)")
+    p.add_argument("--to", choices=("arch", "yaml"),
+                   help="the form to write (default: the -o file's suffix, else the spec's own form)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+
+
+def run_fmt(args: argparse.Namespace) -> int:
+    from archspec.backends.fmt import convert_file
+
+    to = args.to
+    if to is None and args.output:
+        to = "yaml" if args.output.endswith((".yaml", ".yml")) else "arch" if args.output.endswith(".arch") else None
+    text = convert_file(args.spec, to)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 # -- main -----------------------------------------------------------------------------------------

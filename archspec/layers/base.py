@@ -37,7 +37,7 @@ Convention = str
 class Args(BaseModel):
     """Base of every layer kind's arguments: unknown arguments are refused, values are checked."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
 
 
 class NoArgs(Args):
