@@ -159,3 +159,39 @@ def test_weight_layer_depth():
     assert archspec.analyze("googlenet").totals.depth == 22
     assert archspec.analyze("mobilenet_v1").totals.depth == 28
     assert archspec.analyze("vgg16").totals.depth == 16
+
+
+def _doc_rows(title):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "zoo.md").read_text(encoding="utf-8")
+    section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines() if line.startswith("| `")]
+    return [[c.strip() for c in row] for row in rows]
+
+
+def _num(cell):
+    return int(cell.replace(",", "")) if cell else None
+
+
+def test_docs_zoo_table_is_current():
+    from archspec.backends.compare import zoo
+
+    c, failed = zoo()
+    assert not failed
+    figures = {e.label: (e.analysis.totals.params, e.analysis.totals.macs) for e in c.entries}
+    rows = {row[0].strip("`"): (_num(row[3]), _num(row[4])) for row in _doc_rows("Default parameters")}
+    assert rows == figures
+
+
+def test_docs_zoo_families_are_current():
+    from archspec.cli import parse_sets
+
+    for row in _doc_rows("Families: one spec, several networks"):
+        spec, *sets = row[0].strip("`").split(" --set ")
+        a = archspec.analyze(spec, params=parse_sets(sets))
+        params, buffers, macs = (_num(x) for x in row[1:4])
+        assert a.totals.params == params, row
+        assert a.totals.buffers == (buffers or 0), row
+        if macs is not None:
+            assert a.totals.macs == macs, row
