@@ -16,6 +16,7 @@ Times are the best of several runs (the machine is shared and noisy); ratios are
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import subprocess
@@ -92,13 +93,14 @@ def in_process(repeat: int, networks: list[tuple[str, str, dict[str, int], tuple
 
     lines = ["| network | archspec.analyze | torchinfo.summary | ratio | fvcore | ratio |", "|---|--:|--:|--:|--:|--:|"]
     for label, spec, params, shape in networks:
-        ours = best_of(lambda: archspec.analyze(spec, **params), repeat)
+        ours = best_of(lambda s=spec, p=params: archspec.analyze(s, **p), repeat)
         model = archspec.compile(spec, **params).eval()
         x = torch.zeros(1, *shape)
         with torch.no_grad():
-            info = best_of(lambda: torchinfo.summary(model, input_size=(1, *shape), verbose=0), max(1, repeat // 2))
+            info = best_of(lambda m=model, s=shape: torchinfo.summary(m, input_size=(1, *s), verbose=0),
+                           max(1, repeat // 2))
 
-            def fv() -> None:
+            def fv(model: torch.nn.Module = model, x: torch.Tensor = x) -> None:
                 f = FlopCountAnalysis(model, x)
                 f.unsupported_ops_warnings(False)
                 f.uncalled_modules_warnings(False)
@@ -179,10 +181,8 @@ def machine() -> str:
 
     vers = []
     for pkg in ("torch", "torchinfo", "fvcore", "networkx", "pydantic", "lark"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             vers.append(f"{pkg} {md.version(pkg)}")
-        except md.PackageNotFoundError:
-            pass
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
             + ", ".join(vers))
 
