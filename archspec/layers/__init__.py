@@ -3,4 +3,8 @@
 from archspec.layers import activation, conv, core, merge, norm, pool
 from archspec.layers.base import KINDS, REGISTRY, Cost, LayerKind, ShapeError
 
-__all__ = ["KINDS", "REGISTRY", "Cost", "LayerKind", "ShapeError", "activation", "conv", "core", "merge", "norm", "pool"]
+# isort: split
+# the classic networks' kinds (LeNet-5 1998, ...), registered (and listed) after the others
+from archspec.layers import classic
+
+__all__ = ["KINDS", "REGISTRY", "Cost", "LayerKind", "ShapeError", "activation", "classic", "conv", "core", "merge", "norm", "pool"]

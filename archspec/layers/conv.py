@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from pydantic import PositiveInt
+from pydantic import PositiveInt, field_validator
 
 from archspec.layers.base import (
     RF,
@@ -40,6 +40,18 @@ class ConvArgs(Args):
     groups: PositiveInt = 1
     depthwise: bool = False
     bias: bool = True
+    table: tuple[tuple[int, ...], ...] | None = None  # output map j reads input maps table[j] (LeNet-5's C3)
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: tuple[tuple[int, ...], ...] | None) -> tuple[tuple[int, ...], ...] | None:
+        if v is None:
+            return v
+        for j, t in enumerate(v):
+            if not t or min(t) < 0 or len(set(t)) != len(t):
+                raise ValueError(f"entry {j} of a connection table must list distinct input maps (0, 1, ...), "
+                                 f"got {tuple(t)}")
+        return v
 
 
 def _geometry(a: Any, x: Shape, name: str, ranks: tuple[int, ...]) -> tuple[int, tuple[int, ...], tuple[int, ...],
@@ -70,6 +82,8 @@ def conv_spatial(name: str, x: Shape, k: tuple[int, ...], s: tuple[int, ...], d:
 
 
 def _channels(a: ConvArgs, cin: int) -> tuple[int, int]:
+    if a.table is not None:
+        return _check_table(a, cin), cin
     groups = cin if a.depthwise else a.groups
     if cin % groups:
         raise ShapeError(f"`in_channels` (={cin}) must be divisible by `groups` (={groups})",
@@ -80,6 +94,29 @@ def _channels(a: ConvArgs, cin: int) -> tuple[int, int]:
     return groups, cin // groups
 
 
+def _check_table(a: ConvArgs, cin: int) -> int:
+    """A connection table replaces groups: one entry per output map, naming the input maps it reads."""
+    assert a.table is not None
+    if a.depthwise or a.groups != 1:
+        raise ShapeError("a connection table (`table=`) cannot be combined with `groups` or `depthwise`", code="E202")
+    if len(a.table) != a.filters:
+        raise ShapeError(f"the connection table has {len(a.table)} entries but the convolution has "
+                         f"{a.filters} filters", expected=f"one entry per output map ({a.filters})", code="E202")
+    wrong = sorted({i for t in a.table for i in t if i >= cin})
+    if wrong:
+        raise ShapeError(f"the connection table reads input map {wrong[0]} but the input has {cin} maps",
+                         expected=f"input maps 0 to {cin - 1}")
+    return 1
+
+
+def table_links(a: ConvArgs, cin: int) -> int:
+    """Input maps read, summed over output maps: Σ_j |table_j| (C_out · C_in/groups without a table)."""
+    if a.table is not None:
+        return sum(len(t) for t in a.table)
+    groups = cin if a.depthwise else a.groups
+    return a.filters * (cin // groups)
+
+
 class _ConvBase(LayerKind[ConvArgs]):
     Args = ConvArgs
     category = "conv"
@@ -87,8 +124,9 @@ class _ConvBase(LayerKind[ConvArgs]):
     flags = ("depthwise",)
     ranks: tuple[int, ...] = (1, 2, 3)
     shape_rule = "C_out × ⌊(n + p − d·(k−1) − 1)/s⌋ + 1 per spatial axis; pad `same` → ⌈n/s⌉, `full` → n + d·(k−1)"
-    params_rule = "C_out · C_in/groups · ∏k + C_out (bias)"
-    macs_rule = "out elements · ∏k · C_in/groups"
+    params_rule = ("C_out · C_in/groups · ∏k + C_out (bias); with a connection table "
+                   "Σ_j |table_j| · ∏k + C_out")
+    macs_rule = "out elements · ∏k · C_in/groups; with a table out positions · Σ_j |table_j| · ∏k"
     flops_rule = "2 · MACs + out elements (bias)"
 
     def shape(self, a: ConvArgs, ins: list[Shape]) -> Shape:
@@ -100,15 +138,14 @@ class _ConvBase(LayerKind[ConvArgs]):
     def cost(self, a: ConvArgs, ins: list[Shape], out: Shape) -> Cost:
         x = ins[0]
         nd = len(x) - 1
-        _, per_group = _channels(a, x[0])
+        _channels(a, x[0])
         k = norm_size(a.kernel, nd, "kernel")
-        fan_in = prod(k) * per_group
-        weights = a.filters * fan_in
+        weights = table_links(a, x[0]) * prod(k)  # = C_out · fan-in without a table
         bias = a.filters if a.bias else 0
         n_out = prod(out)
-        macs = n_out * fan_in
+        macs = prod(out[1:]) * weights
         return Cost(params=weights + bias, macs=macs, flops=2 * macs + (n_out if a.bias else 0),
-                    connections=n_out * (fan_in + (1 if a.bias else 0)))
+                    connections=macs + (n_out if a.bias else 0))
 
     def receptive(self, a: ConvArgs, ins: list[Shape]) -> Receptive:
         _, k, s, d, pads = _geometry(a, ins[0], self.name, self.ranks)
@@ -119,6 +156,8 @@ class _ConvBase(LayerKind[ConvArgs]):
             return cost.params * prod(out[1:])
         if convention == "ptflops":  # bias included
             return cost.macs + (prod(out) if a.bias else 0)
+        if convention == "thop" and a.table is not None:  # compiled as a module thop does not know
+            return 0
         return cost.macs
 
     def describe(self, a: ConvArgs) -> str:
@@ -136,6 +175,8 @@ class _ConvBase(LayerKind[ConvArgs]):
             parts.append("depthwise")
         elif a.groups > 1:
             parts.append(f"g{a.groups}")
+        if a.table is not None:
+            parts.append(f"table ({sum(len(t) for t in a.table)} links)")
         if not a.bias:
             parts.append("no bias")
         return " ".join(parts)
@@ -146,6 +187,10 @@ class _ConvBase(LayerKind[ConvArgs]):
         x = ins[0]
         nd, k, s, d, pads = _geometry(a, x, self.name, self.ranks)
         groups, _ = _channels(a, x[0])
+        if a.table is not None:
+            from archspec.backends.torch_classic import TableConv
+
+            return TableConv(x[0], a.table, k, s, pads, d, a.bias)
         cls: Any = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[nd]
         symmetric = all(b == e for b, e in pads)
         conv = cls(x[0], a.filters, k, s, tuple(b for b, _ in pads) if symmetric else 0, d, groups, a.bias)
