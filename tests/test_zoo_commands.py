@@ -44,6 +44,7 @@ def test_json_has_every_total(capsys):
     assert (r18["params"], r18["buffers"], r18["macs"], r18["depth"]) == (11_689_512, 9_600, 1_814_073_344, 18)
     assert (r50["params"], r50["macs"], r50["depth"]) == (25_557_032, 4_089_184_256, 50)
     assert r50["params_set"] == {"depth": 50, "variant": "torchvision"}
+    assert r50["description"].startswith("ResNet-18, -34, -50, -101 and -152")
     assert r18["param_bytes"] == (11_689_512 + 9_600) * 4
     assert r18["receptive_field"] and r18["outputs"] == {"out": [1000]}
     for key in ("trainable_params", "non_trainable_params", "flops", "activations", "activation_bytes", "layers"):
@@ -195,3 +196,12 @@ def test_docs_zoo_families_are_current():
         assert a.totals.buffers == (buffers or 0), row
         if macs is not None:
             assert a.totals.macs == macs, row
+
+
+def test_specs_by_path(capsys, specs_dir):
+    status, out, _ = run(capsys, "compare", str(specs_dir / "vgg16.arch"), str(specs_dir / "resnet.arch"),
+                         "--set", "depth=50", str(specs_dir / "googlenet.arch"), "--format", "markdown")
+    assert status == 0
+    assert "| resnet depth=50 | 25,557,032 | 3,857,973,248 |" in out
+    assert "| googlenet | 13,378,280 | 1,591,044,096 |" in out
+    assert "1000, 1000, 1000" in out  # GoogLeNet's three outputs

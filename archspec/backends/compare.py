@@ -51,12 +51,15 @@ def _label(spec: str, params: dict[str, Any]) -> str:
 def compare(items: list[tuple[str, dict[str, Any]]] | list[tuple[str, dict[str, Any], Any]], *,
             convention: str = "archspec", batch: int = 1) -> Comparison:
     """Analyse each (spec, network parameters[, input]) and arrange the totals side by side."""
+    from archspec.lang.load import resolve_spec_path
+
     entries = []
     for item in items:
         spec, params = item[0], item[1]
         inp = item[2] if len(item) > 2 else None
         a = analyze(spec, params=params, input=inp, convention=convention, batch=batch)
-        entries.append(Entry(_label(spec, params), spec, dict(params), a))
+        path = resolve_spec_path(spec)
+        entries.append(Entry(_label(spec, params), spec, dict(params), a, description(path) if path else ""))
     return Comparison(entries, convention, batch)
 
 
