@@ -9,10 +9,39 @@ tensor's shape, the parameters, MACs, FLOPs, memory and receptive field without 
     archspec.render("vgg16", style="volumes")       # a graphviz.Digraph (shows itself in Jupyter)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from archspec.analysis import Analysis, Row, Spec, Totals, analyze, load
 from archspec.backends.render import render
 from archspec.diagnostics import Diagnostic, SpecError
 
 __version__ = "0.1.0"
+
+# The PyTorch side is imported on first use, so that `import archspec` (and the analysis) never imports torch.
+_TORCH_API = {
+    "compile": "archspec.backends.torch_module",  # a spec as a torch.nn.Module
+    "generate_code": "archspec.backends.torch_module",  # the standalone Python file of a compiled spec
+    "CompileError": "archspec.backends.torch_module",
+    "port_weights": "archspec.backends.weights",  # load a hand-written model's weights by position
+    "WeightMismatchError": "archspec.backends.weights",
+    "check": "archspec.backends.check",  # compare the compiled module with the analysis
+}
+
+if TYPE_CHECKING:
+    from archspec.backends.check import check as check
+    from archspec.backends.torch_module import CompileError as CompileError
+    from archspec.backends.torch_module import compile as compile
+    from archspec.backends.torch_module import generate_code as generate_code
+    from archspec.backends.weights import WeightMismatchError as WeightMismatchError
+    from archspec.backends.weights import port_weights as port_weights
+
+
+def __getattr__(name: str) -> Any:
+    module = _TORCH_API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archspec' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 __all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render"]

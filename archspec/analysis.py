@@ -423,13 +423,15 @@ def load(spec: str | Path | Spec, *, text: str | None = None) -> Spec:
 
 
 def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, convention: str = "archspec",
-            params: dict[str, Any] | None = None, partial: bool = False, **kw: Any) -> Analysis:
+            params: dict[str, Any] | None = None, partial: bool = False, freeze: list[str] | tuple[str, ...] = (),
+            **kw: Any) -> Analysis:
     """Analyse a spec without running it. Network parameters can be given as keywords
     (`analyze("resnet", depth=50)`) or as `params={...}`; `input` overrides the input shape
     (`"3x299x299"`, `(3, 299, 299)` or `{"name": shape}` for several inputs).
 
     With `partial=True`, a shape error returns the analysis of what was built before it (with
-    `.error` set) instead of raising."""
+    `.error` set) instead of raising. `freeze` names layers or blocks (`stage1`, `stage2.conv1`) whose
+    parameters count as non-trainable, as in a `frozen:` block."""
     s = load(spec)
     merged = {**(params or {}), **kw}
     try:
@@ -439,6 +441,10 @@ def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, conve
         if partial and e.partial is not None and e.partial.number_of_nodes():
             return Analysis(e.partial, batch=batch, convention=convention, error=e)
         raise
+    if freeze:
+        from archspec.passes import freeze as freeze_pass
+
+        freeze_pass.run(g, freeze)
     return Analysis(g, batch=batch, convention=convention)
 
 

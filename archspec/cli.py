@@ -106,6 +106,7 @@ def _analyze_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--convention", choices=CONVENTIONS, default="archspec",
                    help="how MACs are counted: ours, or as torchinfo, fvcore, thop or ptflops count them")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    _freeze_option(p)
 
 
 def run_analyze(args: argparse.Namespace) -> int:
@@ -114,7 +115,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
     a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), batch=args.batch,
-                         convention=args.convention, partial=True)
+                         convention=args.convention, partial=True, freeze=args.freeze)
     for w in a.warnings:
         _print_diagnostic(w, plain=args.no_color)
     if args.format == "json":
@@ -356,6 +357,73 @@ def run_fmt(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+# -- compile and check -----------------------------------------------------------------------------
+
+def _freeze_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--freeze", action="append", default=[], metavar="NAME",
+                   help="freeze a layer or block (a name as the analysis lists it: stage1, stage2.conv1); "
+                        "repeatable")
+
+
+@command("compile", "compile a spec to PyTorch: a standalone Python file that imports only torch (or ONNX)")
+def _compile_options(p: argparse.ArgumentParser) -> None:
+    _spec_options(p)
+    _freeze_option(p)
+    p.add_argument("-o", "--output", metavar="FILE", help="write the Python file to FILE (default: standard output)")
+    p.add_argument("--onnx", metavar="FILE", help="also export the model to ONNX (needs the `onnx` package)")
+    p.add_argument("--class-name", metavar="NAME", help="the model class's name (default: from the network's name)")
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    import archspec
+
+    if args.onnx and importlib.util.find_spec("onnx") is None:
+        raise SpecError(Diagnostic("E202", "--onnx needs the `onnx` package: pip install onnx"))
+    if args.class_name is not None and (not args.class_name.isidentifier() or not args.class_name.isascii()):
+        raise SpecError(Diagnostic("E202", f"--class-name must be a Python identifier, got {args.class_name!r}"))
+    sets, inputs = parse_sets(args.set), parse_inputs(args.input)
+    code = archspec.generate_code(args.spec, params=sets, input=inputs, freeze=args.freeze, class_name=args.class_name)
+    if args.output:
+        write_atomic(args.output, code)
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif not args.onnx:
+        sys.stdout.write(code)
+    if args.onnx:
+        from archspec.backends.torch_module import export_onnx
+
+        export_onnx(args.spec, args.onnx, params=sets, input=inputs, freeze=args.freeze)
+        print(f"wrote {args.onnx}", file=sys.stderr)
+    return 0
+
+
+@command("check", "compile a spec and compare the PyTorch module with the analysis, layer by layer")
+def _check_options(p: argparse.ArgumentParser) -> None:
+    _spec_options(p)
+    _freeze_option(p)
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the meta-device run")
+    p.add_argument("--no-cpu", action="store_true", help="leave out the small real forward on the CPU")
+    p.add_argument("--all", action="store_true", help="list every layer, not only those that disagree")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def run_check(args: argparse.Namespace) -> int:
+    import archspec
+
+    if args.batch < 1:
+        raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
+    report = archspec.check(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input),
+                            freeze=args.freeze, batch=args.batch, cpu=not args.no_cpu)
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=list) + "\n")
+    else:
+        _console().print(report.table(everything=args.all))
+    return 0 if report.ok else 1
 
 
 # -- main -----------------------------------------------------------------------------------------
