@@ -45,7 +45,8 @@ def kind_markdown(kind: LayerKind[Any]) -> str:
             how = "positional" if name in kind.positional else ("flag" if name in kind.flags else "")
             if name in kind.positional:
                 how = f"positional {kind.positional.index(name) + 1}"
-            out.append(f"| `{name}` | {_type_name(f.annotation)} | {_default(f)} | {how} |")
+            cell = _type_name(f.annotation).replace("|", "\\|")
+            out.append(f"| `{name}` | {cell} | {_default(f)} | {how} |")
         out.append("")
     out += [f"- shape: {kind.shape_rule}", f"- parameters: {kind.params_rule}", f"- MACs: {kind.macs_rule}",
             f"- FLOPs: {kind.flops_rule}", ""]

@@ -19,7 +19,6 @@ from archspec.lang import ast
 from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
 from archspec.lang.load import Source
 from archspec.layers import REGISTRY
-from archspec.layers.activation import ACTIVATIONS
 from archspec.layers.base import Args, LayerKind, Shape, ShapeError, fmt_shape, prod
 from archspec.layers.core import MAX_ELEMENTS
 
@@ -398,7 +397,9 @@ class Builder:
                 if word in kind.flags:
                     values[word], spans[word] = True, a.span
                     continue
-                if word in ACTIVATIONS and kind.role == "layer" and kind.category != "activation":
+                act = REGISTRY.get(word)
+                if act is not None and act.category == "activation" and kind.role == "layer" \
+                        and kind.category != "activation":
                     acts.append((word, a.span))
                     continue
             if a.name is None:

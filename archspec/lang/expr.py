@@ -17,6 +17,8 @@ from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
 from archspec.lang import ast
 
 MAX_INT = 2**62  # larger integers in a spec are refused (E600)
+MAX_ITEMS = 100_000  # items in a tuple, list or mapping (nested ones counted), characters in a string
+MAX_DEPTH = 64  # tuples in tuples
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ def show(v: Value) -> str:
     """A value as a spec would write it."""
     if isinstance(v, bool):
         return "true" if v else "false"
+    if v is None:
+        return "none"
     if isinstance(v, tuple):
         if v and all(isinstance(i, int) and not isinstance(i, bool) for i in v):
             return "x".join(map(str, v))
@@ -77,6 +81,32 @@ def _check_int(v: Value, span: Span | None) -> Value:
                                    expected=f"at most {MAX_INT:,} in magnitude"))
     if isinstance(v, float) and not math.isfinite(v):
         raise _err("the result is not a finite number", span)
+    return v
+
+
+def _check_size(v: Value, span: Span | None) -> Value:
+    """Refuse values too big to be a network's description: a spec like `let a = (a, a)` written 60 times
+    (or `a + a`) would otherwise double its way to astronomical sizes."""
+    if isinstance(v, str):
+        if len(v) > MAX_ITEMS:
+            raise SpecError(Diagnostic("E600", f"string too long ({len(v):,} characters)", span,
+                                       expected=f"at most {MAX_ITEMS:,}"))
+        return v
+    count, stack = 0, [(v, 0)]
+    while stack:
+        x, depth = stack.pop()
+        if isinstance(x, dict):
+            x = (*x.keys(), *x.values())
+        if isinstance(x, tuple):
+            if depth >= MAX_DEPTH:
+                raise SpecError(Diagnostic("E600", f"value nested deeper than {MAX_DEPTH} levels", span))
+            count += len(x)
+            if count > MAX_ITEMS:
+                raise SpecError(Diagnostic("E600", "value too large", span,
+                                           expected=f"at most {MAX_ITEMS:,} items, nested ones included"))
+            stack.extend((i, depth + 1) for i in x if isinstance(i, (tuple, dict)))
+        elif isinstance(x, str) and len(x) > MAX_ITEMS:
+            _check_size(x, span)
     return v
 
 
@@ -152,7 +182,7 @@ class Evaluator:
         return TensorRef(e.id, e.span, self.scope)
 
     def _seq(self, e: ast.Seq) -> Value:
-        return tuple(self.eval(i) for i in e.items)
+        return _check_size(tuple(self.eval(i) for i in e.items), e.span)
 
     def _dict(self, e: ast.DictExpr) -> Value:
         out = {}
@@ -160,18 +190,36 @@ class Evaluator:
             key = self.eval(k)
             if isinstance(key, TensorRef):  # {paper: 1} reads like a string key
                 key = key.name
-            out[key] = self.eval(v)
-        return out
+            value = self.eval(v)
+            try:
+                out[key] = value
+            except TypeError:
+                raise _err(f"{type_name(key)} cannot be a mapping's key", k.span,
+                           expected="a number, a string, a boolean or a tuple of them") from None
+        return _check_size(out, e.span)
 
     def _binop(self, e: ast.BinOp) -> Value:
-        a, b = self.eval(e.left), self.eval(e.right)
+        # `1 + 2 + ... + n` is a left-leaning tree as deep as the chain is long: walk its spine iteratively
+        spine = [e]
+        while isinstance(spine[-1].left, ast.BinOp):
+            spine.append(spine[-1].left)
+        a = self.eval(spine[-1].left)
+        for node in reversed(spine):
+            a = _check_int(self._apply(node, a, self.eval(node.right)), node.span)
+        return a
+
+    def _apply(self, e: ast.BinOp, a: Value, b: Value) -> Value:
         if e.op == "+" and isinstance(a, tuple) and isinstance(b, tuple):
-            return a + b
+            if len(a) + len(b) > MAX_ITEMS:
+                raise SpecError(Diagnostic("E600", "tuple too long", e.span, expected=f"at most {MAX_ITEMS:,} items"))
+            return _check_size(a + b, e.span)
         if e.op == "*" and isinstance(a, tuple) and isinstance(b, int) and not isinstance(b, bool):
-            if len(a) * b > 100_000:
-                raise SpecError(Diagnostic("E600", "tuple too long", e.span))
-            return a * b
+            if len(a) * b > MAX_ITEMS:
+                raise SpecError(Diagnostic("E600", "tuple too long", e.span, expected=f"at most {MAX_ITEMS:,} items"))
+            return _check_size(a * b, e.span)
         if e.op == "+" and isinstance(a, str) and isinstance(b, str):
+            if len(a) + len(b) > MAX_ITEMS:
+                raise SpecError(Diagnostic("E600", "string too long", e.span, expected=f"at most {MAX_ITEMS:,} characters"))
             return a + b
         _num(a, e.left.span, f"`{e.op}`")
         _num(b, e.right.span, f"`{e.op}`")
@@ -238,11 +286,18 @@ class Evaluator:
         for a in args:
             if isinstance(a, TensorRef):
                 raise self.undefined(a)
-        if e.func == "range" and args and isinstance(args[-1], int) and abs(args[-1]) > 100_000:
-            raise SpecError(Diagnostic("E600", "range too long", e.span, expected="at most 100,000 items"))
+        if e.func == "range":
+            try:
+                n = len(range(*args))
+            except OverflowError:
+                n = MAX_ITEMS + 1
+            except (TypeError, ValueError):
+                n = 0  # the call below reports the mistake
+            if n > MAX_ITEMS:
+                raise SpecError(Diagnostic("E600", "range too long", e.span, expected=f"at most {MAX_ITEMS:,} items"))
         try:
-            return fn(*args)
-        except (TypeError, ValueError, OverflowError) as ex:
+            return _check_size(fn(*args), e.span)
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError) as ex:
             raise _err(f"`{e.func}` failed: {ex}", e.span) from None
 
     def _index(self, e: ast.Index) -> Value:

@@ -38,8 +38,8 @@ def resolve_spec_path(name: str) -> Path | None:
     p = Path(name)
     if p.is_file():
         return p
-    if p.parent == Path("."):
-        for cand in (p.name, p.name + ".arch", p.name + ".yaml"):
+    if not p.is_absolute() and ".." not in p.parts:
+        for cand in (p, p.with_name(p.name + ".arch"), p.with_name(p.name + ".yaml")):
             q = shipped_specs_dir() / cand
             if q.is_file():
                 return q

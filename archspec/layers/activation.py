@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from archspec.layers.base import REGISTRY, Args, Convention, Cost, LayerKind, NoArgs, Shape, prod, register
+from archspec.layers.base import Args, Convention, Cost, LayerKind, NoArgs, Shape, prod, register
 
 if TYPE_CHECKING:
     import torch.nn
@@ -127,4 +127,3 @@ class Softmax(_Activation):
         return nn.Softmax(dim=a.axis + 1)
 
 
-ACTIVATIONS = frozenset(n for n, k in REGISTRY.items() if k.category == "activation")

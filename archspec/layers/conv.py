@@ -149,7 +149,7 @@ class _ConvBase(LayerKind[ConvArgs]):
 
     def receptive(self, a: ConvArgs, ins: list[Shape]) -> Receptive:
         _, k, s, d, pads = _geometry(a, ins[0], self.name, self.ranks)
-        return [RF(di * (ki - 1) + 1, Fraction(si), b) for ki, si, di, (b, _) in zip(k, s, d, pads)]
+        return [RF(di * (ki - 1) + 1, si, b) for ki, si, di, (b, _) in zip(k, s, d, pads)]
 
     def peer_macs(self, convention: Convention, a: ConvArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
         if convention == "torchinfo":  # (weight + bias) × output positions
