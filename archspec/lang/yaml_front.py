@@ -166,6 +166,7 @@ class _Reader:
         self.file = file
         self.lines = text.splitlines()
         self.scalars = SafeConstructor()
+        self.parsed: dict[str, list[Any]] = {}  # wrapped source → statements: strings repeat (`bn`, `3x3`)
 
     # helpers
     def span(self, node: Node, last: Node | None = None) -> Span:
@@ -220,13 +221,16 @@ class _Reader:
         def fix(s: Span) -> Span:
             return Span(self.file, *at(s.line, s.column), *at(s.end_line, s.end_column))
 
-        try:
-            spec = parse(src, _SNIPPET)
-        except SpecError as e:
-            d = e.diagnostic
-            raise SpecError(replace(d, span=fix(d.span) if d.span else self.span(node))) from None
-        assert spec.network is not None
-        return [_relocate(s, fix) for s in spec.network.body]
+        body = self.parsed.get(src)
+        if body is None:
+            try:
+                spec = parse(src, _SNIPPET)
+            except SpecError as e:
+                d = e.diagnostic
+                raise SpecError(replace(d, span=fix(d.span) if d.span else self.span(node))) from None
+            assert spec.network is not None
+            body = self.parsed[src] = spec.network.body
+        return [_relocate(s, fix) for s in body]
 
     def locator(self, node: ScalarNode, prefix: int, count: int) -> Callable[[int, int], tuple[int, int]]:
         """Maps a line and column of the wrapped source to the YAML file (exactly for one-line plain
