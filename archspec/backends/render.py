@@ -97,8 +97,8 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
     dg.attr(rankdir=rankdir, fontname=FONT, fontsize="11", nodesep="0.22", ranksep="0.28", newrank="true",
             labelloc="t", labeljust="c", pad="0.2")
     top = max((getattr(b, costs) for b in view.boxes.values()), default=0) if costs else 0
-    if title or legend:
-        dg.attr(label=_heading(title, _categories(view) if legend else [], costs, top))
+    if title:
+        dg.attr(label=title_label(title))
     dg.attr("node", shape="box", style="filled,rounded", fontname=FONT, fontsize="10", penwidth="0.8",
             margin="0.10,0.04", height="0.3", color="#555555")
     dg.attr("edge", fontname=FONT, fontsize="8", fontcolor="#555555", color="#444444", arrowsize="0.6",
@@ -133,6 +133,11 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
     for e in view.edges:
         attrs = {"label": " " + fmt_shape(e.shape) + " "} if edge_labels else {}
         dg.edge(dot_id(e.src), dot_id(e.dst), **attrs)
+    if legend:
+        with dg.subgraph(name="legend_rank") as r:
+            r.attr(rank="sink")
+            r.node("legend", label=legend_label(_categories(view), costs, top, 4 if rankdir in ("TB", "BT") else 1),
+                   shape="plaintext", style="", margin="0")
     return dg
 
 
@@ -208,24 +213,25 @@ def _categories(view: View) -> list[str]:
     return sorted(seen, key=lambda c: known.index(c) if c in known else len(known))
 
 
-def _heading(title: str, cats: list[str], costs: str | None, top: int, columns: int = 4) -> str:
-    """The graph's label: the title, and under it the legend (a label does not disturb the layout)."""
-    rows = [f'<TR><TD><FONT POINT-SIZE="14"><B>{_esc(title)}</B></FONT></TD></TR>'] if title else []
-    if cats:
-        cells = [f'<TD BGCOLOR="{category_color(c)}" WIDTH="16" HEIGHT="10" BORDER="1"></TD>'
-                 f'<TD ALIGN="LEFT">{_esc(CATEGORY_NAMES.get(c, c))}</TD><TD WIDTH="6"></TD>' for c in cats]
-        grid = "".join("<TR>" + "".join(cells[i:i + columns]) + "</TR>" for i in range(0, len(cells), columns))
-        if costs and top:
-            ramp = "".join(f'<TD BGCOLOR="{heat(round(top * 10 ** (HEAT_DECADES * (i / 5 - 1))), top)}" WIDTH="8" '
-                           f'HEIGHT="10" BORDER="1"></TD>' for i in range(6))
-            name = "MACs" if costs == "macs" else "parameters"
-            grid += (f'<TR><TD COLSPAN="{3 * columns}" ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0">'
-                     f'<TR><TD>fill: {name}&nbsp;&nbsp;≤{compact(top / 10 ** HEAT_DECADES)}&nbsp;</TD>{ramp}'
-                     f'<TD>&nbsp;{compact(top)} (log scale)</TD></TR>'
-                     '</TABLE></TD></TR>')
-        rows.append(f'<TR><TD><FONT POINT-SIZE="9"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
-                    f"{grid}</TABLE></FONT></TD></TR>")
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4">' + "".join(rows) + "</TABLE>>"
+def title_label(title: str) -> str:
+    return f'<<FONT POINT-SIZE="14"><B>{_esc(title)}</B></FONT>>'
+
+
+def legend_label(cats: list[str], costs: str | None = None, top: int = 0, columns: int = 4) -> str:
+    """The legend, an HTML table for a `plaintext` node: a swatch and a name per category, and with
+    costs the shading's scale."""
+    cells = [f'<TD BGCOLOR="{category_color(c)}" WIDTH="16" HEIGHT="10" BORDER="1"></TD>'
+             f'<TD ALIGN="LEFT">{_esc(CATEGORY_NAMES.get(c, c))}</TD><TD WIDTH="6"></TD>' for c in cats]
+    grid = "".join("<TR>" + "".join(cells[i:i + columns]) + "</TR>" for i in range(0, len(cells), columns))
+    if costs and top:
+        ramp = "".join(f'<TD BGCOLOR="{heat(round(top * 10 ** (HEAT_DECADES * (i / 5 - 1))), top)}" WIDTH="8" '
+                       f'HEIGHT="10" BORDER="1"></TD>' for i in range(6))
+        name = "MACs" if costs == "macs" else "parameters"
+        grid += (f'<TR><TD COLSPAN="{3 * columns}" ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0">'
+                 f'<TR><TD>fill: {name}&nbsp;&nbsp;≤{compact(top / 10 ** HEAT_DECADES)}&nbsp;</TD>{ramp}'
+                 f'<TD>&nbsp;{compact(top)} (log scale)</TD></TR></TABLE></TD></TR>')
+    return ('<<FONT POINT-SIZE="9"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
+            f"{grid}</TABLE></FONT>>")
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -136,7 +136,8 @@ _AUTO_BRANCH = re.compile(r"branch\d+")
 
 def scope_labels(scopes: dict[str, ScopeInfo]) -> dict[str, str]:
     """Short block labels: an argument that every instance of a block gives the same value (when the
-    block is used more than once) is left out: `bottleneck(64, 1)`, not `bottleneck(64, 1, 4, false, 0)`."""
+    block is used more than once) is left out: `bottleneck(64, 1)`, not `bottleneck(64, 1, 4, false, 0)`
+    (unless that would leave out every argument)."""
     from archspec.lang.expr import show
 
     by_name: dict[str, list[ScopeInfo]] = {}
@@ -149,10 +150,13 @@ def scope_labels(scopes: dict[str, ScopeInfo]) -> dict[str, str]:
             out[s.id] = s.name
             continue
         same = by_name[s.name]
+        constant = {k for k, v in s.args.items() if len(same) > 1 and all(k in o.args and _same(o.args[k], v) for o in same)}
+        if constant == set(s.args):
+            constant = set()  # nothing would tell the instances apart: show everything
         parts: list[str] = []
         skipped = False
         for k, v in s.args.items():
-            if len(same) > 1 and all(k in o.args and _same(o.args[k], v) for o in same):
+            if k in constant:
                 skipped = True
                 continue
             parts.append(f"{k}={show(v)}" if skipped else show(v))
@@ -197,6 +201,7 @@ def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[
     boxes: dict[str, Box] = {}
     order: list[str] = []
     collapsed_of: dict[str, str] = {}  # graph node → collapsed scope
+    alias: dict[str, str] = {}  # an identity → its input
     for n in nodes:
         d = graph.nodes[n]
         c = _collapsed(d["scope"], scopes, opened)
@@ -215,7 +220,7 @@ def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[
                 b.nodes.append(n)
                 continue
         if d["kind"] == "identity" and d["role"] == "layer" and d["inputs"]:
-            rep[n] = rep[d["inputs"][0]]
+            alias[n] = d["inputs"][0]
             continue
         role = d["role"]
         if role == "output":
@@ -269,9 +274,14 @@ def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[
 
     edges: list[Edge] = []
     seen: set[tuple[str, str]] = set()
+    def find(n: str) -> str:
+        while n in alias:
+            n = alias[n]
+        return rep[n]
+
     for n in nodes:
         for i in graph.nodes[n]["inputs"]:
-            u, v = rep[i], rep[n]
+            u, v = find(i), find(n)
             if u == v or (u, v) in seen:
                 continue
             seen.add((u, v))

@@ -17,6 +17,7 @@ attributes that draw a given parallelogram.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -55,17 +56,16 @@ def vector_pt(n: int) -> float:
 
 @dataclass
 class Volume:
-    """One drawn box: front face w × h (points), depth offset (dx, dy), at front centre (x, 0)."""
+    """One drawn box: front face w × h (points) centred at (x, 0), its depth drawn as the offset
+    (dx, dy) of the back face (None when graphviz could not draw the slanted faces)."""
 
     box: Box
-    w: float
-    h: float
-    d: float
+    w: int
+    h: int
+    dx: float
+    dy: float
+    faces: bool = True
     x: float = 0.0
-
-    @property
-    def dx(self) -> float:
-        return self.d * RECEDE * math.sqrt(0.5)
 
 
 def _is_vector(s: Shape) -> bool:
@@ -75,15 +75,18 @@ def _is_vector(s: Shape) -> bool:
 def _volume(b: Box, vector_scale: float = 1.0) -> Volume:
     s = b.shape
     if _is_vector(s):
-        return Volume(b, 8.0, round(vector_pt(s[0]) * vector_scale), 8.0)
-    if len(s) == 2:
-        w, h = 8.0, spatial_pt(s[1])
+        w, h, d = 8, round(vector_pt(s[0]) * vector_scale), 8.0
     else:
-        h, w = spatial_pt(s[-2]), spatial_pt(s[-1])
-    w, h = round(w), round(h)
-    d = channels_pt(s[0])
-    limit = 1.8 * min(w, h) / (RECEDE * math.sqrt(0.5))  # graphviz can draw the faces up to this depth
-    return Volume(b, w, h, min(d, limit))
+        w = 8 if len(s) == 2 else round(spatial_pt(s[-1]))
+        h = round(spatial_pt(s[-1] if len(s) == 2 else s[-2]))
+        limit = 1.8 * min(w, h) / (RECEDE * math.sqrt(0.5))  # graphviz can draw the faces up to this depth
+        d = min(channels_pt(s[0]), limit)
+    off = d * RECEDE * math.sqrt(0.5)
+    fitted = fit(round(off, 2), w, h)
+    if fitted is None:
+        return Volume(b, w, h, 0.0, 0.0, faces=False)
+    w, h, dx, dy = fitted
+    return Volume(b, w, h, dx, dy)
 
 
 # -- graphviz polygons ----------------------------------------------------------------------------
@@ -93,9 +96,36 @@ def _unit(s: float) -> list[tuple[float, float]]:
     return [(_A * sd + _A * g, _A), (-_A * sd + _A * g, _A), (-_A * sd - _A * g, -_A), (_A * sd - _A * g, -_A)]
 
 
-def parallelogram(u: tuple[float, float], v: tuple[float, float]) -> tuple[float, float, float, float] | None:
-    """graphviz attributes (skew, orientation in degrees, width and height in points) of a `sides=4`
-    polygon whose edges are the vectors u and v (y up), or None if graphviz cannot draw it.
+@dataclass(frozen=True)
+class Polygon:
+    """graphviz attributes of a `sides=4` polygon: skew, orientation (degrees), width and height
+    (whole points, as graphviz rounds them), and how far its corners land from the ones asked for."""
+
+    skew: float
+    orientation: float
+    width: int
+    height: int
+    error: float
+
+
+def _extent(size: int, e: float) -> float:
+    """The extent graphviz draws for a polygon whose unit shape spans `e` on this axis, given `size`
+    points: the shape is scaled to the bounding box B = size·max(1, e), then by B / round(B) again
+    when the box is drawn (graphviz's poly_init and poly_gencode)."""
+    b = size * max(1.0, e)
+    return b * b / max(round(b), 1)
+
+
+def _size(target: float, e: float) -> tuple[int, float]:
+    """The whole-point size whose drawn extent comes closest to `target`, and the extent."""
+    guess = target / max(1.0, e)
+    best = min({max(1, math.floor(guess) + k) for k in (-1, 0, 1, 2)}, key=lambda n: abs(_extent(n, e) - target))
+    return best, _extent(best, e)
+
+
+def parallelogram(u: tuple[float, float], v: tuple[float, float]) -> Polygon | None:
+    """The `sides=4` polygon whose edges are the vectors u and v (y up), or None if graphviz cannot
+    draw it.
 
     graphviz draws the unit square sheared by `skew` (K = [[√(s²+1), s/2], [0, 1]]), rotated by
     `orientation`, then scaled on x and y to the node's size; so [u v] = diag(fx, fy)·R(θ)·K·2A and
@@ -121,7 +151,9 @@ def parallelogram(u: tuple[float, float], v: tuple[float, float]) -> tuple[float
             th = math.atan2(n21 / fy, n11 / fx)
             pts = [(math.cos(th) * x - math.sin(th) * y, math.sin(th) * x + math.cos(th) * y) for x, y in _unit(s)]
             ex, ey = 2 * max(abs(x) for x, _ in pts), 2 * max(abs(y) for _, y in pts)
-            return s, math.degrees(th), fx * min(1.0, ex), fy * min(1.0, ey)
+            (w, dw), (h, dh) = _size(fx * ex, ex), _size(fy * ey, ey)
+            err = max(abs(dw - fx * ex), abs(dh - fy * ey)) / 2
+            return Polygon(s, math.degrees(th), w, h, err)
     return None
 
 
@@ -129,21 +161,39 @@ def _neg(v: tuple[float, float]) -> tuple[float, float]:
     return -v[0], -v[1]
 
 
-def _faces(d: float, w: float, h: float) -> tuple[float, float] | None:
-    """The depth offset closest to (d, d) for which both slanted faces have whole-point sizes
-    (graphviz rounds a node's size to whole points, which would open seams between the faces)."""
-    best: tuple[float, float, float] | None = None
-    steps = [i / 20 for i in range(-20, 21)]
-    for ex in steps:
-        for ey in steps:
-            dx, dy = d + ex, d + ey
-            top, side = parallelogram((w, 0), (dx, dy)), parallelogram((0, h), (dx, dy))
-            if top is None or side is None:
-                continue
-            err = sum(abs(z - round(z)) for z in (top[2], top[3], side[2], side[3])) + 0.02 * (abs(ex) + abs(ey))
-            if best is None or err < best[0]:
-                best = (err, dx, dy)
-    return (best[1], best[2]) if best else None
+def _misfit(w: float, h: float, dx: float, dy: float) -> float | None:
+    top, side = parallelogram((w, 0), (dx, dy)), parallelogram((0, h), (dx, dy))
+    if top is None or side is None:
+        return None
+    return max(top.error, side.error)
+
+
+def _search(w: int, h: int, cx: float, cy: float, step: float, n: int,
+            best: tuple[float, int, int, float, float] | None) -> tuple[float, int, int, float, float] | None:
+    for i in range(-n, n + 1):
+        for j in range(-n, n + 1):
+            e = _misfit(w, h, cx + i * step, cy + j * step)
+            if e is not None and (best is None or e < best[0]):
+                best = (e, w, h, cx + i * step, cy + j * step)
+    return best
+
+
+@functools.lru_cache(maxsize=4096)
+def fit(d: float, w: int, h: int) -> tuple[int, int, float, float] | None:
+    """A front face (w, h) and depth offset (dx, dy) near (w, h) and (d, d) for which the slanted
+    faces have whole-point sizes: graphviz rounds every node's size to whole points, which would
+    otherwise open seams between the faces."""
+    best: tuple[float, int, int, float, float] | None = None
+    for dw, dh in ((0, 0), (1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, -1)):
+        b = _search(w + dw, h + dh, d, d, 0.25, 4, None)
+        if b is None:
+            continue
+        b = _search(b[1], b[2], b[3], b[4], 0.05, 3, b)
+        if b is not None and (best is None or b[0] < best[0]):
+            best = b
+        if best is not None and best[0] < 0.05:
+            break
+    return None if best is None else best[1:]
 
 
 # -- the picture ---------------------------------------------------------------------------------
@@ -196,14 +246,17 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
                 fontname=FONT, width="0", height="0", margin="0", pos=f"{mid:.2f},{label_y:.2f}!")
         x = max(start + width, x + text_w) + 22
     _arcs(dg, view, drawn, vols, max_h)
-    if title or legend:
-        cats = []
+    from archspec.backends.render import legend_label, title_label
+
+    if title:
+        dg.attr(label=title_label(title))
+    if legend and drawn:
+        cats: list[str] = []
         for b in drawn:
             if b.category not in cats:
                 cats.append(b.category)
-        from archspec.backends.render import _heading
-
-        dg.attr(label=_heading(title, cats if legend else [], None, 0, columns=6))
+        dg.node("legend", label=legend_label(cats, columns=6), shape="plaintext", style="", fixedsize="false", fontname=FONT,
+                width="0", height="0", margin="0", pos=f"{(x - 22) / 2:.2f},{label_y - 34:.2f}!")
     return dg
 
 
@@ -256,20 +309,17 @@ def _shade(color: str, f: float) -> str:
 def _draw(dg: graphviz.Digraph, v: Volume) -> None:
     color = category_color(v.box.category)
     name = f"v_{_slug(v.box.id)}"
-    off = _faces(v.dx, v.w, v.h)
     tip = f"{v.box.tooltip or v.box.id}: {fmt_shape(v.box.shape)}"
-    if off is not None:
-        dx, dy = off
+    if v.faces:
         left, bottom = v.x - v.w / 2, -v.h / 2
         for face, (u, center, fill) in {
-            "side": ((0.0, v.h), (left + v.w + dx / 2, dy / 2), _shade(color, -0.18)),
-            "top": ((v.w, 0.0), (v.x + dx / 2, bottom + v.h + dy / 2), _shade(color, 0.45)),
+            "side": ((0.0, float(v.h)), (left + v.w + v.dx / 2, v.dy / 2), _shade(color, -0.18)),
+            "top": ((float(v.w), 0.0), (v.x + v.dx / 2, bottom + v.h + v.dy / 2), _shade(color, 0.45)),
         }.items():
-            p = parallelogram(u, (dx, dy))
+            p = parallelogram(u, (v.dx, v.dy))
             assert p is not None
-            s, th, w, h = p
-            dg.node(f"{name}_{face}", shape="polygon", sides="4", skew=f"{s:.5f}", orientation=f"{th:.4f}",
-                    width=f"{round(w) / 72:.5f}", height=f"{round(h) / 72:.5f}", fillcolor=fill,
+            dg.node(f"{name}_{face}", shape="polygon", sides="4", skew=f"{p.skew:.6f}", orientation=f"{p.orientation:.5f}",
+                    width=f"{p.width / 72:.6f}", height=f"{p.height / 72:.6f}", fillcolor=fill,
                     pos=f"{center[0]:.2f},{center[1]:.2f}!", tooltip=tip)
     dg.node(f"{name}_front", shape="box", width=f"{v.w / 72:.5f}", height=f"{v.h / 72:.5f}", fillcolor=color,
             pos=f"{v.x:.2f},0!", tooltip=tip)
@@ -288,7 +338,7 @@ def _arcs(dg: graphviz.Digraph, view: View, drawn: list[Box], vols: dict[str, Vo
                 anchors.add(b)
                 v = vols[b]
                 dg.node(f"a_{_slug(b)}", shape="point", width="0.01", height="0.01", style="invis",
-                        pos=f"{v.x:.2f},{v.h / 2 + v.dx + 4:.2f}!")
+                        pos=f"{v.x + v.dx / 2:.2f},{v.h / 2 + v.dy + 4:.2f}!")
         dg.edge(f"a_{_slug(s)}", f"a_{_slug(t)}", style="dashed", tooltip=f"{s} → {t}: {fmt_shape(e.shape)}")
 
 
