@@ -148,7 +148,7 @@ class Analysis:
             for conv, n in d["meta"]["peer_macs"].items():
                 by_conv[conv] += n
         t.macs_by_convention = {conv: n * self.batch for conv, n in by_conv.items()}
-        t.layers = sum(1 for r in self.rows if r.params)
+        t.layers = sum(1 for r in self.rows if r.params and KINDS[r.kind].category not in ("norm", "activation"))
         t.depth = self._depth()
         widest = None
         for _, d in self.graph.nodes(data=True):

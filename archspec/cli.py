@@ -90,7 +90,10 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    c = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not c.is_terminal:  # piped or redirected: don't squeeze tables to 80 columns
+        c.width = 160
+    return c
 
 
 # -- analyze --------------------------------------------------------------------------------------
@@ -374,6 +377,9 @@ def _compile_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write the Python file to FILE (default: standard output)")
     p.add_argument("--onnx", metavar="FILE", help="also export the model to ONNX (needs the `onnx` package)")
     p.add_argument("--class-name", metavar="NAME", help="the model class's name (default: from the network's name)")
+    from archspec.train.commands import train_options
+
+    train_options(p, flag=True)  # `archspec compile SPEC --train`: the options of `archspec train`
 
 
 def run_compile(args: argparse.Namespace) -> int:
@@ -381,6 +387,8 @@ def run_compile(args: argparse.Namespace) -> int:
 
     import archspec
 
+    if args.train:
+        return run_train(args)
     if args.onnx and importlib.util.find_spec("onnx") is None:
         raise SpecError(Diagnostic("E202", "--onnx needs the `onnx` package: pip install onnx"))
     if args.class_name is not None and (not args.class_name.isidentifier() or not args.class_name.isascii()):
@@ -424,6 +432,36 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         _console().print(report.table(everything=args.all))
     return 0 if report.ok else 1
+
+
+# -- train and evaluate (archspec/train/) ---------------------------------------------------------
+
+@command("train", "train a spec on built-in synthetic data or real data (MNIST, CIFAR-10, image folders, npz)")
+def _train_options(p: argparse.ArgumentParser) -> None:
+    from archspec.train.commands import train_options
+
+    _spec_options(p)
+    train_options(p)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from archspec.train.commands import run_train as run
+
+    return run(args)
+
+
+@command("evaluate", "score a checkpoint of `archspec train`: test accuracy and confusion matrix")
+def _evaluate_options(p: argparse.ArgumentParser) -> None:
+    from archspec.train.commands import evaluate_options
+
+    _spec_options(p)
+    evaluate_options(p)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from archspec.train.commands import run_evaluate as run
+
+    return run(args)
 
 
 # -- main -----------------------------------------------------------------------------------------

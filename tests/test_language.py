@@ -96,3 +96,8 @@ def test_limits_are_diagnostics():
         with pytest.raises(SpecError) as e:
             analyze(body)
         assert e.value.diagnostic.code == code
+
+
+def test_blocks_see_let_names_of_their_scope():
+    a = archspec.analyze("network n:\n    input 3x8x8\n    block b():\n        conv w 1x1\n    let w = 5\n    b()\n")
+    assert a.outputs["out"] == (5, 8, 8)

@@ -155,7 +155,7 @@ class Builder:
         pass  # hoisted by `run`
 
     def _let(self, s: ast.Let, f: Frame) -> None:
-        f.env = dict(f.env)
+        # In place, as Python's assignments: blocks defined in this scope see the name when called.
         f.env[s.name] = self._eval(s.value, f.env, f)
 
     def _from(self, s: ast.From, f: Frame) -> None:
