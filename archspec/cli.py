@@ -90,10 +90,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    c = Console(stderr=stderr, highlight=False, soft_wrap=False)
-    if not c.is_terminal:  # piped or redirected: don't squeeze tables to 80 columns
-        c.width = 160
-    return c
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
 
 
 # -- analyze --------------------------------------------------------------------------------------
