@@ -90,7 +90,10 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    c = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not c.is_terminal:  # piped or redirected: don't squeeze tables to 80 columns
+        c.width = 160
+    return c
 
 
 # -- analyze --------------------------------------------------------------------------------------
