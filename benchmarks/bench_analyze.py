@@ -135,10 +135,13 @@ def scaling(sizes: list[int], repeat: int) -> list[str]:
     return lines
 
 
+HWM = "print([int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
+
+
 def memory(n: int) -> list[str]:
-    code = ("import resource, archspec; a = archspec.analyze(" + repr(chain_spec(n)) + ");"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-    base = "import resource, archspec; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, the process's own peak (ru_maxrss would carry the parent's over fork and exec on Linux)
+    code = "import archspec; a = archspec.analyze(" + repr(chain_spec(n)) + "); " + HWM
+    base = "import archspec; " + HWM
     peak = int(subprocess.run([PY, "-c", code], check=True, capture_output=True, text=True).stdout)
     idle = int(subprocess.run([PY, "-c", base], check=True, capture_output=True, text=True).stdout)
     return ["| network | layers | peak RSS | of which the analysis |", "|---|--:|--:|--:|",
@@ -150,7 +153,7 @@ def render_big(repeat: int) -> list[str]:
     import archspec
 
     def go() -> None:
-        g = archspec.render("resnet_cifar", n=166, depth=1)
+        g = archspec.render("resnet_cifar", params={"n": 166}, depth=1)
         with tempfile.TemporaryDirectory() as tmp:
             g.render(str(Path(tmp) / "r"), format="svg", cleanup=True)
 
