@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from functools import cache
 from importlib.resources import files
 from typing import Any, ClassVar
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
 from archspec.diagnostics import Diagnostic, Span, SpecError, remember_source
@@ -126,6 +127,16 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
 
 def parse(text: str, file: str = "<string>") -> ast.SpecFile:
     """Parse .arch source text into an `ast.SpecFile`; raise `SpecError` on a syntax error."""
+    was = gc.isenabled()
+    gc.disable()  # many small objects and no cycles: the collector would only cost time (2-3× on big files)
+    try:
+        return _parse(text, file)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _parse(text: str, file: str) -> ast.SpecFile:
     remember_source(file, text)
     if "\x00" in text:
         pos = text.index("\x00")
@@ -152,6 +163,12 @@ def parse(text: str, file: str = "<string>") -> ast.SpecFile:
         raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
     try:
         return _ToAst(file).transform(tree)
+    except VisitError as e:  # lark wraps what a transformer method raises
+        if isinstance(e.orig_exc, SpecError):
+            raise e.orig_exc from None
+        if isinstance(e.orig_exc, RecursionError):
+            raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
+        raise
     except RecursionError:
         raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
 
@@ -344,8 +361,14 @@ class _ToAst(Transformer[Token, Any]):
     def index(self, meta: Any, value: Any, idx: Any) -> ast.Index:
         return ast.Index.model_construct(value=value, index=idx, span=self._span(meta))
 
+    def _int(self, text: str, t: Token) -> int:
+        if len(text) > 40:  # far beyond any limit, and beyond what `int()` converts (4,300 digits)
+            raise SpecError(Diagnostic("E600", f"number too large ({len(text):,} digits)", _tok_span(self.file, t),
+                                       expected="at most 2**62 in magnitude"))
+        return int(text)
+
     def int_(self, meta: Any, t: Token) -> ast.Num:
-        return ast.Num.model_construct(value=int(t), span=_tok_span(self.file, t))
+        return ast.Num.model_construct(value=self._int(str(t), t), span=_tok_span(self.file, t))
 
     def float_(self, meta: Any, t: Token) -> ast.Num:
         return ast.Num.model_construct(value=float(t), span=_tok_span(self.file, t))
@@ -354,7 +377,8 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Str.model_construct(value=str(t)[1:-1], span=_tok_span(self.file, t))
 
     def dims(self, meta: Any, t: Token) -> ast.Dims:
-        return ast.Dims.model_construct(values=tuple(int(v) for v in str(t).split("x")), span=_tok_span(self.file, t))
+        return ast.Dims.model_construct(values=tuple(self._int(v, t) for v in str(t).split("x")),
+                                        span=_tok_span(self.file, t))
 
     def true(self, meta: Any) -> ast.Bool:
         return ast.Bool.model_construct(value=True, span=self._span(meta))

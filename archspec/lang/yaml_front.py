@@ -147,15 +147,28 @@ def _describe(node: Node) -> str:
     return f"{kind} `{value}`"
 
 
-def _relocate(node: Any, fix: Callable[[Span], Span]) -> Any:
-    """A copy of an AST (sub)tree with every span passed through `fix`."""
-    if isinstance(node, Span):
-        return fix(node)
-    if isinstance(node, list):
-        return [_relocate(x, fix) for x in node]
-    if isinstance(node, BaseModel):
-        return node.model_copy(update={k: _relocate(getattr(node, k), fix) for k in type(node).model_fields})
-    return node
+def _relocate(root: Any, fix: Callable[[Span], Span]) -> Any:
+    """A copy of an AST (sub)tree with every span passed through `fix`. Iterative: `1 + 2 + ... + n` is
+    a tree as deep as the chain is long."""
+    done: dict[int, Any] = {}
+
+    def get(x: Any) -> Any:
+        return fix(x) if isinstance(x, Span) else done.get(id(x), x)
+
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if not isinstance(node, (list, BaseModel)) or id(node) in done:
+            continue
+        fields = list(type(node).model_fields) if isinstance(node, BaseModel) else []
+        if not ready:
+            stack.append((node, True))
+            stack.extend((x, False) for x in (node if isinstance(node, list) else (getattr(node, k) for k in fields)))
+        elif isinstance(node, list):
+            done[id(node)] = [get(x) for x in node]
+        else:
+            done[id(node)] = node.model_copy(update={k: get(getattr(node, k)) for k in fields})
+    return get(root)
 
 
 Items = dict[str, tuple[ScalarNode, Node]]  # a mapping's entries by key: (key node, value node)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from archspec.layers.base import Args, Convention, Cost, LayerKind, NoArgs, Shape, prod, register
+from archspec.layers.base import Args, Convention, Cost, LayerKind, NoArgs, Shape, ShapeError, prod, register
 
 if TYPE_CHECKING:
     import torch.nn
@@ -120,6 +120,12 @@ class Softmax(_Activation):
     ops_per_element = 3
     flops_rule = "3 · elements (exponential, sum, division)"
     summary = "Softmax over the channel axis (or `axis`)."
+
+    def shape(self, a: SoftmaxArgs, ins: list[Shape]) -> Shape:
+        if not 0 <= a.axis < len(ins[0]):
+            raise ShapeError(f"`softmax` axis {a.axis} is outside the {len(ins[0])} axes of its input", code="E202",
+                             expected=f"an axis from 0 (channels) to {len(ins[0]) - 1}")
+        return ins[0]
 
     def build(self, a: SoftmaxArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
         from torch import nn
