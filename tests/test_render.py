@@ -158,7 +158,8 @@ def test_residual_blocks_and_a_concat():
     assert d.where["res2.add1"] == ["cluster_res2"]
     assert not [n for n in d.nodes if "identity" in n]  # the shortcut is an edge
     assert d.nodes["res2.add1"]["shape"] == "circle" and d.nodes["res2.add1"]["label"] == "+"
-    assert d.edge("res1.add1", "res2.add1")["label"].strip() == "64×32×32"  # the skip
+    assert d.edge("res1.add1", "res2.branch1.conv1")["label"].strip() == "64×32×32"
+    assert "label" not in d.edge("res1.add1", "res2.add1")  # the skip: the same tensor, labelled once
     assert d.edge("res2.branch1.relu1", "res2.add1")["label"].strip() == "64×32×32"
     ins = {s: a["label"].strip() for s, t, a in d.edges if t == "concat1"}
     assert ins == {"branch1.conv1": "64×32×32", "branch2.conv2": "128×32×32"}
@@ -173,7 +174,8 @@ def test_depth_collapses_runs_of_blocks():
     assert blocks == ["res1"]
     assert " ".join(_plain(d.nodes["res1"]["label"]).split()).startswith("res(64) ×3 12 layers · 64×32×32")
     assert d.edge("conv1", "res1")["label"].strip() == "64×32×32"
-    assert d.edge("res1", "branch1.conv1") and d.edge("res1", "branch2.conv1")
+    assert "label" not in d.edge("res1", "branch1.conv1")  # labelled once, along the main path
+    assert d.edge("res1", "branch2.conv1")["label"].strip() == "64×32×32"
     assert set(d.clusters) == {"cluster_branch1", "cluster_branch2"}
 
 
@@ -227,7 +229,8 @@ def test_auxiliary_heads_branch_off_the_straight_main_path():
     spine = [n for n, a in d.nodes.items() if a.get("group") == "spine"]
     assert "inception4e" in spine and "output__out" in spine
     assert "aux1" not in spine and "output__aux1" in d.nodes
-    assert d.edge("inception4a", "aux1")["label"].strip() == "512×14×14"
+    assert d.edge("inception4a", "inception4b")["label"].strip() == "512×14×14"
+    assert "label" not in d.edge("inception4a", "aux1")
 
 
 def test_view_model():
@@ -250,6 +253,12 @@ def test_vgg16_volumes():
     h = {n: float(d.nodes[n]["height"]) for n in fronts}
     assert w["v_input_front"] > w["v_stage5_conv1_front"] > 0 and h["v_stage1_conv1_front"] > h["v_stage3_conv1_front"]
     assert all(a.get("pos", "").endswith("!") for n, a in d.nodes.items() if n.startswith("v_"))
+
+
+def test_volumes_refuse_graph_options():
+    with pytest.raises(SpecError) as e:
+        archspec.render("lenet5", style="volumes", costs="macs")
+    assert e.value.diagnostic.code == "E202" and "graph style" in e.value.diagnostic.message
 
 
 def test_branching_networks_draw_stage_outputs():

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.backends.render_view import CATEGORY_NAMES, Box, View, build_view, category_color
+from archspec.backends.render_view import CATEGORY_NAMES, Box, Edge, View, build_view, category_color
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.layers.base import fmt_shape
 
@@ -73,6 +73,12 @@ def render(spec: str | Path | Spec | Analysis, *, style: str = "graph", depth: i
     heading = _title(a) if title is True else (title or "")
     if style == "volumes":
         from archspec.backends.render_volumes import volumes
+
+        extra = [o for o, on in (("costs", costs), ("rankdir", rankdir.upper() != "TB"),
+                                 ("no edge labels", not edge_labels)) if on]
+        if extra:
+            raise SpecError(Diagnostic("E202", f"{', '.join(extra)}: only for the graph style, not for volumes",
+                                       hint="drop the option, or draw with --style graph"))
 
         return volumes(a, depth=depth, expand=expand, legend=legend, title=heading)
     view = build_view(a.graph, depth=depth, expand=expand)
@@ -130,9 +136,17 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
                 fill(sub, cid, level + 1)
 
     fill(dg, "", 0)
+    # a tensor read by several boxes is labelled once, on the edge along the main path if there is one
+    path = view.main_path()
+    along = set(zip(path, path[1:]))
+    labelled: dict[tuple[str, Any], Edge] = {}
     for e in view.edges:
-        attrs = {"label": " " + fmt_shape(e.shape) + " "} if edge_labels else {}
-        dg.edge(dot_id(e.src), dot_id(e.dst), **attrs)
+        key = (e.src, e.shape)
+        if key not in labelled or (e.src, e.dst) in along:
+            labelled[key] = e
+    for e in view.edges:
+        show = edge_labels and labelled[(e.src, e.shape)] is e
+        dg.edge(dot_id(e.src), dot_id(e.dst), **({"label": " " + fmt_shape(e.shape) + " "} if show else {}))
     if legend:
         with dg.subgraph(name="legend_rank") as r:
             r.attr(rank="sink")

@@ -227,22 +227,21 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
     dg.attr("edge", color="#888888", penwidth="0.8", arrowsize="0.5")
     x = 0.0
     vols: dict[str, Volume] = {}
-    label_y = -max_h / 2 - 16
+    label_y = -max_h / 2 - 18
     for gi, g in enumerate(groups):
         vs = [_volume(b, vector_scale) for b in g]
         text = _group_label(g)
-        text_w = max(len(line) for line in text) * 5.0
-        width = sum(v.w for v in vs) + 4 * (len(vs) - 1) + vs[-1].dx
+        text_w = max(len(line) for line in text) * 5.6
+        step = vs[0].w + 4  # maps of one shape stand side by side, 4 pt apart
+        width = vs[0].w + step * (len(vs) - 1) + vs[-1].dx
         start = x + max(0.0, (text_w - width) / 2)
-        cx = start
-        for v in vs:
-            v.x = cx + v.w / 2
-            cx += v.w + 4
+        for i, v in enumerate(vs):
+            v.x = start + v.w / 2 + i * step
             vols[v.box.id] = v
             _draw(dg, v)
-        mid = (start + start + width - vs[-1].dx) / 2
+        mid = start + (width - vs[-1].dx) / 2
         lines = "<BR/>".join(_esc(t) for t in text[:-1]) + f'<BR/><FONT COLOR="#555555">{_esc(text[-1])}</FONT>'
-        dg.node(f"label{gi}", label=f"<{lines}>", shape="plaintext", style="", fixedsize="false", fontsize="9",
+        dg.node(f"label{gi}", label=f"<{lines}>", shape="plaintext", style="", fixedsize="false", fontsize="10",
                 fontname=FONT, width="0", height="0", margin="0", pos=f"{mid:.2f},{label_y:.2f}!")
         x = max(start + width, x + text_w) + 22
     _arcs(dg, view, drawn, vols, max_h)
