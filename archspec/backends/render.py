@@ -15,6 +15,7 @@ text, atomically. Nothing here imports torch.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,7 +139,7 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
     fill(dg, "", 0)
     # a tensor read by several boxes is labelled once, on the edge along the main path if there is one
     path = view.main_path()
-    along = set(zip(path, path[1:]))
+    along = set(itertools.pairwise(path))
     labelled: dict[tuple[str, Any], Edge] = {}
     for e in view.edges:
         key = (e.src, e.shape)
