@@ -110,6 +110,7 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None
 # -- rendering ---------------------------------------------------------------------------------
 
 _SOURCES: dict[str, str] = {}
+MAX_QUOTED = 120  # characters of a source line quoted in a diagnostic
 
 
 def remember_source(name: str, text: str) -> None:
@@ -152,9 +153,15 @@ def render(d: Diagnostic, sources: dict[str, str] | None = None) -> str:
             pad = " " * len(num)
             width = (s.end_column - s.column) if s.end_line == s.line else len(line) - s.column + 1
             width = max(1, min(width, max(1, len(line) - s.column + 1)))
+            column = s.column
+            if len(line) > MAX_QUOTED:  # quote a window of a very long line around the caret
+                start = max(0, column - 1 - MAX_QUOTED // 2)
+                line = ("…" if start else "") + line[start:start + MAX_QUOTED] + "…"
+                column = column - start + (1 if start else 0)
+                width = min(width, MAX_QUOTED // 2)
             out.append(f" {pad} |")
             out.append(f" {num} | {line}")
-            out.append(f" {pad} | {' ' * (s.column - 1)}{'^' * width}")
+            out.append(f" {pad} | {' ' * (column - 1)}{'^' * width}")
     for label, value in (("expected", d.expected), ("received", d.received)):
         if value:
             out.append(f"   = {label}: {value}")

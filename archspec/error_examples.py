@@ -29,6 +29,8 @@ EXAMPLES = [
     Example("E101", "an indentation that matches no enclosing block",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 8 3x3\n  relu\n"}),
     Example("E102", "a file that is not text", {"spec.arch": "network net:\n    input 3x32x32\x00\n"}),
+    Example("E110", "a mistake in a YAML spec", {"spec.yaml": "network: net\nbody:\n  - input 3x32x32\n"
+                                                             "  - repeat: 2\n    bdy: [relu]\n"}),
     Example("E200", "an unknown layer, with the closest names",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv2 64 3x3\n    maxpol 2\n"}),
     Example("E201", "an unknown argument, with the closest names",

@@ -431,7 +431,9 @@ class Builder:
 
     def _arg_error(self, kind: LayerKind[Any], e: ValidationError, values: dict[str, Value],
                    spans: dict[str, Span | None], s: Any, env: dict[str, Value]) -> SpecError:
-        err = e.errors()[0]
+        errors = e.errors()
+        # an unknown argument explains a "missing" one (a misspelling): report it first
+        err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
         field_name = str(err["loc"][0]) if err["loc"] else ""
         fields = list(kind.Args.model_fields)
         if err["type"] == "extra_forbidden":

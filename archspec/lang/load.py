@@ -71,13 +71,25 @@ def read_text(path: Path) -> str:
 def parse_any(text: str, name: str) -> ast.SpecFile:
     """Parse text as YAML when the name says so (or the text starts like YAML), else as .arch."""
     remember_source(name, text)
-    if name.endswith((".yaml", ".yml")) or text.lstrip().startswith(("network:", "---")):
+    if name.endswith((".yaml", ".yml")) or (not name.endswith(".arch") and _looks_like_yaml(text)):
         from archspec.lang.yaml_front import parse_yaml
 
         return parse_yaml(text, name)
     from archspec.lang.parser import parse
 
     return parse(text, name)
+
+
+_YAML_KEYS = ("network:", "use:", "blocks:", "params:", "body:", "---")
+
+
+def _looks_like_yaml(text: str) -> bool:
+    """The first line that is not blank or a comment starts with a YAML spec's top-level key."""
+    for line in text.splitlines():
+        s = line.strip()
+        if s and not s.startswith("#"):
+            return s.startswith(_YAML_KEYS)
+    return False
 
 
 def load_source(spec: str | Path, *, text: str | None = None) -> Source:
