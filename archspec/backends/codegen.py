@@ -98,7 +98,7 @@ class Call:
         return (self.func, tuple((k, v.shape() if isinstance(v, Call) else None) for k, v in self.args))
 
 
-_SCALAR_WHEN_EQUAL = {"kernel_size", "stride", "padding", "dilation", "output_padding", "output_size", "scale_factor"}
+_SCALAR_WHEN_EQUAL = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
 
 
 def render_module(m: Any, helpers: dict[str, type]) -> Call:
@@ -122,6 +122,7 @@ def render_module(m: Any, helpers: dict[str, type]) -> Call:
         raise CodegenError(f"cannot write source for a `{cls.__module__}.{cls.__qualname__}` module")
     args: list[tuple[str | None, Lit | Call]] = []
     names: list[str] = []
+    conv = isinstance(m, nn.modules.conv._ConvNd)  # stores `3` as (3, 3): either spelling rebuilds it
     for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in ("device", "dtype"):
             continue
@@ -132,7 +133,7 @@ def render_module(m: Any, helpers: dict[str, type]) -> Call:
         if p.name == "bias" and (v is None or isinstance(v, torch.Tensor)):
             v = v is not None
         v = _plain(v, func, p.name)
-        if p.name in _SCALAR_WHEN_EQUAL and isinstance(v, tuple) and v and len(set(v)) == 1:
+        if conv and p.name in _SCALAR_WHEN_EQUAL and isinstance(v, tuple) and v and len(set(v)) == 1:
             v = v[0]
         required = p.default is p.empty
         if not required and type(v) is type(p.default) and v == p.default:

@@ -109,10 +109,10 @@ class MaxPool(_Pool):
         k, s, pads = self._geo(a, ins[0])
         cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
         if all(b == e for b, e in pads):
-            return cls(k, s, tuple(b for b, _ in pads), ceil_mode=a.ceil)
+            return cls(_one(k), _one(s), _one(tuple(b for b, _ in pads)), ceil_mode=a.ceil)
         from archspec.backends.torch_ops import Pad
 
-        return nn.Sequential(Pad(pads, value=float("-inf")), cls(k, s, 0, ceil_mode=a.ceil))
+        return nn.Sequential(Pad(pads, value=float("-inf")), cls(_one(k), _one(s), 0, ceil_mode=a.ceil))
 
 
 @register
@@ -137,10 +137,19 @@ class AvgPool(_Pool):
         k, s, pads = self._geo(a, ins[0])
         cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
         if all(b == e for b, e in pads):
-            return cls(k, s, tuple(b for b, _ in pads), ceil_mode=a.ceil, count_include_pad=a.count_include_pad)
+            return cls(_one(k), _one(s), _one(tuple(b for b, _ in pads)), ceil_mode=a.ceil,
+                       count_include_pad=a.count_include_pad)
+        if not a.count_include_pad:
+            raise NotImplementedError("average pooling with uneven padding (`pad=same` here) and "
+                                      "`count_include_pad=false` has no PyTorch module")
         from archspec.backends.torch_ops import Pad
 
-        return nn.Sequential(Pad(pads), cls(k, s, 0, ceil_mode=a.ceil))
+        return nn.Sequential(Pad(pads), cls(_one(k), _one(s), 0, ceil_mode=a.ceil))
+
+
+def _one(t: tuple[int, ...]) -> int | tuple[int, ...]:
+    """(3, 3) → 3, as one writes a square window to PyTorch (`MaxPool2d(3, stride=2)`)."""
+    return t[0] if len(set(t)) == 1 else t
 
 
 class GlobalArgs(Args):

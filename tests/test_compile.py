@@ -1,0 +1,320 @@
+"""archspec.compile: every shipped spec becomes a PyTorch module that agrees with the analysis (shapes,
+parameters, buffers, MACs as torch.utils.flop_counter counts them); the generated file rebuilds the
+same module; the module works with TorchScript, torch.compile, torch.export, channels_last and autocast.
+
+The figures compared come from PyTorch itself (numel, FlopCounterMode, the shapes a forward gives).
+Big networks run on the meta device (no weights, no arithmetic); real forwards use small inputs."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+import traceback
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SPECS
+
+import archspec
+from archspec.backends.check import check
+from archspec.backends.torch_module import spec_graph
+
+ALL_SPECS = sorted(SPECS.rglob("*.arch"))
+IDS = [str(p.relative_to(SPECS)) for p in ALL_SPECS]
+REAL_FORWARD_MACS = 400_000_000  # real CPU forwards in these tests stay below this many MACs
+
+
+def small_input(spec: Path) -> tuple[int, ...] | None:
+    """The smallest square (cubic) input the spec accepts with at most REAL_FORWARD_MACS, else None."""
+    a = archspec.analyze(spec)
+    if len(a.inputs) != 1:
+        return None
+    (shape,) = a.inputs.values()
+    candidates = [shape] if len(shape) == 1 else [(shape[0], *[n] * (len(shape) - 1)) for n in (8, 16, 32, 64, 128)]
+    for s in candidates:
+        try:
+            b = archspec.analyze(spec, input=s)
+        except archspec.SpecError:
+            continue
+        return s if b.totals.macs <= REAL_FORWARD_MACS and b.totals.params <= 30_000_000 else None
+    return None
+
+
+def load_file(source: str, name: str = "<generated>") -> dict:
+    namespace: dict = {"__name__": "generated_test_module"}
+    exec(compile(source, name, "exec"), namespace)
+    return namespace
+
+
+# -- every shipped spec ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_spec_agrees_with_analysis(spec):
+    """On the meta device: per layer and in total, the module's shapes, parameters (all and trainable),
+    buffers and FlopCounterMode MACs equal the analysis's; the parameters are the sum of numel()."""
+    report = check(spec, cpu=False)
+    bad = [(r.name, r.differences) for r in report.layers if not r.ok]
+    assert not bad, bad
+    totals = {t.name: t for t in report.totals}
+    a = archspec.analyze(spec)
+    assert totals["parameters"].torch == a.totals.params
+    assert totals["MACs (FlopCounterMode / 2)"].torch == a.totals.macs
+    assert totals["buffers"].torch == a.totals.buffers
+    assert report.ok, [t for t in report.totals if not t.ok]
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_generated_file_builds_the_same_module(spec):
+    """The standalone file, executed, builds a module with the same structure, names and shapes."""
+    source = archspec.generate_code(spec)
+    ast.parse(source)
+    with torch.device("meta"):
+        ns = load_file(source)
+        model = archspec.compile(spec, device="meta")
+        from_file = ns[type(model).__name__]()
+    assert repr(from_file) == repr(model)
+    assert [(k, v.shape) for k, v in from_file.state_dict().items()] == \
+        [(k, v.shape) for k, v in model.state_dict().items()]
+    assert [p.requires_grad for p in from_file.parameters()] == [p.requires_grad for p in model.parameters()]
+    assert from_file.loss_weights == model.loss_weights
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
+def test_real_forward_on_a_small_input(spec):
+    """A real CPU forward at a small input: every output has the analysed shape and finite values,
+    and the generated file, given the same weights, computes the same numbers."""
+    shape = small_input(spec)
+    if shape is None:
+        pytest.skip(f"above {REAL_FORWARD_MACS:,} MACs or 30 M parameters even at its smallest input: "
+                    "test_spec_agrees_with_analysis covers it on the meta device")
+    torch.manual_seed(0)
+    model = archspec.compile(spec, input=shape).eval()
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        y = model(x)
+    a = archspec.analyze(spec, input=shape)
+    assert tuple(y.shape[1:]) == next(iter(a.outputs.values()))
+    assert torch.isfinite(y).all()
+    ns = load_file(archspec.generate_code(spec, input=shape))
+    other = ns[type(model).__name__]().eval()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(other(x), y)
+
+
+# -- structure and names --------------------------------------------------------------------------
+
+def test_modules_follow_the_spec_hierarchy_and_order():
+    model = archspec.compile("resnet", depth=50, device="meta")
+    g = spec_graph("resnet", depth=50)
+    assert isinstance(model.get_submodule("stage3.bottleneck2.residual.conv1"), torch.nn.Conv2d)
+    assert type(model.stage1).__name__ == "Stage"
+    # parameters in the spec's layer order: a hand-written equivalent's state_dict lines up by position
+    layer_order = [n for n, d in g.nodes(data=True) if d["role"] == "layer" and d["kind"] in ("conv", "dense")]
+    weights = [k.removesuffix(".weight") for k, _ in model.named_parameters() if k.endswith("weight")
+               and isinstance(model.get_submodule(k.removesuffix(".weight")), (torch.nn.Conv2d, torch.nn.Linear))]
+    assert weights == layer_order
+
+
+def test_forward_is_generated_straight_line_code():
+    source = archspec.generate_code("resnet_cifar", n=3)
+    tree = ast.parse(source)
+    forwards = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "forward"
+                and "nn.Module" in ast.unparse(tree)]
+    generated = [f for f in forwards if all(isinstance(s, (ast.Assign, ast.Return)) for s in f.body)]
+    assert generated, "generated forwards are assignments and a return"
+    assert "x = self.stage1(x)" in source
+
+
+def test_tracebacks_show_the_generated_line():
+    model = archspec.compile("lenet5")
+    with pytest.raises(RuntimeError) as info:
+        model(torch.randn(1, 3, 32, 32))  # three channels where the spec has one
+    frames = [f for f in traceback.extract_tb(info.value.__traceback__) if f.filename.startswith("<archspec:")]
+    assert frames and frames[-1].line == "x = self.conv1(x)"
+
+
+# -- several outputs -------------------------------------------------------------------------------
+
+AUX = """
+network twoheads(classes = 5):
+    input 3x16x16
+    conv 8 3x3 pad=1 relu
+    trunk = conv 8 3x3 stride=2 pad=1 relu
+    gap
+    aux = dense classes
+    from trunk
+    conv 16 3x3 pad=1 relu
+    gap
+    dense classes
+    output
+    output aux weight=0.3
+"""
+
+
+def test_auxiliary_outputs_in_training_and_evaluation():
+    model = archspec.compile(AUX)
+    assert model.loss_weights == {"out": 1.0, "aux": 0.3}
+    x = torch.randn(2, 3, 16, 16)
+    out = model.train()(x)
+    assert out._fields == ("out", "aux")
+    assert out.out.shape == (2, 5) and out.aux.shape == (2, 5)
+    loss = sum(w * getattr(out, k).square().mean() for k, w in model.loss_weights.items())
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    main = model.eval()(x)
+    assert isinstance(main, torch.Tensor) and torch.equal(main, out.out)
+
+
+def test_auxiliary_outputs_in_the_generated_file():
+    model = archspec.compile(AUX)
+    ns = load_file(archspec.generate_code(AUX))
+    other = ns["Twoheads"]()
+    other.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(other.eval()(x), model.eval()(x))
+    assert other.train()(x)._fields == ("out", "aux")
+    assert other.loss_weights == {"out": 1.0, "aux": 0.3}
+
+
+# -- PyTorch's tools ---------------------------------------------------------------------------------
+
+def test_torchscript():
+    model = archspec.compile("resnet_cifar", n=3, input="3x16x16").eval()
+    scripted = torch.jit.script(model)
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.allclose(scripted(x), model(x))
+    aux = torch.jit.script(archspec.compile(AUX).train())
+    assert aux(torch.randn(2, 3, 16, 16))[1].shape == (2, 5)
+
+
+def test_torch_compile_in_one_graph():
+    torch._dynamo.reset()
+    model = archspec.compile(AUX).eval()
+    compiled = torch.compile(model, backend="eager", fullgraph=True)  # fullgraph: no graph breaks
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.allclose(compiled(x), model(x))
+    assert compiled.train()(x)._fields == ("out", "aux")
+
+
+def test_torch_export():
+    model = archspec.compile(AUX).eval()
+    x = torch.randn(2, 3, 16, 16)
+    exported = torch.export.export(model, (x,))
+    assert torch.allclose(exported.module()(x), model(x))
+
+
+def test_channels_last_autocast_and_to():
+    model = archspec.compile("mobilenet_v1", alpha=0.25, input="3x32x32").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        y = model(x)
+        model = model.to(memory_format=torch.channels_last)
+        assert torch.allclose(model(x.to(memory_format=torch.channels_last)), y, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert model(x).dtype == torch.bfloat16
+        model = model.to(torch.float64)
+        assert model(x.double()).dtype == torch.float64
+
+
+# -- names from the spec are sanitised --------------------------------------------------------------
+
+HOSTILE = """
+network net:
+    input 3x8x8
+    class = conv 4 3x3 pad=1
+    forward = relu
+    training = conv 4 3x3 pad=1
+    self = relu
+    torch = add class self
+    __init__ = conv 4 1x1
+    type = relu
+    output name='x"):  import os #'
+"""
+
+
+def test_hostile_names_cannot_inject_code():
+    g = spec_graph(HOSTILE)
+    g.graph["name"] = 'x"):\n import os #'
+    g.graph["source"] = '/tmp/"""\nimport os\n"""'
+    source = archspec.generate_code(g)
+    tree = ast.parse(source)
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
+        {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"torch", "typing", "math", "collections"}, imported
+    assert "\nimport os" not in source and " import os\n" not in source
+    model = archspec.compile(g)
+    ns = load_file(source)
+    other = ns[type(model).__name__]()
+    other.load_state_dict(model.state_dict())
+    x = torch.randn(1, 3, 8, 8)
+    assert torch.equal(other(x), model(x))
+    assert model.training is True and isinstance(model.forward_, torch.nn.ReLU)
+
+
+# -- the file in a fresh process ---------------------------------------------------------------------
+
+def test_generated_file_runs_in_a_fresh_process(tmp_path):
+    """The file needs only torch: run with archspec blocked, it loads the compiled weights and gives
+    the same outputs (LeNet-5 of 1998: the classic helper modules are inlined into the file)."""
+    spec = "lenet5_1998"
+    model = archspec.compile(spec).eval()
+    (tmp_path / "model.py").write_text(archspec.generate_code(spec))
+    torch.manual_seed(1)
+    x = torch.randn(4, 1, 32, 32)
+    torch.save({"state": model.state_dict(), "x": x}, tmp_path / "data.pt")
+    runner = textwrap.dedent(f"""
+        import runpy
+        import sys
+        sys.modules["archspec"] = None  # any import of archspec fails
+        import torch
+        import model
+        net = model.{type(model).__name__}().eval()
+        data = torch.load("data.pt")
+        net.load_state_dict(data["state"])
+        with torch.no_grad():
+            torch.save(net(data["x"]), "y.pt")
+        runpy.run_path("model.py", run_name="__main__")  # the file's own smoke run
+    """)
+    (tmp_path / "run.py").write_text(runner)
+    out = subprocess.run([sys.executable, "run.py"], cwd=tmp_path, check=True, capture_output=True, text=True,
+                         timeout=300)
+    assert "output (1, 10)" in out.stdout
+    with torch.no_grad():
+        assert torch.equal(torch.load(tmp_path / "y.pt"), model(x))
+
+
+# -- check reports disagreements ---------------------------------------------------------------------
+
+def test_check_finds_a_wrong_builder(monkeypatch):
+    from archspec.layers import KINDS
+
+    dense = KINDS["dense"]
+    original = type(dense).build
+
+    def wrong(self, a, ins, out):  # a dense layer that forgot its bias
+        m = original(self, a, ins, out)
+        return torch.nn.Linear(m.in_features, m.out_features, bias=False)
+
+    monkeypatch.setattr(type(dense), "build", wrong)
+    report = check("mnist_mlp", cpu=False)
+    assert not report.ok
+    assert [r.name for r in report.layers if not r.ok] == ["dense1", "dense2", "dense3"]
+    assert report.layers[1].differences == ["params", "trainable"]
+
+
+def test_check_cli(capsys):
+    from archspec.cli import main
+
+    assert main(["check", "lenet5"]) == 0
+    out = capsys.readouterr().out
+    assert "all 18 layers agree" in out or "agree" in out
+    assert "CPU forward: ran" in out
+
+
+def test_analysis_does_not_import_torch():
+    code = "import archspec, sys; archspec.analyze('vgg16'); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
