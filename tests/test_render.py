@@ -202,6 +202,13 @@ def test_expand_one_block():
     assert "cluster_inception4a" in d.clusters and "cluster_aux1" not in d.clusters
 
 
+def test_frozen_blocks():
+    d = dot("vgg16_transfer", params={"frozen_stages": 4}, depth=0)
+    text = {n: " ".join(_plain(a["label"]).split()) for n, a in d.nodes.items() if a.get("shape") == "box3d"}
+    assert text["stage4"] == "stage(512, 3) 4 layers · 512×9×9 frozen" and "dashed" in d.nodes["stage4"]["style"]
+    assert text["stage5"] == "stage(512, 3) 4 layers · 512×4×4"  # not grouped with the frozen stage 4
+
+
 def test_unknown_expand_and_negative_depth():
     with pytest.raises(SpecError) as e:
         archspec.render("resnet", expand=["stage9"])

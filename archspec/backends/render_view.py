@@ -268,6 +268,7 @@ def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[
             _add_cost(b, d["meta"])
             b.layers += 0 if (d["fused"] or d["kind"] == "identity") else 1
             rep[n] = b.id
+        b.frozen = all(graph.nodes[n]["frozen"] for n in inside)
         boxes[b.id] = b
         order.append(b.id)
     order.sort(key=lambda i: index[boxes[i].nodes[0]])
@@ -337,10 +338,14 @@ def _collapsed(scope: str, scopes: dict[str, ScopeInfo], opened: set[str]) -> st
     return None
 
 
+def _frozen(graph: nx.DiGraph, nodes: list[str]) -> set[bool]:
+    return {graph.nodes[n]["frozen"] for n in nodes}
+
+
 def _group_runs(order: list[str], members: dict[str, list[str]], scopes: dict[str, ScopeInfo],
                 labels: dict[str, str], graph: nx.DiGraph, index: dict[str, int]) -> list[list[str]]:
-    """Consecutive sibling instances of one block with the same label, each reading only the one
-    before it, become one run."""
+    """Consecutive sibling instances of one block with the same label (and frozen alike), each reading
+    only the one before it, become one run."""
     runs: list[list[str]] = []
     for c in order:
         if runs:
@@ -350,7 +355,8 @@ def _group_runs(order: list[str], members: dict[str, list[str]], scopes: dict[st
             if (prev.rpartition(".")[0] == c.rpartition(".")[0] and scopes[prev].name == scopes[c].name
                     and labels[prev] == labels[c] and _auto_named(scopes[c])
                     and index[members[c][0]] == index[members[prev][-1]] + 1
-                    and outside_inputs <= set(members[prev])):
+                    and outside_inputs <= set(members[prev])
+                    and _frozen(graph, members[prev]) == _frozen(graph, members[c])):
                 runs[-1].append(c)
                 continue
         runs.append([c])
