@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hypothesis import settings
+from hypothesis import event, settings
+from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
 
 import archspec
@@ -196,6 +197,12 @@ def check_diagnostic(e: SpecError, text: str | None = None, file: str | None = N
         assert s.line <= n_lines + 1, f"line {s.line} beyond the {n_lines} lines of the input: {d.message}"
 
 
+def _event(what: str) -> None:
+    """Tally outcomes in hypothesis's statistics (`pytest --hypothesis-show-statistics`)."""
+    if currently_in_test_context():
+        event(what)
+
+
 def analyse_text(text: str, name: str, seconds: float = 20.0) -> archspec.Analysis | SpecError:
     """Load and analyse source text: an analysis, or a SpecError with a good diagnostic. Any other
     exception, or a run past `seconds`, fails the test."""
@@ -204,7 +211,9 @@ def analyse_text(text: str, name: str, seconds: float = 20.0) -> archspec.Analys
             a = archspec.analyze(archspec.load(name, text=text))
         except SpecError as e:
             check_diagnostic(e, text, name)
+            _event(f"diagnostic {e.diagnostic.code}")
             return e
+        _event("valid analysis")
         # every view of a valid analysis works too
         a.to_json()
         a.to_csv()

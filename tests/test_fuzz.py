@@ -105,6 +105,11 @@ def test_softmax_axis_outside_the_input_is_a_diagnostic() -> None:
     assert isinstance(analyse_text(NET + "    softmax axis=2\n", "<fuzz>"), archspec.Analysis)
 
 
+def test_mapping_with_keys_of_mixed_types_as_an_argument() -> None:
+    # the builder's argument cache sorted the mapping's keys: 0 < (1, 2) raised a TypeError
+    _err(NET + "    conv {0: 0, 1x2: 0} 3x3\n", "E202")
+
+
 # -- hypothesis: mutated specs, random text, random expressions --------------------------------------
 
 @hsettings(max_examples=examples(4))

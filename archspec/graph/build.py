@@ -565,7 +565,7 @@ class Builder:
 
 def _hashable(v: Value) -> Any:
     if isinstance(v, dict):
-        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+        return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))  # keys of mixed types
     if isinstance(v, (list, tuple)):
         return tuple(_hashable(x) for x in v)
     return (type(v).__name__, v)
