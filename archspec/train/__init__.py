@@ -16,7 +16,7 @@ SPEC CHECKPOINT`; the guide is docs/training.md. The modules, in the order a run
     checkpoint.py  atomic, weights-only checkpoints
     outdir.py      the run folder
     report.py      progress bars, metrics files, confusion matrix, SVG curves
-    run.py         `train`, which puts them together; evaluate.py `evaluate`
+    run.py         `train`, which puts them together; score.py `evaluate`
     commands.py    the command-line options
 
 Importing this package imports neither torch nor numpy; `train` and `evaluate` do.
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 from archspec.train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from archspec.train.evaluate import evaluate as evaluate
     from archspec.train.run import Result as Result
     from archspec.train.run import train as train
+    from archspec.train.score import evaluate as evaluate
 
-_LAZY = {"train": "archspec.train.run", "Result": "archspec.train.run", "evaluate": "archspec.train.evaluate"}
+_LAZY = {"train": "archspec.train.run", "Result": "archspec.train.run", "evaluate": "archspec.train.score"}
 
 
 def __getattr__(name: str) -> Any:

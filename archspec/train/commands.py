@@ -129,7 +129,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from archspec.cli import parse_inputs, parse_sets
-    from archspec.train.evaluate import evaluate
+    from archspec.train.score import evaluate
 
     evaluate(args.spec, args.checkpoint, params=parse_sets(args.set), input=parse_inputs(args.input),
              data=args.data, holdout=args.holdout, limit=args.limit, fit=args.fit, device=args.device,

@@ -94,6 +94,10 @@ def load(text: str, input_shape: tuple[int, ...], *, classes: int, segmentation:
     if limit and limit < len(train):
         train = train.take(slice(0, limit))
         notes.append(f"training on the first {limit:,} samples (--limit)")
+    for name, split in (("training", train), ("test", test)):
+        if split.x.dtype != np.uint8 and not np.isfinite(split.x).all():
+            raise SpecError(Diagnostic("E102", f"the {name} samples of {text} hold NaN or infinite values",
+                                       hint="clean the data (numpy.nan_to_num) before training"))
     if len(train) == 0:
         raise SpecError(Diagnostic("E202", "no training samples are left", hint="lower --holdout or raise --limit"))
     x_train, n1 = fit_samples(train.x, input_shape, fit)

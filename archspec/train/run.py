@@ -193,6 +193,8 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
         g0 = s.graph(user_params, input)
         cfg, sources = build_config(g0.graph.get("params", {}), config, settings)
         build_params = user_params
+        if out is not None:
+            out_path = outdir.choose(str(out), s.name, resume=False)  # refuses a folder that holds a run
     rt = setup(cfg.device, cfg.amp, cfg.threads)
     console = console or report.make_console()
     if not rt.main:
@@ -318,13 +320,13 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
         last = (f"{out / outdir.LAST} (epoch {result.epochs})" if result.epochs else "none: no epoch finished")
         result.message = (f"{e}; training stopped. The last good checkpoint is {last}. Try a lower learning "
                           f"rate (--lr), --grad-clip, or another optimizer.")
-        console.print(f"[bold red]diverged:[/] {result.message}")
+        console.print(f"[bold red]diverged:[/] {result.message}", soft_wrap=True)
         return result
     except KeyboardInterrupt:
         result.status = "interrupted"
         result.message = (f"interrupted after epoch {result.epochs} of {cfg.epochs}; continue with --resume "
                           f"--out {out}")
-        console.print(f"[yellow]{result.message}[/]")
+        console.print(f"[yellow]{result.message}[/]", soft_wrap=True)
         return result
     _finish(console, f, result, best, out, s.name, p)
     return result
@@ -356,7 +358,8 @@ def _intro(console: Console, name: str, cfg: TrainConfig, p: Prepared, rt: Runti
            trainable: list[nn.Parameter]) -> None:
     n = sum(q.numel() for q in trainable)
     console.print(f"[bold]Training {name}[/] on {p.ds.describe()}")
-    console.print(f"  {n:,} trainable parameters; {rt.describe()}; {cfg.epochs} epochs of batch {cfg.batch_size}, "
+    console.print(f"  {n:,} trainable parameters; {rt.describe()}; {cfg.epochs} epoch{'s' if cfg.epochs > 1 else ''} "
+                  f"of batch {cfg.batch_size}, "
                   f"{cfg.optimizer} lr {cfg.resolved_lr():g}" +
                   (f", {cfg.schedule} schedule" if cfg.schedule != "constant" else "") + f"; output {out}")
     losses = ", ".join(f"{h.name}: {h.loss}" + (f" × {h.weight:g}" if len(p.heads) > 1 else "") for h in p.heads)
