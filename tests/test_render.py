@@ -369,3 +369,14 @@ def test_cli_without_the_dot_program(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "net.dot").read_text().startswith("digraph")
     with pytest.raises(DotNotFound):
         to_bytes(archspec.render("lenet5"), "png")
+
+
+def test_rendering_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, archspec; from archspec.backends.render import to_bytes; "
+            "to_bytes(archspec.render('resnet', depth=1), 'svg'); "
+            "to_bytes(archspec.render('vgg16', style='volumes'), 'svg'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
