@@ -218,9 +218,12 @@ class Analysis:
         agg: dict[str, dict[str, Any]] = {}
         for r in self.rows:
             chain = scope_chain(r.block)
-            visible = chain if depth is None else chain[:depth + 1]
-            shown = visible[:depth] if depth is not None and len(chain) > depth else visible
-            collapsed = visible[-1] if depth is not None and len(chain) > depth else None
+            shown, collapsed = chain, None
+            if depth is not None:  # depth counts block levels (branches open and close with their block)
+                blocks = [s for s in chain if s in scopes and scopes[s].kind == "block"]
+                if len(blocks) > depth:
+                    collapsed = blocks[depth]
+                    shown = chain[:chain.index(collapsed)]
             # close scopes we left, open the new ones
             while open_scopes and (len(open_scopes) > len(shown) or open_scopes[-1] != shown[len(open_scopes) - 1]):
                 open_scopes.pop()

@@ -38,7 +38,6 @@ class ScopeInfo:
     name: str  # block name, or branch name
     args: dict[str, Any] = field(default_factory=dict)
     span: Span | None = None
-    repeat: int = 1  # how many sibling instances of the same block were written by one `repeat`
 
     @property
     def label(self) -> str:
