@@ -23,7 +23,7 @@ from archspec.train.config import TrainConfig
 from archspec.train.device import Runtime, all_sum
 from archspec.train.heads import Head, crop_target, head_loss, outputs_of, predict, total_loss
 
-EVAL_BATCH = 512
+EVAL_BATCH = 2  # evaluation batches: this many training batches (no gradients: less memory per sample)
 READS_PER_EPOCH = 20  # how often an epoch reads its running loss (progress, divergence check)
 
 
@@ -59,10 +59,10 @@ def steps_per_epoch(n: int, batch_size: int, world: int) -> int:
 
 def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     lr, wd = cfg.resolved_lr(), cfg.resolved_weight_decay()
-    fused: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}
+    fused: dict[str, Any] = {"fused": True} if device.type == "cuda" else {}  # one kernel for all parameters
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                               weight_decay=wd, **fused)
+                               weight_decay=wd)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fused)
     return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fused)
@@ -160,7 +160,8 @@ def evaluate(f: Fit, data: DeviceData, confusion: bool = False) -> dict[str, Any
     k = max(f.classes, main.units if main.units > 1 else 2)
     sums = torch.zeros(4, device=rt.device, dtype=torch.float64)
     matrix = torch.zeros(k * k, device=rt.device, dtype=torch.int64)
-    for idx in eval_order(len(data), EVAL_BATCH, rt.rank, rt.world):
+    batch = max(1, EVAL_BATCH * f.cfg.batch_size // rt.world)
+    for idx in eval_order(len(data), batch, rt.rank, rt.world):
         x, y = data.batch(idx)
         with rt.autocast():
             out = outputs_of(f.heads[:1], f.eval_model(x))[0]

@@ -28,8 +28,8 @@ def make_console() -> Console:
 
 
 class Progress:
-    """A rich progress bar per epoch (loss, accuracy, images/s, time left) on a terminal; one line per
-    epoch otherwise (a pipe, a file, a test)."""
+    """A rich progress bar per epoch (loss, accuracy, images/s, time left) on a terminal, replaced by
+    the epoch's line when it ends; only the lines when not on a terminal (a pipe, a file, a test)."""
 
     def __init__(self, console: Console, enabled: bool | None = None) -> None:
         self.console = console
@@ -63,11 +63,9 @@ class Progress:
             self.bar.update(self.task, completed=step, stats=stats_text(loss, acc, rate))
 
     def end_epoch(self, row: dict[str, Any]) -> None:
-        text = epoch_text(row)
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.bar.tasks[-1].total, stats=text.split("  ", 1)[1])
-        else:
-            self.console.print(text, highlight=False)
+        if self.bar is not None:  # the epoch's line goes above the live bar, which starts again
+            self.bar.remove_task(self.task)
+        self.console.print(epoch_text(row), highlight=False, soft_wrap=True)
 
 
 def stats_text(loss: float, acc: float | None, rate: float) -> str:
@@ -160,10 +158,10 @@ def _panel(history: list[dict[str, Any]], key: str, label: str, index: int, perc
     values = [v for pts in series.values() for _, v in pts if v == v and abs(v) != float("inf")]
     epochs = [e for pts in series.values() for e, _ in pts] or [1]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    if percent:
-        lo, hi = min(lo, 1.0), max(hi, 0.0)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
+    yticks = nice_ticks(lo, hi)
+    lo, hi = yticks[0], yticks[-1]
     e0, e1 = min(epochs), max(epochs)
     span = max(e1 - e0, 1)
 
@@ -176,13 +174,13 @@ def _panel(history: list[dict[str, Any]], key: str, label: str, index: int, perc
     out = [f'<text x="{x0 + w / 2}" y="{y0 - 10}" text-anchor="middle" font-size="12">{label}</text>',
            f'<line x1="{x0}" y1="{y0 + h}" x2="{x0 + w}" y2="{y0 + h}" stroke="black"/>',
            f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y0 + h}" stroke="black"/>']
-    for t in range(5):
-        v = lo + (hi - lo) * t / 4
+    for v in yticks:
         y = sy(v)
-        text = f"{v:.0%}" if percent else f"{v:.3g}"
+        text = f"{v * 100:g}%" if percent else f"{v:g}"
         out.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0 + w}" y2="{y:.1f}" stroke="#ddd"/>'
                    f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
-    ticks = sorted({round(e0 + span * t / 4) for t in range(5)}) if span >= 4 else list(range(e0, e1 + 1))
+    step = max(1, round(nice_ticks(0, span)[1]))
+    ticks = [e for e in range(e0, e1 + 1) if (e - e0) % step == 0]
     for e in ticks:
         out.append(f'<text x="{sx(e):.1f}" y="{y0 + h + 14}" text-anchor="middle">{e}</text>')
     out.append(f'<text x="{x0 + w / 2}" y="{y0 + h + 30}" text-anchor="middle">epoch</text>')
@@ -194,6 +192,20 @@ def _panel(history: list[dict[str, Any]], key: str, label: str, index: int, perc
         out.append(f'<polyline points="{line}" fill="none" stroke="{_COLOURS[s]}" stroke-width="2"/>')
         out += [f'<circle cx="{sx(e):.1f}" cy="{sy(v):.1f}" r="2.5" fill="{_COLOURS[s]}"/>' for e, v in pts]
     return "\n".join(out)
+
+
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About `n` round values (steps of 1, 2 or 5 × 10^k) covering [lo, hi]."""
+    import math
+
+    raw = (hi - lo) / max(n - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.floor(lo / step + 1e-9) * step
+    ticks = [first]
+    while ticks[-1] < hi - 1e-9 * step:
+        ticks.append(round(ticks[-1] + step, 12))
+    return ticks if len(ticks) > 1 else [first, first + step]
 
 
 def console_text(console: Console, renderable: Any) -> str:

@@ -278,6 +278,8 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     if rt.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
+        if rt.device.type == "cuda":  # batch statistics over every process's share of the batch
+            model = core = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         unused = any(w.code == "W100" for w in p.graph.graph.get("warnings", []))
         train_model = DDP(model, device_ids=[rt.device] if rt.device.type == "cuda" else None,
                           find_unused_parameters=unused)
