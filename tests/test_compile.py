@@ -137,6 +137,21 @@ def test_tracebacks_show_the_generated_line():
     assert frames and frames[-1].line == "x = self.conv1(x)"
 
 
+def test_pickle_deepcopy_and_torch_save(tmp_path):
+    import copy
+    import pickle
+
+    model = archspec.compile("resnet_cifar", n=3, input="3x16x16").eval()
+    x = torch.randn(2, 3, 16, 16)
+    for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert type(other) is type(model) and torch.equal(other(x), model(x))
+    torch.save(model, tmp_path / "m.pt")
+    code = (f"import torch; m = torch.load({str(tmp_path / 'm.pt')!r}, weights_only=False).eval(); "
+            f"print(tuple(m(torch.randn(2, 3, 16, 16)).shape))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "(2, 10)"
+
+
 # -- several outputs -------------------------------------------------------------------------------
 
 AUX = """

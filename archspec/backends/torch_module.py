@@ -135,13 +135,40 @@ def _build_layers(g: nx.DiGraph) -> dict[str, nn.Module]:
 
 
 def _exec_classes(plan: Plan) -> dict[str, type]:
-    """Execute the generated classes under a file-like name that linecache knows (tracebacks, TorchScript)."""
-    src = forward_source(plan)
-    filename = f"<archspec:{plan.root_class}:{next(_counter)}>"
-    linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
-    namespace: dict[str, Any] = {"__name__": f"archspec.generated.{plan.root_class}"}
-    exec(builtins.compile(src, filename, "exec"), namespace)
-    return {cd.name: namespace[cd.name] for cd in plan.classes}
+    ns = _namespace(forward_source(plan), plan.root_class)
+    return {cd.name: ns[cd.name] for cd in plan.classes}
+
+
+_NAMESPACES: dict[str, dict[str, Any]] = {}  # generated source → the namespace it was executed in
+
+
+def _namespace(src: str, name: str) -> dict[str, Any]:
+    """Execute generated classes under a file-like name that linecache knows (tracebacks, TorchScript);
+    the classes pickle by their source, so `torch.save(model)` and `copy.deepcopy` work."""
+    ns = _NAMESPACES.get(src)
+    if ns is None:
+        filename = f"<archspec:{name}:{next(_counter)}>"
+        linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
+        ns = {"__name__": f"archspec.generated.{name}"}
+        exec(builtins.compile(src, filename, "exec"), ns)
+        for obj in list(ns.values()):
+            if isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__ == ns["__name__"]:
+                obj._archspec_source = (src, name)  # type: ignore[attr-defined]
+                obj.__reduce__ = _reduce  # type: ignore[method-assign,assignment]
+        _NAMESPACES[src] = ns
+    return ns
+
+
+def _reduce(self: nn.Module) -> tuple[Any, ...]:
+    src, name = type(self)._archspec_source  # type: ignore[attr-defined]
+    return _restore, (src, name, type(self).__name__, self.__dict__)
+
+
+def _restore(src: str, name: str, cls_name: str, state: dict[str, Any]) -> nn.Module:
+    cls = _namespace(src, name)[cls_name]
+    obj = cls.__new__(cls)
+    obj.__dict__.update(state)
+    return obj
 
 
 def _instantiate(plan: Plan, classes: dict[str, type]) -> nn.Module:
