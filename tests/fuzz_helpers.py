@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import event, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 import archspec
 from archspec.diagnostics import CODES, SpecError, render

@@ -136,6 +136,17 @@ class AvgPool(_Pool):
         nd = len(ins[0]) - 1
         k, s, pads = self._geo(a, ins[0])
         cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
+        if nd == 3 and any(n < ki for n, ki in zip(ins[0][1:], k)):
+            # AvgPool3d refuses an input smaller than its window, padding or not (AvgPool1d/2d accept it);
+            # explicit zero padding is the same computation when the padding counts and no window is partial
+            whole = tuple(window_out(n, ki, si, b, e) for n, ki, si, (b, e) in zip(ins[0][1:], k, s, pads))
+            if not a.count_include_pad or whole != out[1:]:
+                raise NotImplementedError(f"PyTorch's AvgPool3d refuses an input ({fmt_shape(ins[0][1:])}) smaller "
+                                          f"than its window ({fmt_shape(k)}) unless the padding counts "
+                                          "(`count_include_pad`) and no window is partial (`ceil`)")
+            from archspec.backends.torch_ops import Pad
+
+            return nn.Sequential(Pad(pads), cls(_one(k), _one(s), 0))
         if all(b == e for b, e in pads):
             return cls(_one(k), _one(s), _one(tuple(b for b, _ in pads)), ceil_mode=a.ceil,
                        count_include_pad=a.count_include_pad)
