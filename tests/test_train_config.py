@@ -42,6 +42,16 @@ def test_spec_then_file_then_command_line(tmp_path):
     assert "momentum" not in sources  # defaults are not listed
 
 
+def test_bare_words_and_the_yaml_form(tmp_path):
+    text = 'network n(training = {"schedule": cosine, "optimizer": sgd}):\n    input 4\n    dense 2\n'
+    cfg, _ = build_config(spec_params(text))
+    assert (cfg.schedule, cfg.optimizer) == ("cosine", "sgd")
+    y = tmp_path / "n.yaml"
+    y.write_text("network: n\nparams: {training: {epochs: 2, schedule: step}}\nbody:\n  - input 4\n  - dense 2\n")
+    cfg, _ = build_config(archspec.load(y).graph().graph["params"])
+    assert (cfg.epochs, cfg.schedule) == (2, "step")
+
+
 def test_a_spec_without_training_settings():
     cfg, sources = build_config(spec_params("network n:\n    input 4\n    dense 2\n"))
     assert cfg == TrainConfig() and sources == {}

@@ -1,6 +1,7 @@
 """Batches without a DataLoader: a dataset that fits is held on the device as one uint8 tensor (a
-quarter of float32's memory), and each batch is an index, a gather, and one fused scale-and-normalise.
-A dataset too big for the GPU stays in pinned host memory and each batch is copied without blocking.
+quarter of float32's memory), and each batch is an index, a gather, and one fused scale-and-normalise
+(on the CPU, a dataset of up to 1 GiB in float32 is normalised once instead). A dataset too big for the
+GPU stays in pinned host memory and each batch is copied without blocking.
 
 The order is a function of (seed, epoch): a resumed run sees the same batches as an uninterrupted one,
 and the processes of a distributed run share one permutation and take equal, disjoint shares of it.
@@ -19,6 +20,7 @@ from archspec.train.device import Runtime
 from archspec.train.formats import Split
 
 DEVICE_FRACTION = 0.25  # hold a dataset on the GPU when it takes at most this share of the free memory
+CPU_FLOAT_BYTES = 2**30  # on the CPU, keep a dataset normalised in float32 up to this size (else uint8)
 
 
 def mix(*numbers: int) -> int:
@@ -49,6 +51,9 @@ class DeviceData:
         s = torch.tensor(std, dtype=torch.float32)
         self.mul = (scale / s).view(view).to(dev)  # x · scale / std − mean / std in one multiply-add
         self.add = (-m / s).view(view).to(dev)
+        self.normalised = dev.type == "cpu" and x.numel() * 4 <= CPU_FLOAT_BYTES
+        if self.normalised:  # on the CPU, memory allowing: normalise once, not every batch
+            self.x = torch.cat([torch.addcmul(self.add, c.float(), self.mul) for c in x.split(8192)])
 
     def __len__(self) -> int:
         return len(self.y)
@@ -63,7 +68,8 @@ class DeviceData:
             xb = self.x[idx].pin_memory() if dev.type == "cuda" else self.x[idx]
             yb = self.y[idx]
             xb, yb = xb.to(dev, non_blocking=True), yb.to(dev, non_blocking=True)
-        xb = torch.addcmul(self.add, xb.float(), self.mul)
+        if not self.normalised:
+            xb = torch.addcmul(self.add, xb.float(), self.mul)
         if augment is not None:
             xb, yb = augment(xb, yb)
         if self.rt.channels_last and xb.dim() == 4:

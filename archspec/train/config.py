@@ -90,6 +90,8 @@ def _bad(message: str, origin: str, hint: str | None = None) -> SpecError:
 def _coerce(key: str, value: Any, origin: str) -> Any:
     """A setting's value checked and converted to its field's type."""
     kind = str(KEYS[key].type)
+    if type(value).__name__ == "TensorRef":  # a bare word in a spec (`"schedule": cosine`) reads as its name
+        value = value.name
     if key == "aux_weights":
         if not isinstance(value, dict):
             raise _bad(f"`aux_weights` is a mapping of output names to loss weights, got {value!r}", origin,

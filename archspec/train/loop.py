@@ -105,7 +105,11 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
     torch.manual_seed(mix(cfg.seed, epoch, rt.rank, 2))  # dropout and the like: the same after a resume
     main = f.heads[0]
     dev = rt.device
-    sums = torch.zeros(4, device=dev, dtype=torch.float64)  # loss · samples, correct, samples, positions
+    losses: list[torch.Tensor] = []  # per step, on the device: read every `every` steps
+    hits: list[torch.Tensor] = []
+    sizes: list[int] = []
+    positions = 0
+    total = [0.0, 0.0, 0.0, 0.0]  # loss · samples, correct, samples, positions: over every process
     every = max(1, len(batches) // READS_PER_EPOCH)
     opt, scaler = f.optimizer, rt.scaler
     start = time.perf_counter()
@@ -132,13 +136,15 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
             f.scheduler.step()
         with torch.no_grad():
             target = crop_target(y, main.shape) if main.spatial else y
-            n = len(idx)
-            sums[0] += loss.detach().double() * n
-            sums[1] += (predict(main, outs[0].detach()) == target).sum()
-            sums[2] += n
-            sums[3] += target.numel()
+            losses.append(loss.detach())
+            hits.append((predict(main, outs[0].detach()) == target).sum())
+            sizes.append(len(idx))
+            positions += target.numel()
         if step % every == 0 or step == len(batches):
-            total = all_sum(rt, sums.clone()).tolist()
+            weights = torch.tensor(sizes, dtype=torch.float64, device=dev)
+            local = torch.stack([(torch.stack(losses).double() * weights).sum(), torch.stack(hits).sum().double(),
+                                 weights.sum(), torch.tensor(float(positions), dtype=torch.float64, device=dev)])
+            total = all_sum(rt, local).tolist()
             loss_mean = total[0] / max(total[2], 1)
             acc = total[1] / max(total[3], 1)
             if not math.isfinite(loss_mean):
@@ -146,9 +152,8 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
             if on_step is not None:
                 on_step(step, loss_mean, acc, int(total[2]))
     seconds = time.perf_counter() - start
-    seen = all_sum(rt, sums[2:3].clone()).item() if rt.distributed else sums[2].item()
     return {"train_loss": loss_mean, "train_acc": acc if acc is not None else float("nan"),
-            "images_per_s": seen / max(seconds, 1e-9), "train_s": seconds}
+            "images_per_s": total[2] / max(seconds, 1e-9), "train_s": seconds}
 
 
 @torch.no_grad()
