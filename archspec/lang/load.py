@@ -125,6 +125,10 @@ def _import(file: ast.SpecFile, base: Path, blocks: dict[str, ast.BlockDef], ori
                 target = target.with_suffix(".arch")
         else:
             target = base / use.path
+        if target.suffix.lower() not in SPEC_SUFFIXES:  # not a way to read (and quote) any file on the disk
+            raise SpecError(Diagnostic("E500", f"`use` names a spec file, not {use.path}", use.span,
+                                       expected="a path ending in " + ", ".join(SPEC_SUFFIXES) + ", or std/NAME",
+                                       hint="for example `use \"blocks.arch\"` (relative to this file's folder)"))
         if not target.is_file():
             avail = ", ".join(sorted("std/" + p.stem for p in stdlib_dir().glob("*.arch")))
             raise SpecError(Diagnostic("E500", f"`use` of a file that is not there: {use.path}", use.span,

@@ -1,0 +1,298 @@
+"""Security (issue 7): a spec is data. Nothing in a spec, a YAML file, a `--set` value, a name or a
+checkpoint can run code, read arbitrary files or reach Python objects.
+
+- arithmetic is evaluated by archspec's own evaluator: no `eval`/`exec`, no attribute access, a fixed
+  table of functions;
+- YAML is composed with the safe loader, and any tag (`!!python/object`, ...) or alias is a diagnostic;
+- `use` resolves relative to the spec's folder, reads spec files only, and reports missing or cyclic files;
+- generated PyTorch code cannot be injected into by names, strings or numbers of a spec;
+- checkpoints load with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from fuzz_helpers import ROOT, analyse_text, check_cli
+
+import archspec
+from archspec.diagnostics import SpecError
+from archspec.lang.expr import FUNCTIONS
+
+NET = "network n:\n    input 3x8x8\n"
+PACKAGE = ROOT / "archspec"
+
+
+def _code(text: str, name: str = "<sec>") -> str:
+    out = analyse_text(text, name)
+    assert isinstance(out, SpecError), f"accepted: {text!r}"
+    return out.diagnostic.code
+
+
+# -- our own evaluator ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("expr", "code"), [
+    ('__import__("os")', "E205"),
+    ('__import__("os").system("touch PWNED")', "E100"),
+    ("().__class__", "E100"),
+    ("().__class__.__bases__[0].__subclasses__()", "E100"),
+    ("x.y", "E100"),
+    ("channels.real", "E100"),
+    ('eval("1")', "E205"),
+    ('exec("import os")', "E205"),
+    ('open("/etc/passwd")', "E205"),
+    ('getattr(1, "real")', "E205"),
+    ('globals()', "E205"),
+    ("lambda: 1", "E100"),
+    ("[x for x in range(3)]", "E100"),
+    ("(yield)", None),
+    ('"{0.__class__}".format(1)', "E100"),
+    ('"%s" % 1', "E206"),
+    ("print(1)", "E205"),
+    ("type(1)", "E205"),
+    ("__builtins__", None),  # a bare name: not a parameter, so a tensor name or keyword, never Python's
+    ("__class__", None),
+])
+def test_expressions_cannot_reach_python(expr: str, code: str | None) -> None:
+    marker = Path("PWNED")
+    got = _code(NET + f"    let a = {expr}\n    conv a 3x3\n")
+    assert code is None or got == code
+    assert not marker.exists()
+
+
+def test_the_functions_are_a_fixed_table() -> None:
+    documented = {"min", "max", "abs", "int", "round", "float", "floor", "ceil", "len", "sum", "range",
+                  "make_divisible"}
+    assert set(FUNCTIONS) == documented
+    for name in ("eval", "exec", "compile", "open", "getattr", "__import__", "globals", "type"):
+        assert name not in FUNCTIONS
+
+
+def test_set_values_go_through_the_same_evaluator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for value in ['__import__("os").system("touch PWNED")', "().__class__", 'open("x", "w")',
+                  "exec('open(\"PWNED\", \"w\")')"]:
+        rc, _, err = check_cli(["--no-color", "analyze", "resnet", "--set", f"depth={value}"])
+        assert rc == 2 and "error[E" in err
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "x").exists()
+
+
+def _calls(tree: ast.AST) -> list[tuple[str, ast.Call]]:
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f"{ast.unparse(f.value)}.{f.attr}" if isinstance(
+                f, ast.Attribute) else ""
+            out.append((name, node))
+    return out
+
+
+def test_no_eval_or_exec_of_spec_text_anywhere_in_archspec() -> None:
+    """`exec` appears once: the compiler runs the code it generated (its names sanitised, its values
+    written with `repr`); `eval`, `compile` of text, unsafe YAML or pickle loading nowhere."""
+    allowed_exec = {("backends/torch_module.py", "exec")}
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        for name, call in _calls(ast.parse(path.read_text(encoding="utf-8"))):
+            short = name.rsplit(".", 1)[-1]
+            if name in ("eval", "exec", "builtins.eval", "builtins.exec") and (rel, short) not in allowed_exec:
+                found.append(f"{rel}:{call.lineno} {name}")
+            if name in ("yaml.load", "yaml.unsafe_load", "yaml.full_load", "pickle.load", "pickle.loads",
+                        "os.system", "os.popen"):
+                found.append(f"{rel}:{call.lineno} {name}")
+            if name.endswith(("subprocess.run", "subprocess.Popen")) and any(k.arg == "shell" for k in call.keywords):
+                found.append(f"{rel}:{call.lineno} {name} with shell=")
+    assert not found, found
+
+
+def test_every_torch_load_is_weights_only() -> None:
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for name, call in _calls(ast.parse(path.read_text(encoding="utf-8"))):
+            if name == "torch.load":
+                kw = {k.arg: k.value for k in call.keywords}
+                ok = isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True
+                if not ok:
+                    found.append(f"{path.relative_to(PACKAGE)}:{call.lineno}")
+    assert not found, f"torch.load without weights_only=True: {found}"
+
+
+# -- YAML ---------------------------------------------------------------------------------------------
+
+YAML_NET = "network: n\nbody:\n  - input 3x8x8\n"
+
+
+@pytest.mark.parametrize("item", [
+    '  - dense: !!python/object/apply:os.system ["touch PWNED"]\n',
+    "  - !!python/object:__main__.Evil {}\n",
+    "  - !!python/name:os.system\n",
+    '  - !!python/object/new:subprocess.Popen [["touch", "PWNED"]]\n',
+    "  - dense: !!binary aGVsbG8=\n",
+    "  - dense: !custom 3\n",
+    "  - dense: !!set {a, b}\n",
+    "  - dense: !!timestamp 2001-12-14\n",
+])
+def test_yaml_tags_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, item: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _code(YAML_NET + item, "spec.yaml") == "E110"
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_yaml_bombs_are_refused() -> None:
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9))
+    assert _code(laughs, "bomb.yaml") == "E110"
+    assert _code(YAML_NET + "  - let: {a: &x 3}\n  - conv: [*x, 3x3]\n", "alias.yaml") == "E110"
+
+
+def test_the_yaml_front_uses_the_safe_loader_only() -> None:
+    src = (PACKAGE / "lang" / "yaml_front.py").read_text()
+    assert "yaml.SafeLoader" in src and "yaml.Loader" not in src.replace("yaml.SafeLoader", "")
+    assert "construct_document" not in src and "unsafe" not in src
+
+
+# -- `use` ----------------------------------------------------------------------------------------------
+
+def test_use_resolves_relative_to_the_specs_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "project" / "lib").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "project" / "lib" / "blocks.arch").write_text("block unit(c):\n    conv c 1x1\n")
+    (tmp_path / "project" / "lib" / "more.arch").write_text('use "blocks.arch"\nblock twice(c):\n    unit(c); unit(c)\n')
+    (tmp_path / "elsewhere" / "blocks.arch").write_text("block unit(c):\n    conv c 7x7\n")  # a decoy in the cwd
+    spec = tmp_path / "project" / "net.arch"
+    spec.write_text('use "lib/more.arch"\n' + NET + "    twice(5)\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    a = archspec.analyze(str(spec))
+    assert [r.args for r in a.rows if r.kind == "conv"] == ["5 1×1", "5 1×1"]
+
+
+def test_use_of_a_missing_file_is_reported_at_the_use(tmp_path: Path) -> None:
+    spec = tmp_path / "net.arch"
+    spec.write_text('# blocks\nuse "nope.arch"\n' + NET)
+    rc, _, err = check_cli(["--no-color", "analyze", str(spec)])
+    assert rc == 2 and "error[E500]" in err and "net.arch:2:1" in err
+
+
+@pytest.mark.parametrize("files", [
+    {"a.arch": 'use "a.arch"\n' + NET},
+    {"a.arch": 'use "b.arch"\n' + NET, "b.arch": 'use "a.arch"\n'},
+    {"a.arch": 'use "b.yaml"\n' + NET, "b.yaml": "use: [c.arch]\n", "c.arch": 'use "sub/../b.yaml"\n'},
+])
+def test_cyclic_use_is_reported(tmp_path: Path, files: dict[str, str]) -> None:
+    (tmp_path / "sub").mkdir()
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    rc, _, err = check_cli(["--no-color", "analyze", str(tmp_path / "a.arch")])
+    assert rc == 2 and "error[E501]" in err, err
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../../../../../etc/hostname", "secret.txt", "id_rsa",
+                                    "std/../../../../../../../etc/passwd", "/dev/zero", "/proc/self/environ"])
+def test_use_reads_spec_files_only(tmp_path: Path, target: str) -> None:
+    """`use` of a file that is not a spec would parse it and quote its first line in the diagnostic."""
+    (tmp_path / "secret.txt").write_text("the secret\n")
+    (tmp_path / "id_rsa").write_text("-----BEGIN PRIVATE KEY-----\n")
+    spec = tmp_path / "net.arch"
+    spec.write_text(f'use "{target}"\n' + NET)
+    rc, _, err = check_cli(["--no-color", "analyze", str(spec)], seconds=10)
+    assert rc == 2 and "error[E500]" in err
+    assert "secret" not in err.replace("secret.txt", "") and "PRIVATE" not in err and "root:" not in err
+
+
+# -- generated code ----------------------------------------------------------------------------------
+
+Q3 = '"' * 3  # a triple quote, which would close a docstring
+HOSTILE = "\n".join([
+    'network evil(note = "ok"):',
+    "    input 3x8x8",
+    "    block os(c):",
+    "        conv c 3x3 pad=1",
+    "    block exec(c):",
+    "        os(c)",
+    "    block __init__(c):",
+    "        exec(c)",
+    "    import_ = conv 4 3x3 pad=1",
+    "    __class__ = relu",
+    "    self = bn",
+    "    eval = __init__(4)",
+    "    forward = relu",
+    "    x = add eval _",
+    "    output name='x\"): __import__(\"os\").system(\"touch PWNED\") #'",
+    "    output import_ name=\"'''\"",
+    f"    output self name='{Q3}; import os; os.system(\"touch PWNED\")'",
+]) + "\n"
+
+
+def test_hostile_names_and_strings_do_not_reach_the_generated_code(tmp_path: Path) -> None:
+    """Names, output names and a string parameter (through the API, so it can hold any text) that look
+    like code: the generated file, imported and run in a fresh process under an audit hook, starts no
+    process, opens nothing for writing and creates no file."""
+    torch = pytest.importorskip("torch")
+    hostile_note = '"""\nimport os\nos.system("touch PWNED")\n"""\\\n\x00\u2028'
+    spec = archspec.load("evil.arch", text=HOSTILE)
+    code = archspec.generate_code(spec, note=hostile_note)
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "system":
+            raise AssertionError("os.system reached the code:\n" + code)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            assert all(m.split(".")[0] in ("torch", "typing", "math", "collections") for m in mods), mods
+    (tmp_path / "evil_model.py").write_text(code)
+    model = archspec.compile(spec, note=hostile_note).eval()
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    runner = textwrap.dedent(f"""
+        import sys
+        import torch
+        blocked = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "socket.",
+                   "os.remove", "os.rename", "shutil.")
+        def audit(event, args):
+            if event.startswith(blocked):
+                raise RuntimeError("blocked " + event)
+            if event == "open" and isinstance(args[1], str) and any(m in args[1] for m in "wax+"):
+                raise RuntimeError(f"blocked open for writing: {{args[0]}}")
+        sys.addaudithook(audit)
+        import evil_model
+        net = evil_model.{type(model).__name__}().eval()
+        net.load_state_dict(torch.load("w.pt", weights_only=True))
+        with torch.no_grad():
+            y = net(torch.ones(1, 3, 8, 8))
+        print(tuple(y.shape))
+    """)
+    (tmp_path / "run.py").write_text(runner)
+    r = subprocess.run([sys.executable, "run.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == "(1, 4, 8, 8)"
+    assert not (tmp_path / "PWNED").exists()
+    assert not Path("PWNED").exists()
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_checkpoint_with_code_in_it_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    checkpoint = pytest.importorskip("archspec.train.checkpoint")
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": {"w": torch.zeros(1)}, "extra": _Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(SpecError) as e:
+        checkpoint.load(tmp_path / "evil.pt")
+    assert e.value.diagnostic.code == "E102" and "weights_only" in (e.value.diagnostic.hint or "")
+    assert not (tmp_path / "PWNED").exists()
+    (tmp_path / "junk.pt").write_bytes(os.urandom(200))
+    with pytest.raises(SpecError):
+        checkpoint.load(tmp_path / "junk.pt")
