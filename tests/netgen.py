@@ -142,7 +142,7 @@ class Gen:
             return [self.dense(c), self.dense(c), self.act_layer(x), Layer("dropout", {"p": 0.5}),
                     Layer("bn", {"affine": self.chance(0.8)}), Layer("rbf", {"units": self.int_(1, 6),
                                                                             "trainable": self.chance()}),
-                    Layer("identity")]
+                    Layer("identity"), Layer("lrn", {"size": 3})]  # lrn: refused on vectors
         kinds = ["conv", "conv", "conv", "dwconv", "convtranspose", "pool", "pool", "bn", "act", "gpool",
                  "adaptive", "upsample", "zeropad", "crop", "flatten", "padchannels", "subsample", "dropout",
                  "lrn", "table"] + (["local"] if nd <= 2 else [])
@@ -388,15 +388,19 @@ class Gen:
         self.emit(f"{name} = _", indent)
         y = self.chain(x, indent, self.int_(1, 3))
         kind = self.d(st.sampled_from(["add", "mul", "concat"]))
-        crop = kind == "concat" and len(x) > 1 and self.chance(0.5)
-        args = {"crop": Word("center", "center")} if crop else {}
+        args: dict[str, Any] = {}
+        if kind == "concat" and len(x) > 1 and self.chance(0.5):
+            args["crop"] = Word("center", "center")
+        elif kind == "concat" and self.chance(0.3):
+            args["axis"] = self.int_(0, len(x) - 1)
         out = out_shape(kind, args, [x, y])
         if out is None:
             return y
+        extra = "".join(f" {k}={fmt(v)}" for k, v in args.items())
         if self.chance():
-            self.emit(f"{kind} {name} _" + (" crop=center" if crop else ""), indent)
+            self.emit(f"{kind} {name} _{extra}", indent)
         else:
-            self.emit(f"{kind}({name}, _" + (", crop=center" if crop else "") + ")", indent)
+            self.emit(f"{kind}({name}, _{extra.replace(' ', ', ')})", indent)
         return out
 
     def s_repeat(self, x: Shape, indent: int, depth: int) -> Shape:

@@ -111,3 +111,11 @@ def test_avgpool3d_on_an_input_smaller_than_its_window() -> None:
     with pytest.raises(torch_module.CompileError, match="AvgPool3d"):
         archspec.compile(archspec.load("g.arch", text="network g:\n    input 1x1x1x1\n"
                                                       "    avgpool 3 pad=same ceil count_include_pad=false\n"))
+
+
+def test_lrn_on_a_flat_vector_is_refused() -> None:
+    # accepted by the analysis, then PyTorch's LocalResponseNorm raised a ValueError (it needs N×C×...)
+    with pytest.raises(archspec.SpecError) as e:
+        archspec.analyze("network g:\n    input 5\n    lrn 3\n")
+    assert e.value.diagnostic.code == "E300" and e.value.diagnostic.span is not None
+    assert_agrees("network g:\n    input 5x4\n    lrn 3\n")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import PositiveInt
 
-from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, register
+from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, register, spatial_rank
 
 if TYPE_CHECKING:
     import torch.nn
@@ -66,6 +66,10 @@ class LRN(LayerKind[LRNArgs]):
     positional = ("size",)
     summary = "Local response normalisation across `size` neighbouring channels (AlexNet, GoogLeNet)."
     flops_rule = "(size + 3) · elements (squares summed over the window, scale, power, divide)"
+
+    def shape(self, a: LRNArgs, ins: list[Shape]) -> Shape:
+        spatial_rank(ins[0], self.name)  # channels of maps, as PyTorch's LocalResponseNorm needs
+        return ins[0]
 
     def cost(self, a: LRNArgs, ins: list[Shape], out: Shape) -> Cost:
         n = 1
