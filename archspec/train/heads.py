@@ -140,7 +140,9 @@ def head_loss(h: Head, out: torch.Tensor, y: torch.Tensor, label_smoothing: floa
 
 def total_loss(heads: list[Head], outs: list[torch.Tensor], y: torch.Tensor, label_smoothing: float = 0.0
                ) -> torch.Tensor:
-    loss = heads[0].weight * head_loss(heads[0], outs[0], y, label_smoothing)
+    loss = head_loss(heads[0], outs[0], y, label_smoothing)
+    if heads[0].weight != 1:
+        loss = heads[0].weight * loss
     for h, o in zip(heads[1:], outs[1:]):
         if h.weight:
             loss = loss + h.weight * head_loss(h, o, y, label_smoothing)

@@ -24,7 +24,8 @@ from archspec.train.device import Runtime, all_sum
 from archspec.train.heads import Head, crop_target, head_loss, outputs_of, predict, total_loss
 
 EVAL_BATCH = 2  # evaluation batches: this many training batches (no gradients: less memory per sample)
-READS_PER_EPOCH = 20  # how often an epoch reads its running loss (progress, divergence check)
+READS_PER_EPOCH = 20  # how often an epoch reads its running loss (progress, divergence check) ...
+READ_EVERY_MIN = 8  # ... but at most every this many steps
 
 
 class Diverged(Exception):
@@ -110,7 +111,7 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
     sizes: list[int] = []
     positions = 0
     total = [0.0, 0.0, 0.0, 0.0]  # loss · samples, correct, samples, positions: over every process
-    every = max(1, len(batches) // READS_PER_EPOCH)
+    every = max(READ_EVERY_MIN, len(batches) // READS_PER_EPOCH)
     opt, scaler = f.optimizer, rt.scaler
     start = time.perf_counter()
     loss_mean, acc = 0.0, None
