@@ -140,7 +140,8 @@ def render_module(m: Any, helpers: dict[str, type]) -> Call:
             continue
         if not required and v == [] and p.default is None:
             continue
-        args.append((None if required else p.name, Lit(v)))
+        positional = required and not isinstance(v, bool) and all(k is None for k, _ in args)  # no bare True
+        args.append((None if positional else p.name, Lit(v)))
         names.append(p.name)
     return Call(func, tuple(args), tuple(names))
 
@@ -286,8 +287,10 @@ def make_plan(g: nx.DiGraph, modules: dict[str, Any], class_name: str | None = N
             calls[n], errors[n] = None, str(e)
 
     reserved = {*VAR_RESERVED, *helpers}
-    root.cls = class_name if class_name and class_name.isidentifier() and not keyword.iskeyword(class_name) \
-        else camel(g.graph.get("name", "network"), reserved)
+    if class_name and class_name.isidentifier() and class_name.isascii():
+        root.cls = ident(class_name, reserved)
+    else:
+        root.cls = camel(g.graph.get("name", "network"), reserved)
     reserved.add(root.cls)
     output_class = None
     if len(outputs) > 1:
