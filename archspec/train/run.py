@@ -313,7 +313,13 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
                 if improved:
                     best = {"acc": row["test_acc"], "epoch": epoch + 1}
                 if rt.main:
-                    _save_epoch(out, f, epoch + 1, history, best, improved, meta)
+                    try:
+                        _save_epoch(out, f, epoch + 1, history, best, improved, meta)
+                    except OSError as e:  # the disk filled up, or the folder went away, during the run
+                        raise SpecError(Diagnostic(
+                            "E202", f"cannot write the checkpoint of epoch {epoch + 1} to {out}: {e.strerror or e}",
+                            hint=f"the last complete checkpoint is {out / outdir.LAST} (if any): free some space, "
+                                 f"then continue with --resume --out {out}")) from None
                 bar.end_epoch(row)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, row)
