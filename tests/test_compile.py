@@ -137,21 +137,6 @@ def test_tracebacks_show_the_generated_line():
     assert frames and frames[-1].line == "x = self.conv1(x)"
 
 
-def test_pickle_deepcopy_and_torch_save(tmp_path):
-    import copy
-    import pickle
-
-    model = archspec.compile("resnet_cifar", n=3, input="3x16x16").eval()
-    x = torch.randn(2, 3, 16, 16)
-    for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
-        assert type(other) is type(model) and torch.equal(other(x), model(x))
-    torch.save(model, tmp_path / "m.pt")
-    code = (f"import torch; m = torch.load({str(tmp_path / 'm.pt')!r}, weights_only=False).eval(); "
-            f"print(tuple(m(torch.randn(2, 3, 16, 16)).shape))")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == "(2, 10)"
-
-
 # -- several outputs -------------------------------------------------------------------------------
 
 AUX = """
@@ -195,6 +180,21 @@ def test_auxiliary_outputs_in_the_generated_file():
     assert other.loss_weights == {"out": 1.0, "aux": 0.3}
 
 
+def test_pickle_deepcopy_and_torch_save(tmp_path):
+    import copy
+    import pickle
+
+    model = archspec.compile(AUX).eval()
+    x = torch.randn(2, 3, 16, 16)
+    for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert type(other) is type(model) and torch.equal(other(x), model(x))
+    torch.save(model, tmp_path / "m.pt")
+    code = (f"import torch; m = torch.load({str(tmp_path / 'm.pt')!r}, weights_only=False).eval(); "
+            f"print(tuple(m(torch.randn(2, 3, 16, 16)).shape))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "(2, 5)"
+
+
 # -- PyTorch's tools ---------------------------------------------------------------------------------
 
 def test_torchscript():
@@ -223,8 +223,8 @@ def test_torch_export():
 
 
 def test_channels_last_autocast_and_to():
-    model = archspec.compile("mobilenet_v1", alpha=0.25, input="3x32x32").eval()
-    x = torch.randn(2, 3, 32, 32)
+    model = archspec.compile("mobilenet_v1", alpha=0.25, classes=10, input="3x16x16").eval()
+    x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         y = model(x)
         model = model.to(memory_format=torch.channels_last)
@@ -333,3 +333,15 @@ def test_check_cli(capsys):
 def test_analysis_does_not_import_torch():
     code = "import archspec, sys; archspec.analyze('vgg16'); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_docs_show_what_the_compiler_writes():
+    """docs/compile.md quotes generated code and a printed module: they are the current output."""
+    doc = (SPECS.parents[1] / "docs" / "compile.md").read_text(encoding="utf-8")
+    blocks = [b.split("\n", 1)[1] for b in doc.split("```")[1::2] if "\n" in b]
+    stage = next(b for b in blocks if b.startswith("class Stage("))
+    assert stage.rstrip() in archspec.generate_code("vgg16")
+    unet = next(b for b in blocks if "e1 = self.e1(x)" in b)
+    assert unet.rstrip() in archspec.generate_code("unet")
+    printed = next(b for b in blocks if b.startswith(">>> archspec.compile"))
+    assert printed.split("\n", 1)[1].rstrip() == repr(archspec.compile("resnet", depth=18, device="meta").stage2.basic1)
