@@ -26,7 +26,7 @@ def graph_facts(g):
     """Everything a graph says, except the source spans."""
     nodes = [(n, d["kind"], d["role"], d["args"], d["inputs"], d["scope"], d["frozen"], d["fused"], d["meta"]["shape"])
              for n, d in g.nodes(data=True)]
-    scopes = {k: (s.kind, s.name, s.args, s.repeat) for k, s in g.graph["scopes"].items()}
+    scopes = {k: (s.kind, s.name, s.args) for k, s in g.graph["scopes"].items()}
     return {"name": g.graph["name"], "params": g.graph["params"], "nodes": nodes, "edges": list(g.edges),
             "scopes": scopes, "inputs": g.graph["inputs"], "outputs": g.graph["outputs"]}
 
