@@ -335,6 +335,114 @@ def test_analysis_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+# -- every layer kind --------------------------------------------------------------------------------
+
+SINKS = {  # every kind with options the shipped specs leave out: uneven `same` padding, 1D and 3D, ...
+    "sink2d": """network sink2d:
+    input 3x16x16
+    conv 8 3x3 stride=2 pad=same dilation=1
+    bn; relu6
+    dwconv 3x3 pad=1 multiplier=2
+    leakyrelu 0.2
+    conv2d 16 1x1 groups=2; elu; gelu; silu; hardswish; hardsigmoid; prelu; prelu shared; tanh; sigmoid
+    zeropad ((0, 1), (1, 0))
+    crop ((0, 1), (1, 0))
+    conv 16 3x3 pad=2 dilation=2 bias=false
+    maxpool 3 stride=2 pad=same
+    avgpool 2 stride=1 pad=same
+    upsample 2 mode=bilinear
+    convtranspose 8 3x3 stride=2 pad=1 output_padding=1
+    lrn 3
+    identity
+    crop size=14x14
+    adaptiveavgpool 4
+    adaptivemaxpool 2x2
+    x = _
+    mul:
+        branch: identity
+        branch: gap; dense 8 sigmoid
+    concat x _
+    conv 8 1x1
+    add _ x
+    subsample 2
+    globalmaxpool keepdims
+    flatten
+    dropout 0.1
+    dense 10 bias=false
+    softmax
+""",
+    "sink1d3d": """network sink1d3d:
+    a = input 4x32
+    conv1d 8 5 pad=same stride=2; bn; relu
+    maxpool 2; avgpool 2 pad=1; upsample 2 mode=linear
+    convtranspose 4 4 stride=2 pad=1
+    local 4 3
+    gap
+    f = dense 6
+    b = input 2x8x8x8
+    conv3d 4 3x3x3 pad=1; bn; relu
+    maxpool 2; avgpool 2; upsample 2
+    convtranspose 4 2x2x2 stride=2
+    dwconv 3x3x3 pad=same
+    padchannels 8 stride=2
+    gap
+    concat f _
+    rbf 3
+""",
+}
+
+
+def test_every_layer_kind_is_compiled_somewhere():
+    from archspec.layers import KINDS
+
+    used = set()
+    for text in [*SINKS.values(), *(p.read_text() for p in ALL_SPECS)]:
+        used |= {d["kind"] for _, d in spec_graph(text).nodes(data=True)}
+    assert set(KINDS) - used == set()
+
+
+@pytest.mark.parametrize("name", SINKS)
+def test_every_kind_agrees_with_analysis_and_file(name):
+    report = check(SINKS[name])
+    assert report.ok, [(r.name, r.differences) for r in report.layers if not r.ok] + report.problems
+    torch.manual_seed(0)
+    model = archspec.compile(SINKS[name]).eval()
+    xs = [torch.randn(2, *s) for s in archspec.analyze(SINKS[name]).inputs.values()]
+    other = load_file(archspec.generate_code(SINKS[name]))[type(model).__name__]().eval()
+    other.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(other(*xs), model(*xs))
+    torch.jit.script(model)
+
+
+def _run(spec: str, x: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
+    model = archspec.compile(spec).eval()
+    with torch.no_grad():
+        return model, model(x)
+
+
+def test_same_padding_puts_the_odd_pixel_after():
+    """`pad=same` with stride 2 on 16 pixels pads (0, 1), as TensorFlow does; max pooling pads with −∞."""
+    x = torch.randn(1, 2, 16, 16)
+    model, y = _run("network n:\n    input 2x16x16\n    conv 3 3x3 stride=2 pad=same\n", x)
+    conv = model.conv1[1]
+    want = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 1, 0, 1)), conv.weight, conv.bias, stride=2)
+    assert torch.allclose(y, want, atol=1e-6)
+    _, y = _run("network n:\n    input 2x16x16\n    maxpool 3 stride=2 pad=same\n", -x.abs() - 1)
+    want = torch.nn.functional.max_pool2d(torch.nn.functional.pad(-x.abs() - 1, (0, 1, 0, 1), value=-float("inf")), 3, 2)
+    assert torch.equal(y, want)
+
+
+def test_centre_crop_concat_and_channel_broadcast():
+    x = torch.randn(1, 2, 9, 9)
+    spec = ("network n:\n    input 2x9x9\n    a = _\n    b = conv 2 3x3\n    concat a b crop=center\n"
+            "    c = _\n    gap\n    mul c _\n")
+    model, y = _run(spec, x)
+    b = model.b(x)
+    cat = torch.cat([x[:, :, 1:8, 1:8], b], 1)
+    assert torch.allclose(y, cat * cat.mean((2, 3))[:, :, None, None], atol=1e-6)
+
+
 def test_docs_show_what_the_compiler_writes():
     """docs/compile.md quotes generated code and a printed module: they are the current output."""
     doc = (SPECS.parents[1] / "docs" / "compile.md").read_text(encoding="utf-8")
