@@ -179,16 +179,25 @@ def test_random_token_soup(tokens: list[str]) -> None:
 
 # -- the command line ----------------------------------------------------------------------------------
 
-@hsettings(max_examples=examples(1))
-@given(mutated(), st.sampled_from(["table", "json", "csv", "markdown"]))
-def test_cli_analyze_mutated(tmp_path_factory: pytest.TempPathFactory, case: tuple[str, str], fmt: str) -> None:
+COMMANDS = [["analyze", "--format", "table"], ["analyze", "--format", "json"], ["analyze", "--format", "csv"],
+            ["analyze", "--format", "markdown", "--depth", "1"], ["render", "--format", "dot"],
+            ["render", "--format", "dot", "--style", "volumes"], ["compile"], ["fmt"]]
+
+
+@hsettings(max_examples=examples(1.5))
+@given(mutated(), st.sampled_from(COMMANDS))
+def test_cli_commands_on_mutated_specs(tmp_path_factory: pytest.TempPathFactory, case: tuple[str, str],
+                                       command: list[str]) -> None:
+    """analyze in every format, render (graphviz source), compile (the generated PyTorch file) and fmt."""
     path, text = case
     folder = tmp_path_factory.mktemp("cli")
     spec = folder / Path(path).name
     spec.write_text(text, encoding="utf-8")
     for sibling in ("blocks.arch", "blocks.yaml"):  # what tests/data's specs `use`
         (folder / sibling).write_text((ROOT / "tests" / "data" / sibling).read_text())
-    check_cli(["--no-color", "analyze", str(spec), "--format", fmt])
+    if command == ["compile"]:
+        pytest.importorskip("torch")
+    check_cli(["--no-color", command[0], str(spec), *command[1:]], seconds=60)
 
 
 @hsettings(max_examples=examples(1))
