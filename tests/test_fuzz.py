@@ -358,3 +358,15 @@ def test_hostile_inputs_stay_within_a_memory_limit(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "NO_COLOR": "1"})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_files_over_the_size_limit(tmp_path: Path) -> None:
+    """Parsing runs at tens of KB/s at worst: the limit (1 MiB) bounds the time a spec can take."""
+    from archspec.lang.load import MAX_FILE_BYTES
+
+    big = tmp_path / "big.arch"
+    big.write_bytes(NET.encode() + b"#" * MAX_FILE_BYTES)
+    rc, _, err = check_cli(["--no-color", "analyze", str(big)])
+    assert rc == 2 and "error[E600]" in err
+    e = _err(NET + "#" * MAX_FILE_BYTES, "E600")
+    assert "limit" in e.diagnostic.message

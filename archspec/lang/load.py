@@ -13,7 +13,8 @@ from pathlib import Path
 from archspec.diagnostics import Diagnostic, SpecError, remember_source
 from archspec.lang import ast
 
-MAX_FILE_BYTES = 16 * 2**20
+MAX_FILE_BYTES = 2**20  # parsing runs at tens of KB/s at worst (`1+1+...`): 1 MiB is under a minute, 16 MiB was
+# a quarter of an hour. The largest shipped spec is 2 KB; `repeat` and blocks make big networks small.
 SPEC_SUFFIXES = (".arch", ".yaml", ".yml")
 
 
@@ -51,7 +52,10 @@ def read_text(path: Path) -> str:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise SpecError(Diagnostic("E600", f"{path} is {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit"))
-        data = path.read_bytes()
+        with path.open("rb") as f:  # a size of 0 can hide an endless file (/proc, a device): read at most the limit
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise SpecError(Diagnostic("E600", f"{path} holds more than {MAX_FILE_BYTES:,} bytes, the limit"))
     except IsADirectoryError:
         raise SpecError(Diagnostic("E102", f"{path} is a folder, not a spec file")) from None
     except OSError as e:
@@ -70,6 +74,8 @@ def read_text(path: Path) -> str:
 
 def parse_any(text: str, name: str) -> ast.SpecFile:
     """Parse text as YAML when the name says so (or the text starts like YAML), else as .arch."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(Diagnostic("E600", f"{name} is {len(text):,} characters, over the {MAX_FILE_BYTES:,} limit"))
     remember_source(name, text)
     if name.endswith((".yaml", ".yml")) or (not name.endswith(".arch") and _looks_like_yaml(text)):
         from archspec.lang.yaml_front import parse_yaml
