@@ -24,6 +24,8 @@ from typing import Any
 
 import networkx as nx
 
+from archspec.lang.expr import TensorRef
+
 MODULE_ROLES = ("layer", "merge")
 
 
@@ -202,7 +204,6 @@ class ClassDef:
     name: str
     instances: list[Container]
     params: list[str] = field(default_factory=list)
-    init: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -234,10 +235,6 @@ def make_plan(g: nx.DiGraph, modules: dict[str, Any], class_name: str | None = N
     paths: dict[str, str] = {}
     scopes = g.graph.get("scopes", {})
     for n, d in g.nodes(data=True):
-        if d["role"] == "input":
-            for c in _chain(by_raw, d["scope"]):
-                c.has_input = True
-            continue
         if d["role"] not in MODULE_ROLES:
             continue
         parts = n.split(".")
@@ -261,15 +258,18 @@ def make_plan(g: nx.DiGraph, modules: dict[str, Any], class_name: str | None = N
         c.children[attr] = n
         paths[n] = f"{c.path}.{attr}" if c.path else attr
     containers = list(by_raw.values())
+    input_nodes = list(g.graph.get("inputs", []))
+    for n in input_nodes:  # a scope holding an input cannot be called as a block
+        for c in _chain(by_raw, g.nodes[n]["scope"]):
+            c.has_input = True
     for c in containers[1:]:
         _interface(g, c, order)
 
     root.method = True
-    inputs = [(n, n) for n in g.graph.get("inputs", [])]
-    names: set[str] = set()
-    inputs = [("x" if len(inputs) == 1 else unique(ident(n, VAR_RESERVED), names), n) for _, n in inputs]
-    for p, _ in inputs:
-        names.add(p)
+    inputs: list[tuple[str, str]] = []
+    for n in input_nodes:
+        name = "x" if len(input_nodes) == 1 else unique(ident(n, VAR_RESERVED), {p for p, _ in inputs})
+        inputs.append((name, n))
     fields: set[str] = set()
     outputs = []
     for o in g.graph.get("outputs", []):
@@ -374,7 +374,7 @@ def _forward(g: nx.DiGraph, c: Container, paths: dict[str, str], by_raw: dict[st
         params = inputs
     else:
         params = []
-        passed = {v.name: k for k, v in c.args.items() if type(v).__name__ == "TensorRef"}  # `up(512, skip=e4)`
+        passed = {v.name: k for k, v in c.args.items() if isinstance(v, TensorRef)}  # `up(512, skip=e4)`
         for k, e in enumerate(c.entries):
             label = _label(e, by_raw, g)
             name = "x" if k == 0 else unique(ident(passed.get(label, label), reserved), used | {"x"})
