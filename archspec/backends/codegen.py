@@ -509,7 +509,7 @@ def file_source(plan: Plan, header: list[str], example_inputs: list[tuple[int, .
         lines += ["", f"class {cd.name}(nn.Module):"]
         params = "".join(f", {p}{_annotation(cd, k)}" for k, p in enumerate(cd.params))
         lines.append(f"    def __init__(self{params}) -> None:")
-        lines += ["        " + ln for ln in ["super().__init__()", *inits[cd.name]]]
+        lines += ["        " + ln for ln in "\n".join(["super().__init__()", *inits[cd.name]]).split("\n")]
         body = cd.instances[0].forward
         if body:
             lines.append("")
@@ -567,7 +567,10 @@ def _inits(plan: Plan) -> dict[str, list[str]]:
                                 inst.ctor_args.append(v)
                         text = name
                 parts.append(text if kw is None else f"{kw}={text}")
-            return f"{first.func}({', '.join(parts)})"
+            text = f"{first.func}({', '.join(parts)})"
+            if first.func == "nn.Sequential" and len(text) > 80:  # one layer a line, as one writes it
+                text = f"{first.func}(\n" + "".join(f"    {p},\n" for p in parts) + ")"
+            return text
 
         body = []
         for k, (attr, _) in enumerate(trees[0]):
