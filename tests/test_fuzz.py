@@ -110,6 +110,19 @@ def test_mapping_with_keys_of_mixed_types_as_an_argument() -> None:
     _err(NET + "    conv {0: 0, 1x2: 0} 3x3\n", "E202")
 
 
+def test_input_override_of_five_axes_is_a_diagnostic() -> None:
+    # `--input 1x1x1x1x1` reached the input's argument model unchecked: a pydantic ValidationError (exit 70)
+    rc, _, err = check_cli(["--no-color", "analyze", "vgg16", "--input", "1x1x1x1x1"])
+    assert rc == 2 and "error[E202]: invalid input shape 1×1×1×1×1" in err
+
+
+def test_input_override_names_an_input_of_the_network() -> None:
+    # `--input NAME=SHAPE` with a name the network does not have was silently ignored, and the unnamed
+    # input could not be named at all
+    rc, _, err = check_cli(["--no-color", "analyze", "vgg16", "--input", "imgs=3x32x32"])
+    assert rc == 2 and "has no input named `imgs`" in err
+    assert archspec.analyze("vgg16", input={"input": "3x32x32"}).inputs == {"input": (3, 32, 32)}
+
 # -- hypothesis: mutated specs, random text, random expressions --------------------------------------
 
 @hsettings(max_examples=examples(4))

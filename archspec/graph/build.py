@@ -68,6 +68,7 @@ class Builder:
         self.source = source
         self.overrides = dict(params or {})
         self.input_overrides = dict(inputs or {})
+        self.input_names: list[str] = []  # the network's inputs, to check the names of the overrides
         self.g: nx.DiGraph = nx.DiGraph()
         self.used: dict[str, dict[str, int]] = {}  # scope → local name → count (for unique names)
         self.calls: list[tuple[str, str, Span | None]] = []  # (block name, instance id, call span)
@@ -102,6 +103,12 @@ class Builder:
                                            hint="start with `input 3x224x224`"), partial=g)
             self._add_output("out", frame.current, None, net.span)
         g.graph["inputs"] = [n for n, d in g.nodes(data=True) if d["role"] == "input"]
+        unknown = sorted(set(self.input_overrides) - {"*", *self.input_names})
+        if unknown:
+            raise SpecError(Diagnostic("E207", f"network `{net.name}` has no input named `{unknown[0]}`", net.span,
+                                       expected="one of " + ", ".join(f"`{n}`" for n in self.input_names)
+                                       + " (or a shape alone, for every input)",
+                                       hint=did_you_mean(unknown[0], self.input_names)))
         g.graph["warnings"] = self._dead_ends()
         return g
 
@@ -480,12 +487,20 @@ class Builder:
         return out
 
     def _input_override(self, args: Args, s: ast.Layer, f: Frame) -> Args:
-        shape = self.input_overrides.get(s.target or "*") or self.input_overrides.get("*")
+        name = s.target or "input"  # an unnamed input is the node `input`
+        self.input_names.append(name)
+        shape = self.input_overrides.get(name) or self.input_overrides.get("*")
         if shape is None:
             return args
         from archspec.layers.core import InputArgs
 
-        return InputArgs(shape=tuple(shape))
+        try:
+            return InputArgs(shape=tuple(shape))
+        except ValidationError as e:  # a given shape of 5 axes, or of sizes below 1
+            raise SpecError(Diagnostic("E202", f"invalid input shape {fmt_shape(tuple(shape))}", s.span,
+                                       expected=e.errors()[0]["msg"].replace("Value error, ", ""),
+                                       hint="give it with --input (the API's `input=`) as C, CxL, CxHxW or CxDxHxW"),
+                            partial=self.g) from None
 
     def _tensor(self, ref: TensorRef, f: Frame) -> str:
         if ref.name == "_":
