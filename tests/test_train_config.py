@@ -108,3 +108,19 @@ def test_unreadable_settings_file(tmp_path):
     with pytest.raises(SpecError) as e:
         build_config({}, tmp_path / "missing.json")
     assert e.value.diagnostic.code == "E500"
+
+
+def test_the_guide_lists_every_setting_and_option():
+    import argparse
+    from dataclasses import fields
+    from pathlib import Path
+
+    from archspec.train.commands import train_options
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
+    missing = [f.name for f in fields(TrainConfig) if f"| `{f.name}`" not in text]
+    p = argparse.ArgumentParser()
+    train_options(p)
+    options = [o for a in p._actions for o in a.option_strings if o.startswith("--") and not o.startswith("--no-")]
+    missing += [o for o in options if o != "--help" and f"`{o}" not in text]
+    assert not missing, f"docs/training.md does not mention {missing}"
