@@ -224,7 +224,8 @@ def test_cli_random_bytes(tmp_path_factory: pytest.TempPathFactory, data: bytes,
 @hsettings(max_examples=examples(1))
 @given(st.lists(st.sampled_from(["depth", "classes", "x", "1", "=", "==", "(", ")", "1e400", "9" * 30, "-", "a b",
                                  '"', "__import__('os')", "2**62", "99999999999999999999", "[1, 2]", "{1: 2}",
-                                 "", ".", "nan"]), min_size=1, max_size=4),
+                                 "", ".", "nan", "1x1x1x1x1", "3x32x32", "0x1", "input=", "x=", "×"]),
+                min_size=1, max_size=4),
        st.sampled_from(["--set", "--input", "--batch"]))
 def test_cli_hostile_options(parts: list[str], option: str) -> None:
     check_cli(["--no-color", "analyze", "resnet", option, "".join(parts), "--format", "json"])
