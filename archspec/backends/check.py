@@ -172,7 +172,7 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
                    _numel(p for p in model.parameters() if not p.requires_grad)),
         TotalCheck("buffers", t.buffers, _buffers(model)),
         TotalCheck("MACs (FlopCounterMode / 2)", t.macs, _macs(counter.get_total_flops(), batch)),
-        TotalCheck("outputs", _fmt_outputs({k: tuple(v) for k, v in a.outputs.items()}, plan), _fmt_outputs(outs, plan)),
+        TotalCheck("outputs", _fmt_outputs({k: tuple(v) for k, v in a.outputs.items()}), _fmt_outputs(outs)),
     ]
     if cpu:
         _cpu_forward(g, a, report)
@@ -198,7 +198,7 @@ def _output_shapes(out: Any, plan: Any) -> dict[str, tuple[int, ...]]:
     return {name: tuple(o.shape[1:]) for (name, _, _), o in zip(plan.outputs, out)}
 
 
-def _fmt_outputs(outs: dict[str, tuple[int, ...]], plan: Any) -> str:
+def _fmt_outputs(outs: dict[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{k} {fmt_shape(v)}" for k, v in outs.items())
 
 

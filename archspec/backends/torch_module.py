@@ -25,7 +25,8 @@ import networkx as nx
 import torch
 from torch import nn
 
-from archspec.backends.codegen import CodegenError, Container, Plan, file_source, forward_source, make_plan
+from archspec.backends.codegen import CodegenError, Container, Plan, forward_source, make_plan
+from archspec.backends.pyfile import file_source
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.layers import KINDS
 
