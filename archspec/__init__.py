@@ -12,13 +12,13 @@ tensor's shape, the parameters, MACs, FLOPs, memory and receptive field without 
 from typing import TYPE_CHECKING, Any
 
 from archspec.analysis import Analysis, Row, Spec, Totals, analyze, load
-from archspec.backends.render import render
 from archspec.diagnostics import Diagnostic, SpecError
 
 __version__ = "0.1.0"
 
-# The PyTorch side is imported on first use, so that `import archspec` (and the analysis) never imports torch.
-_TORCH_API = {
+# Imported on first use: `import archspec` (and the analysis) never imports torch, nor graphviz.
+_LAZY = {
+    "render": "archspec.backends.render",  # a graphviz.Digraph of a spec
     "compile": "archspec.backends.torch_module",  # a spec as a torch.nn.Module
     "generate_code": "archspec.backends.torch_module",  # the standalone Python file of a compiled spec
     "CompileError": "archspec.backends.torch_module",
@@ -29,6 +29,7 @@ _TORCH_API = {
 
 if TYPE_CHECKING:
     from archspec.backends.check import check as check
+    from archspec.backends.render import render as render
     from archspec.backends.torch_module import CompileError as CompileError
     from archspec.backends.torch_module import compile as compile
     from archspec.backends.torch_module import generate_code as generate_code
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    module = _TORCH_API.get(name)
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'archspec' has no attribute {name!r}")
     import importlib
