@@ -123,28 +123,19 @@ def test_resume_keeps_the_runs_settings(tmp_path):
     assert e.value.diagnostic.code == "E500"
 
 
-def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    def poison(epoch: int, row: dict) -> None:
-        if epoch == 1:
-            for p in result_model[0].parameters():
-                p.data.fill_(float("nan"))
-
-    result_model: list = []
-    path = spec(tmp_path)
+def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     import archspec.train.run as run_module
 
-    original = run_module.loop.Fit
+    fits: list = []
+    make_fit = run_module.loop.Fit
+    monkeypatch.setattr(run_module.loop, "Fit", lambda *a, **kw: fits.append(make_fit(*a, **kw)) or fits[-1])
 
-    def capture(*args, **kw):
-        f = original(*args, **kw)
-        result_model.append(f.core)
-        return f
+    def poison(epoch: int, row: dict) -> None:  # after a good first epoch, the weights go bad
+        if epoch == 1:
+            for p in fits[0].core.parameters():
+                p.data.fill_(float("nan"))
 
-    run_module.loop.Fit = capture  # type: ignore[misc]
-    try:
-        r = run(path, out=tmp_path / "nan", on_epoch_end=poison)
-    finally:
-        run_module.loop.Fit = original  # type: ignore[misc]
+    r = run(spec(tmp_path), out=tmp_path / "nan", on_epoch_end=poison)
     assert r.status == "diverged" and r.epochs == 1
     assert "became nan in epoch 2" in r.message and "last.pt (epoch 1)" in r.message
     last = torch.load(tmp_path / "nan" / "last.pt", weights_only=True)

@@ -153,6 +153,8 @@ class SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self.ALLOWED:
+            if module.startswith("numpy.core.") and hasattr(np, "_core"):  # numpy 2 renamed it (CIFAR: numpy 1)
+                module = "numpy._core." + module.removeprefix("numpy.core.")
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
 

@@ -4,7 +4,7 @@ made in a second with numpy, so that training works on a fresh machine with no d
 
 Each class is a random pattern of 5×5 cells (8 cells in 1D, 4×4×4 in 3D), at least 3 cells away from
 every other class's pattern. An image scales its class's pattern to 45-90 % of the image, at a random
-offset, with random foreground and background intensities per channel and Gaussian noise: easy for a
+offset, with random foreground and background intensities per channel and uniform noise: easy for a
 small CNN, far from trivial for a linear model. For a segmenter (an output with a spatial extent), the
 target is the mask of the glyph, its pixels labelled with the class + 1 and the background 0.
 """
@@ -41,18 +41,33 @@ def glyphs(classes: int, rank: int) -> np.ndarray:
     return np.stack(found).reshape((classes, *(cells,) * rank))
 
 
+CHUNK = 512  # samples drawn at a time (bounded memory for big images); each chunk has its own generator
+
+
 def make(n: int, shape: Sequence[int], classes: int, seed: int, *, masks: bool = False
          ) -> tuple[np.ndarray, np.ndarray]:
     """`n` samples of `shape` (channels first; a flat size is drawn as a square image or a 1D signal)
     with labels 0..classes-1, balanced. Returns x (uint8, shape (n, *shape)) and y: labels (n,), or with
     `masks` per-pixel labels (n, *spatial) where the glyph's pixels hold its class + 1."""
     native = native_shape(shape)
-    channels, spatial = native[0], native[1:]
-    rank = len(spatial)
-    rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.arange(n) % classes)
-    pattern = glyphs(classes, rank)[labels]  # (n, cells, ...)
-    cells = pattern.shape[1]
+    spatial = native[1:]
+    labels = np.random.default_rng(seed).permutation(np.arange(n) % classes)
+    patterns = glyphs(classes, len(spatial))
+    x = np.empty((n, *native), dtype=np.uint8)
+    y = np.empty((n, *spatial) if masks else (n,), dtype=np.int64)
+    for start in range(0, n, CHUNK):
+        rng = np.random.default_rng([seed, start // CHUNK])
+        part = labels[start:start + CHUNK]
+        on = _draw(patterns[part], spatial, rng)
+        x[start:start + len(part)] = _paint(on, native[0], rng)
+        rank = len(spatial)
+        y[start:start + len(part)] = np.where(on, part.reshape((-1,) + (1,) * rank) + 1, 0) if masks else part
+    return x.reshape((n, *shape)), y
+
+
+def _draw(pattern: np.ndarray, spatial: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Where each sample's glyph (`pattern`, (n, cells, ...)) covers the image: bools (n, *spatial)."""
+    n, cells, rank = len(pattern), pattern.shape[1], len(spatial)
     frac = rng.uniform(0.45, 0.9, n)
     index: list[np.ndarray] = [np.arange(n).reshape((n,) + (1,) * rank)]
     fg = np.ones((n, *spatial), dtype=bool)
@@ -64,16 +79,18 @@ def make(n: int, shape: Sequence[int], classes: int, seed: int, *, masks: bool =
         view[0], view[axis + 1] = n, size
         fg &= ((u >= 0) & (u < cells)).reshape(view)
         index.append(np.clip(u, 0, cells - 1).reshape(view))
-    pattern = pattern[tuple(index)]  # (n, *spatial): the cell of the glyph under every position
-    on = fg & pattern
-    lo = rng.uniform(0, 90, (n, channels))
-    hi = rng.uniform(150, 255, (n, channels))
+    return fg & pattern[tuple(index)]  # the cell of the glyph under every position
+
+
+def _paint(on: np.ndarray, channels: int, rng: np.random.Generator) -> np.ndarray:
+    """Random foreground and background intensities per sample and channel, plus uniform noise (±40)."""
+    n, rank = len(on), on.ndim - 1
     colour = (n, channels) + (1,) * rank
-    img = np.where(on[:, None], hi.reshape(colour), lo.reshape(colour))
-    img += rng.normal(0, 24, img.shape)
-    x = np.clip(np.rint(img), 0, 255).astype(np.uint8).reshape((n, *shape))
-    y = np.where(on, labels.reshape((n,) + (1,) * rank) + 1, 0).astype(np.int64) if masks else labels.astype(np.int64)
-    return x, y
+    lo = rng.integers(0, 90, (n, channels), dtype=np.int16).reshape(colour)
+    hi = rng.integers(150, 256, (n, channels), dtype=np.int16).reshape(colour)
+    img = np.where(on[:, None], hi, lo)
+    img += rng.integers(-40, 41, img.shape, dtype=np.int16)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def native_shape(shape: Sequence[int]) -> tuple[int, ...]:
