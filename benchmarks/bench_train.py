@@ -1,7 +1,7 @@
 """Training on real data, and the trainer's speed against a minimal hand-written PyTorch loop (issue 6).
 
     python benchmarks/bench_train.py            # the full profile (a few minutes on a laptop CPU)
-    python benchmarks/bench_train.py --quick    # a smoke run in seconds (CI runs this)
+    python benchmarks/bench_train.py --quick    # a smoke run in seconds, 1 thread, no targets (CI runs this)
 
 1. accuracy: LeNet-5 (specs/lenet5.arch) trained by `archspec.train.train` on the real MNIST images in
    ../shared/data/mnist (the 10,000 test images: the first 8,000 for training, the last 2,000 for
@@ -46,7 +46,7 @@ def accuracy(data: Path, quick: bool, threads: int) -> dict[str, float]:
 
     from archspec.train import train
 
-    recipe = dict(RECIPE, epochs=1, limit=1000) if quick else dict(RECIPE)
+    recipe = dict(RECIPE, epochs=1, limit=500) if quick else dict(RECIPE)
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         r = train(ROOT / "specs" / "lenet5.arch", data=f"mnist:{data}", holdout=2000, out=Path(out) / "run",
@@ -54,7 +54,7 @@ def accuracy(data: Path, quick: bool, threads: int) -> dict[str, float]:
         seconds = time.perf_counter() - t
     assert r.test_acc is not None
     return {"acc": r.test_acc, "seconds": seconds, "epochs": r.epochs,
-            "train_s": sum(row["train_s"] for row in r.history), "train": 1000 if quick else 8000}
+            "train_s": sum(row["train_s"] for row in r.history), "train": 500 if quick else 8000}
 
 
 def throughput(data: Path, threads: int, rounds: int, chunk: int = 2560) -> dict[str, float]:
@@ -123,7 +123,7 @@ def throughput(data: Path, threads: int, rounds: int, chunk: int = 2560) -> dict
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="seconds, not minutes (a smoke test)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: every core)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: every core; 1 with --quick)")
     p.add_argument("--rounds", type=int, default=0, help="alternating epochs of the throughput test")
     args = p.parse_args()
     data = mnist_dir()
@@ -134,7 +134,7 @@ def main() -> int:
 
     from archspec.train.device import cpu_cores
 
-    threads = args.threads or cpu_cores()
+    threads = args.threads or (1 if args.quick else cpu_cores())
     print(f"archspec training benchmark: {platform.processor() or platform.machine()}, {cpu_cores()} cores, "
           f"{threads} thread{'s' if threads > 1 else ''}, torch {torch.__version__}, python "
           f"{platform.python_version()}{' (quick)' if args.quick else ''}\n")
@@ -144,7 +144,7 @@ def main() -> int:
     print("|---|---|---|--:|--:|")
     print(f"| LeNet-5 (specs/lenet5.arch) | MNIST, {a['train']:,.0f} train / 2,000 test, 28×28 resized to 32×32 "
           f"| {recipe} | {a['acc']:.2%} | {a['seconds']:.0f} s ({a['train_s']:.0f} s) |\n")
-    t = throughput(data, threads, args.rounds or (3 if args.quick else 20))
+    t = throughput(data, threads, args.rounds or (2 if args.quick else 20), chunk=640 if args.quick else 2560)
     print("| Loop | Images/s (median epoch) |")
     print("|---|--:|")
     print(f"| hand-written PyTorch loop | {t['hand']:,.0f} |")
