@@ -247,7 +247,7 @@ network net:
     torch = add class self
     __init__ = conv 4 1x1
     type = relu
-    output name='x"):  import os #'
+    output name='x"): [/] import os #'
 """
 
 
@@ -268,6 +268,13 @@ def test_hostile_names_cannot_inject_code():
     x = torch.randn(1, 3, 8, 8)
     assert torch.equal(other(x), model(x))
     assert model.training is True and isinstance(model.forward_, torch.nn.ReLU)
+    report = check(HOSTILE)  # the outputs keep the spec's names in the report; rich markup is not read
+    assert report.ok
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(report.table(everything=True))
+    assert 'x"): [/] import os # 4×8×8' in console.export_text()
 
 
 # -- the file in a fresh process ---------------------------------------------------------------------

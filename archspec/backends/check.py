@@ -103,7 +103,7 @@ class CheckReport:
             for col in ("Layer", "Kind", "Output", "Params", "Trainable", "Buffers", "MACs", ""):
                 t.add_column(col, justify="right" if col in ("Params", "Trainable", "Buffers", "MACs") else "left")
             for r in rows:
-                t.add_row(r.name, r.kind, cell(r.shape, r.torch_shape, lambda s: fmt_shape(s) if s else "?"),
+                t.add_row(Text(r.name), Text(r.kind), cell(r.shape, r.torch_shape, lambda s: fmt_shape(s) if s else "?"),
                           cell(r.params, r.torch_params), cell(r.trainable, r.torch_trainable),
                           cell(r.buffers, r.torch_buffers), cell(r.macs, r.torch_macs),
                           Text("✓", style="green") if r.ok else Text("✗", style="bold red"))
@@ -116,7 +116,7 @@ class CheckReport:
             t.add_column(col, justify="right" if col in ("Analysis", "PyTorch") else "left")
         for tc in self.totals:
             fmt = (lambda v: f"{v:,}") if isinstance(tc.spec, int) else str
-            t.add_row(tc.name, fmt(tc.spec), Text(fmt(tc.torch), style="" if tc.ok else "bold red"),
+            t.add_row(Text(tc.name), Text(fmt(tc.spec)), Text(fmt(tc.torch), style="" if tc.ok else "bold red"),
                       Text("✓", style="green") if tc.ok else Text("✗", style="bold red"))
         parts.append(t)
         if self.cpu:
@@ -164,7 +164,7 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
             r.buffers, _buffers(m), r.macs, _macs(flops.get(f"{root}.{plan.paths[r.name]}", 0), batch)
             if r.name in plan.paths else 0))
     t = a.totals
-    outs = _output_shapes(out, plan)
+    outs = _output_shapes(out, a)
     report.totals = [
         TotalCheck("parameters", t.params, _numel(model.parameters())),
         TotalCheck("trainable", t.trainable_params, _numel(p for p in model.parameters() if p.requires_grad)),
@@ -192,10 +192,11 @@ def _macs(flops: int, batch: int) -> int:
     return int(macs) if macs == int(macs) else macs  # type: ignore[return-value]
 
 
-def _output_shapes(out: Any, plan: Any) -> dict[str, tuple[int, ...]]:
+def _output_shapes(out: Any, a: Analysis) -> dict[str, tuple[int, ...]]:
+    """The module's outputs under the spec's output names (the module's fields are those made identifiers)."""
     if isinstance(out, torch.Tensor):
         out = (out,)
-    return {name: tuple(o.shape[1:]) for (name, _, _), o in zip(plan.outputs, out)}
+    return {o.name: tuple(t.shape[1:]) for o, t in zip(a.output_infos, out)}
 
 
 def _fmt_outputs(outs: dict[str, tuple[int, ...]]) -> str:
