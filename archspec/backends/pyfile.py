@@ -24,8 +24,9 @@ from archspec.backends.constructors import Call, CodegenError, Lit, literal
 
 def file_source(plan: Plan, header: list[str], example_inputs: list[tuple[int, ...]]) -> str:
     """A Python file that imports only torch and defines the network's classes, readable like torchvision."""
-    for n, why in plan.errors.items():
-        raise CodegenError(f"layer `{n}`: {why}")
+    if plan.errors:
+        node, why = next(iter(plan.errors.items()))
+        raise CodegenError(f"layer `{node}`: {why}")
     helper_imports, helper_code = helper_sources(plan.helpers)
     lines = ['"""' + "\n".join(header) + '\n"""', "", *import_lines(plan, helper_imports), ""]
     for block in helper_code:
