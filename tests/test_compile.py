@@ -460,3 +460,26 @@ def test_docs_show_what_the_compiler_writes():
     assert unet.rstrip() in archspec.generate_code("unet")
     printed = next(b for b in blocks if b.startswith(">>> archspec.compile"))
     assert printed.split("\n", 1)[1].rstrip() == repr(archspec.compile("resnet", depth=18, device="meta").stage2.basic1)
+
+
+def test_what_cannot_compile_is_a_diagnostic(monkeypatch, capsys, tmp_path):
+    spec = "network n:\n    input 3x8x8\n    avgpool 3 stride=2 pad=same count_include_pad=false\n"
+    with pytest.raises(archspec.CompileError) as e:
+        archspec.compile(spec)
+    assert e.value.diagnostic.code == "E200" and "avgpool1" in e.value.diagnostic.message
+    from archspec.cli import main
+    from archspec.layers import KINDS
+
+    class Custom(torch.nn.Module):  # a module archspec cannot spell as source
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    monkeypatch.setattr(type(KINDS["identity"]), "build", lambda self, a, ins, out: Custom())
+    spec = "network n:\n    input 3x8x8\n    identity\n"
+    assert isinstance(archspec.compile(spec).identity1, Custom)  # in memory it compiles
+    monkeypatch.setenv("NO_COLOR", "1")
+    capsys.readouterr()
+    (tmp_path / "n.arch").write_text(spec)
+    assert main(["compile", str(tmp_path / "n.arch"), "-o", str(tmp_path / "n.py")]) == 2
+    assert "cannot write the network as Python source: layer `identity1`" in capsys.readouterr().err
+    assert not (tmp_path / "n.py").exists()
