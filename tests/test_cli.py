@@ -119,3 +119,10 @@ def test_analysis_never_imports_torch():
     code = ("import sys, archspec; archspec.analyze('vgg16').to_json(); str(archspec.analyze('lenet5'));"
             "assert 'torch' not in sys.modules, 'analysis imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_names_with_markup_characters(capsys, tmp_path):
+    spec = tmp_path / "m.arch"
+    spec.write_text('network n:\n    input 3x8x8\n    conv 4 3x3\n    output name="[/]x[bold]"\n')
+    status, out, _ = run(capsys, "analyze", str(spec))
+    assert status == 0 and "[/]x[bold]" in out

@@ -64,7 +64,8 @@ class LRN(LayerKind[LRNArgs]):
     Args = LRNArgs
     category = "norm"
     positional = ("size",)
-    summary = "Local response normalisation across `size` neighbouring channels (AlexNet, GoogLeNet)."
+    summary = ("Local response normalisation across `size` neighbouring channels (AlexNet, GoogLeNet); "
+               "as in Caffe and PyTorch, `alpha` is divided by `size`.")
     flops_rule = "(size + 3) · elements (squares summed over the window, scale, power, divide)"
 
     def shape(self, a: LRNArgs, ins: list[Shape]) -> Shape:
