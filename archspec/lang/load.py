@@ -72,8 +72,26 @@ def read_text(path: Path) -> str:
                                    hint="save the spec as UTF-8")) from None
 
 
+_PARSED: dict[tuple[str, str], ast.SpecFile] = {}  # (name, text) → AST: the AST is immutable
+_PARSED_MAX = 256
+
+
 def parse_any(text: str, name: str) -> ast.SpecFile:
-    """Parse text as YAML when the name says so (or the text starts like YAML), else as .arch."""
+    """Parse text as YAML when the name says so (or the text starts like YAML), else as .arch.
+    Parses are cached by name and content: analysing the same spec again does not parse it again."""
+    key = (name, text)
+    hit = _PARSED.get(key)
+    if hit is not None:
+        remember_source(name, text)
+        return hit
+    spec = _parse_uncached(text, name)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[key] = spec
+    return spec
+
+
+def _parse_uncached(text: str, name: str) -> ast.SpecFile:
     if len(text) > MAX_FILE_BYTES:
         raise SpecError(Diagnostic("E600", f"{name} is {len(text):,} characters, over the {MAX_FILE_BYTES:,} limit"))
     remember_source(name, text)
