@@ -10,7 +10,8 @@ Prints Markdown tables for docs/benchmarks.md:
    same networks (models built beforehand, not timed);
 3. scaling: analysis time against the number of layers (deep chains, CIFAR ResNets, DenseNets);
 4. peak memory of analysing the largest network; rendering a 1,000-layer network collapsed by block.
-Times are the best of several runs (the machine is shared and noisy); ratios are peer / archspec.
+Times are the best of several runs (the machine is shared and noisy); ratios are peer / archspec. The peers
+run PyTorch with one thread (with two, a busy second core slows them by up to 10×, which would flatter us).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def _sets(params: dict[str, int]) -> list[str]:
 
 PEER_SCRIPT = """
 import sys, archspec, torch
+torch.set_num_threads(1)
 spec, shape, params = sys.argv[1], tuple(map(int, sys.argv[2].split("x"))), eval(sys.argv[3])
 model = archspec.compile(spec, **params).eval()
 if sys.argv[4] == "torchinfo":
@@ -91,6 +93,7 @@ def in_process(repeat: int, networks: list[tuple[str, str, dict[str, int], tuple
 
     import archspec
 
+    torch.set_num_threads(1)  # stable on a shared machine: two OpenMP threads lose badly when a core is busy
     lines = ["| network | archspec.analyze | torchinfo.summary | ratio | fvcore | ratio |", "|---|--:|--:|--:|--:|--:|"]
     for label, spec, params, shape in networks:
         ours = best_of(lambda s=spec, p=params: archspec.analyze(s, **p), repeat)
