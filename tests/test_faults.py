@@ -172,6 +172,8 @@ def test_killed_at_random_moments_and_resumed(reference: tuple[Path, float], tri
         time.sleep(rng.uniform(0.2, seconds))
     if p.poll() is None:
         _kill(p)
+    else:  # it finished first
+        p.communicate()
     _checkpoint_epoch(folder / out)
     _resume_to_the_end(folder, out, rng, kills=1)
 
