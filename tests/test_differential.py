@@ -99,6 +99,29 @@ def test_random_networks_agree_with_pytorch(src: str) -> None:
         event("compared")
 
 
+
+@hsettings(max_examples=examples(2))
+@given(networks())
+def test_random_networks_generated_file_equals_the_module(src: str) -> None:
+    """The standalone file `archspec compile` writes, executed, with the compiled module's weights, gives
+    the same outputs as the module (codegen: names, lifted constructor arguments, helper modules)."""
+    with budget(60):
+        spec = archspec.load("g.arch", text=src)
+        try:
+            model = archspec.compile(spec).eval()
+            code = archspec.generate_code(spec)
+        except torch_module.CompileError as e:
+            check_diagnostic(e)
+            reject()
+        namespace: dict[str, object] = {"__name__": "generated"}
+        exec(compile(code, "<generated>", "exec"), namespace)  # the file, as `python model.py` would import it
+        other = namespace[type(model).__name__]().eval()  # type: ignore[operator]
+        other.load_state_dict(model.state_dict())
+        xs = [torch.randn(2, *shape) for shape in archspec.analyze(spec).inputs.values()]
+        with torch.no_grad():
+            a, b = model(*xs), other(*xs)
+        assert torch.equal(a, b), code
+
 # -- regressions: each a disagreement the random networks found ---------------------------------------
 
 def test_avgpool3d_on_an_input_smaller_than_its_window() -> None:
