@@ -384,3 +384,19 @@ def test_files_over_the_size_limit(tmp_path: Path) -> None:
     assert rc == 2 and "error[E600]" in err
     e = _err(NET + "#" * MAX_FILE_BYTES, "E600")
     assert "limit" in e.diagnostic.message
+
+
+def test_the_parse_cache_is_bounded_by_source_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AST weighs some 400 bytes per character of source: the cache of parsed specs keeps at most
+    1 MiB of source (a count of entries alone let 256 specs of 1 MiB each hold ~100 GB)."""
+    from archspec.lang import load
+
+    assert load._PARSED_CHARS <= 2**20
+    monkeypatch.setattr(load, "_PARSED", {})
+    monkeypatch.setattr(load, "_PARSED_CHARS", 10_000)  # the same rule, at a size that parses quickly
+    for i in range(6):
+        archspec.load(f"big{i}.arch", text=NET + "    relu\n" * 600)
+    assert sum(len(t) for _, t in load._PARSED) <= 10_000
+    assert len(load._PARSED) == 1
+    archspec.load("huge.arch", text=NET + "    relu\n" * 2_000)  # bigger than the whole cache: not kept
+    assert [n for n, _ in load._PARSED] == ["big5.arch"]

@@ -74,6 +74,7 @@ def read_text(path: Path) -> str:
 
 _PARSED: dict[tuple[str, str], ast.SpecFile] = {}  # (name, text) → AST: the AST is immutable
 _PARSED_MAX = 256
+_PARSED_CHARS = 2**20  # and at most this much source text: an AST weighs some 400 bytes per character
 
 
 def parse_any(text: str, name: str) -> ast.SpecFile:
@@ -85,9 +86,11 @@ def parse_any(text: str, name: str) -> ast.SpecFile:
         remember_source(name, text)
         return hit
     spec = _parse_uncached(text, name)
-    if len(_PARSED) >= _PARSED_MAX:
-        _PARSED.pop(next(iter(_PARSED)))
-    _PARSED[key] = spec
+    if len(text) <= _PARSED_CHARS:
+        while _PARSED and (len(_PARSED) >= _PARSED_MAX or
+                           sum(len(t) for _, t in _PARSED) + len(text) > _PARSED_CHARS):
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = spec
     return spec
 
 
