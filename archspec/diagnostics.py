@@ -110,12 +110,16 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None
 # -- rendering ---------------------------------------------------------------------------------
 
 _SOURCES: dict[str, str] = {}
+_SOURCES_MAX = 64
 MAX_QUOTED = 120  # characters of a source line quoted in a diagnostic
 
 
 def remember_source(name: str, text: str) -> None:
     """Keep a source text so that diagnostics about it can quote the offending line."""
+    _SOURCES.pop(name, None)
     _SOURCES[name] = text
+    while len(_SOURCES) > _SOURCES_MAX:  # the oldest go first; a diagnostic can still read a file from disk
+        _SOURCES.pop(next(iter(_SOURCES)))
 
 
 def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:

@@ -102,7 +102,9 @@ def test_real_forward_on_a_small_input(spec):
     other = ns[type(model).__name__]().eval()
     other.load_state_dict(model.state_dict())
     with torch.no_grad():
-        assert torch.equal(other(x), y)
+        # the same operations on the same weights; CPU kernels may still round differently between two
+        # allocations (vectorised paths depend on alignment), so equal to float32 precision, not bitwise
+        torch.testing.assert_close(other(x), y, rtol=1e-6, atol=1e-7)
 
 
 # -- structure and names --------------------------------------------------------------------------
