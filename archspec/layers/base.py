@@ -150,6 +150,14 @@ def spatial_rank(shape: Shape, layer: str, allowed: tuple[int, ...] = (1, 2, 3))
     return nd
 
 
+def flat_size(layer: str, x: Shape) -> int:
+    """The size of a flat (C) input; any other shape is a diagnostic."""
+    if len(x) != 1:
+        raise ShapeError(f"`{layer}` needs a flat vector, got {fmt_shape(x)}", expected="a C-sized vector",
+                         hint="add `flatten` (or `globalavgpool`) before it")
+    return x[0]
+
+
 def fmt_shape(shape: Shape | tuple[int, ...]) -> str:
     return "×".join(str(s) for s in shape)
 

@@ -28,6 +28,7 @@ from archspec.layers.base import (
     Shape,
     ShapeError,
     Size,
+    flat_size,
     fmt_shape,
     norm_size,
     prod,
@@ -146,10 +147,7 @@ class RBF(_Compiled):
     flops_rule = "2 · MACs + in · units (the subtractions)"
 
     def shape(self, a: RBFArgs, ins: list[Shape]) -> Shape:
-        x = ins[0]
-        if len(x) != 1:
-            raise ShapeError(f"`rbf` needs a flat vector, got {fmt_shape(x)}", expected="a C-sized vector",
-                             hint="add `flatten` (or `globalavgpool`) before it")
+        flat_size(self.name, ins[0])
         return (a.units,)
 
     def cost(self, a: RBFArgs, ins: list[Shape], out: Shape) -> Cost:

@@ -20,6 +20,7 @@ from archspec.layers.base import (
     Shape,
     ShapeError,
     Size,
+    flat_size,
     fmt_shape,
     norm_size,
     prod,
@@ -101,10 +102,7 @@ class Dense(LayerKind[DenseArgs]):
     flops_rule = "2 · MACs + units (bias)"
 
     def shape(self, a: DenseArgs, ins: list[Shape]) -> Shape:
-        x = ins[0]
-        if len(x) != 1:
-            raise ShapeError(f"`dense` needs a flat vector, got {fmt_shape(x)}", expected="a C-sized vector",
-                             hint="add `flatten` (or `globalavgpool`) before it")
+        flat_size(self.name, ins[0])
         return (a.units,)
 
     def cost(self, a: DenseArgs, ins: list[Shape], out: Shape) -> Cost:
