@@ -120,6 +120,8 @@ def test_every_spec_renders(path):
         assert root.tag == SVG + "svg"
         assert root.findall(f".//{SVG}g[@class='node']")
         assert to_bytes(g, "dot").decode().startswith("digraph")
+        assert to_bytes(g, "png")[:4] == b"\x89PNG"
+        assert to_bytes(g, "pdf")[:4] == b"%PDF"
 
 
 @pytest.mark.parametrize(("spec", "style", "fmt", "magic"), [
