@@ -71,8 +71,5 @@ def test_pytorch_agrees(lenet):
 
 
 def test_pytorch_agrees_through_archspec_compile(lenet):
-    compile_ = getattr(archspec, "compile", None)
-    if compile_ is None:
-        pytest.skip("archspec.compile is not there yet")
-    m = measure(compile_("lenet5_1998"), (1, 32, 32))
+    m = measure(archspec.compile("lenet5_1998"), (1, 32, 32))
     assert (m.params, m.trainable, m.macs) == (60_840, 60_000, 328_096)
