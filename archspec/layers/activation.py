@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from archspec.layers.base import Args, Convention, Cost, LayerKind, NoArgs, Shape, ShapeError, prod, register
+from archspec.layers.torchspec import Opt, Torch, call
 
 if TYPE_CHECKING:
     import torch.nn
@@ -31,6 +32,9 @@ class _Activation(LayerKind[Any]):
 
         module: torch.nn.Module = getattr(nn, self.torch_name)()
         return module
+
+    def pytorch(self, a: Any, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn." + self.torch_name)
 
 
 def _simple(name: str, torch_name: str, summary: str, aliases: tuple[str, ...] = ()) -> None:
@@ -67,6 +71,9 @@ class LeakyReLU(_Activation):
 
         return nn.LeakyReLU(a.slope)
 
+    def pytorch(self, a: LeakyArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn.LeakyReLU", negative_slope=Opt(a.slope, 0.01))
+
 
 class EluArgs(Args):
     alpha: float = 1.0
@@ -83,6 +90,9 @@ class ELU(_Activation):
         from torch import nn
 
         return nn.ELU(a.alpha)
+
+    def pytorch(self, a: EluArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn.ELU", alpha=Opt(a.alpha, 1.0))
 
 
 class PReluArgs(Args):
@@ -108,6 +118,9 @@ class PReLU(_Activation):
 
         return nn.PReLU(1 if a.shared else ins[0][0], a.init)
 
+    def pytorch(self, a: PReluArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn.PReLU", num_parameters=Opt(1 if a.shared else ins[0][0], 1), init=Opt(a.init, 0.25))
+
 
 class SoftmaxArgs(Args):
     axis: int = 0  # the channel axis, without the batch
@@ -131,5 +144,8 @@ class Softmax(_Activation):
         from torch import nn
 
         return nn.Softmax(dim=a.axis + 1)
+
+    def pytorch(self, a: SoftmaxArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn.Softmax", dim=a.axis + 1)
 
 

@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     import torch.nn
 
+    from archspec.layers.torchspec import Torch
+
 Shape = tuple[int, ...]
 PositiveInt = int
 Size = int | tuple[int, ...]
@@ -118,6 +120,11 @@ class LayerKind(Generic[A]):
     # -- PyTorch -------------------------------------------------------------------------------
     def build(self, a: A, ins: list[Shape], out: Shape) -> torch.nn.Module:
         raise NotImplementedError(f"`{self.name}` has no PyTorch builder yet")
+
+    def pytorch(self, a: A, ins: list[Shape], out: Shape) -> Torch:
+        """The layer's PyTorch form (`torchspec.py`): a constructor call, an expression over the inputs,
+        or None where the tensor passes through. `NotImplementedError` when PyTorch cannot do it."""
+        raise NotImplementedError(f"`{self.name}` has no PyTorch form yet")
 
 
 REGISTRY: dict[str, LayerKind[Any]] = {}  # every name and alias → kind

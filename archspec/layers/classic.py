@@ -37,6 +37,7 @@ from archspec.layers.base import (
     window_out,
 )
 from archspec.layers.conv import _geometry, conv_spatial
+from archspec.layers.torchspec import Expr, Helper, Opt, Torch, call
 
 if TYPE_CHECKING:
     import torch.nn
@@ -124,6 +125,11 @@ class Subsample(_Compiled):
         k, s = self._geo(a, ins[0])
         return SubsampleModule(ins[0][0], k, s, a.bias)
 
+    def pytorch(self, a: SubsampleArgs, ins: list[Shape], out: Shape) -> Torch:
+        k, s = self._geo(a, ins[0])
+        return call("Subsample", ins[0][0], k, s, names=("channels", "kernel", "stride"),
+                    helper=SUBSAMPLE, use_bias=Opt(a.bias, True))
+
 
 # -- RBF output units ----------------------------------------------------------------------------
 
@@ -165,6 +171,10 @@ class RBF(_Compiled):
         from archspec.backends.torch_classic import RBF as RBFModule
 
         return RBFModule(ins[0][0], a.units, a.trainable)
+
+    def pytorch(self, a: RBFArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("RBF", ins[0][0], a.units, names=("in_features", "units"), helper=RBF_UNITS,
+                    trainable=Opt(a.trainable, False))
 
 
 # -- locally connected ---------------------------------------------------------------------------
@@ -233,6 +243,12 @@ class Local(_Compiled):
         k, s, d, pads = self._geo(a, ins[0])
         return LocallyConnected(ins[0][0], a.filters, k, s, pads, d, out[1:], a.bias)
 
+    def pytorch(self, a: LocalArgs, ins: list[Shape], out: Shape) -> Torch:
+        k, s, d, pads = self._geo(a, ins[0])
+        return call("LocallyConnected", ins[0][0], a.filters, k, s, tuple(pads), d, out[1:],
+                    names=("in_channels", "filters", "kernel", "stride", "pads", "dilation", "out_size"),
+                    helper=LOCALLY_CONNECTED, use_bias=Opt(a.bias, True))
+
 
 # -- ResNet's zero-padding shortcut (option A) -------------------------------------------------
 
@@ -284,3 +300,155 @@ class PadChannels(LayerKind[PadChannelsArgs]):
         extra = a.channels - ins[0][0]
         before = extra // 2 if a.side == "both" else 0
         return PadChannelsModule(before, extra - before, self._stride(a, ins[0]))
+
+    def pytorch(self, a: PadChannelsArgs, ins: list[Shape], out: Shape) -> Torch:
+        extra = a.channels - ins[0][0]
+        before = extra // 2 if a.side == "both" else 0
+        s = self._stride(a, ins[0])
+        x = "{0}" if max(s) == 1 else "{0}[:, :, " + ", ".join(f"::{si}" for si in s) + "]"
+        return Expr(f"F.pad({x}, {[0, 0] * len(s) + [before, extra - before]})")
+
+
+# -- PyTorch forms: modules torch.nn does not have, as source (archspec/layers/torchspec.py) ------------
+# Each module owns exactly the parameters the analysis counts and does the multiply-adds it counts through
+# convolutions and matrix products (so that FlopCounterMode agrees); each is TorchScript-compatible.
+
+TABLE_CONV = Helper("TableConv", '''\
+class TableConv(nn.Module):
+    """A convolution whose output map j reads only the input maps `table[j]` (LeCun et al. 1998, C3).
+
+    `weight` holds one kernel per link, in table order. The output maps whose entries have the same
+    length run as one grouped convolution on the gathered input maps, so the multiply-adds done are
+    exactly those of the links.
+    """
+
+    def __init__(self, in_channels: int, table: List[List[int]], kernel: List[int], stride: List[int],
+                 pads: List[List[int]], dilation: List[int], use_bias: bool = True) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, len(table)
+        self.table = [[int(c) for c in t] for t in table]
+        self.kernel, self.stride, self.dilation = list(kernel), list(stride), list(dilation)
+        self.flat = [int(v) for b, e in reversed(list(pads)) for v in (b, e)]
+        self.weight = nn.Parameter(torch.empty(sum(len(t) for t in self.table), *self.kernel))
+        self.bias = nn.Parameter(torch.empty(self.out_channels)) if use_bias else None
+        starts = [0]
+        for t in self.table:
+            starts.append(starts[-1] + len(t))
+        by_size: Dict[int, List[int]] = {}
+        for j, t in enumerate(self.table):
+            by_size.setdefault(len(t), []).append(j)
+        self.group_sizes = list(by_size)
+        self.group_rows = [[starts[j] + i for j in outs for i in range(size)] for size, outs in by_size.items()]
+        self.group_maps = [[c for j in outs for c in self.table[j]] for outs in by_size.values()]
+        order = [j for outs in by_size.values() for j in outs]
+        self.inverse = sorted(range(len(order)), key=order.__getitem__)  # back to table order
+        k = math.prod(self.kernel)
+        row = 0
+        with torch.no_grad():
+            for j, t in enumerate(self.table):
+                bound = 1 / math.sqrt(len(t) * k)  # as nn.Conv's default, with this map's fan-in
+                self.weight[row:row + len(t)].uniform_(-bound, bound)
+                row += len(t)
+                if self.bias is not None:
+                    self.bias[j].uniform_(-bound, bound)
+
+    def conv(self, x: Tensor, w: Tensor, groups: int) -> Tensor:
+        if len(self.stride) == 1:
+            return F.conv1d(x, w, None, self.stride, 0, self.dilation, groups)
+        if len(self.stride) == 2:
+            return F.conv2d(x, w, None, self.stride, 0, self.dilation, groups)
+        return F.conv3d(x, w, None, self.stride, 0, self.dilation, groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pad(x, self.flat)
+        outs: List[Tensor] = []
+        for g in range(len(self.group_sizes)):
+            size = self.group_sizes[g]
+            n = len(self.group_rows[g]) // size
+            rows = torch.tensor(self.group_rows[g], device=x.device)
+            maps = torch.tensor(self.group_maps[g], device=x.device)
+            w = self.weight.index_select(0, rows).reshape([n, size] + self.kernel)
+            outs.append(self.conv(x.index_select(1, maps), w, n))
+        y = torch.cat(outs, 1).index_select(1, torch.tensor(self.inverse, device=x.device))
+        b = self.bias
+        if b is not None:
+            y = y + b.reshape([1, -1] + [1] * len(self.kernel))
+        return y
+''')
+
+SUBSAMPLE = Helper("Subsample", '''\
+class Subsample(nn.Module):
+    """LeCun's trainable subsampling: each window's sum × a trainable coefficient + a trainable bias, per map.
+
+    The coefficient multiplies as a 1×1 depthwise convolution: one multiply per output unit. It starts
+    at 1/∏k, so that the layer starts as an average.
+    """
+
+    def __init__(self, channels: int, kernel: List[int], stride: List[int], use_bias: bool = True) -> None:
+        super().__init__()
+        self.channels, self.kernel, self.stride = channels, list(kernel), list(stride)
+        self.weight = nn.Parameter(torch.full((channels,), 1 / math.prod(self.kernel)))
+        self.bias = nn.Parameter(torch.zeros(channels)) if use_bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        nd = len(self.kernel)
+        w = self.weight.reshape([self.channels, 1] + [1] * nd)
+        if nd == 1:
+            s = F.avg_pool1d(x, self.kernel, self.stride) * float(self.kernel[0])
+            return F.conv1d(s, w, self.bias, 1, 0, 1, self.channels)
+        if nd == 2:
+            s = F.avg_pool2d(x, self.kernel, self.stride, divisor_override=1)
+            return F.conv2d(s, w, self.bias, 1, 0, 1, self.channels)
+        s = F.avg_pool3d(x, self.kernel, self.stride, divisor_override=1)
+        return F.conv3d(s, w, self.bias, 1, 0, 1, self.channels)
+''')
+
+RBF_UNITS = Helper("RBF", '''\
+class RBF(nn.Module):
+    """Euclidean radial-basis-function units: y_i = Σ_j (x_j − w_ij)² (LeNet-5's output layer).
+
+    The weights are not trained unless `trainable`, initialised to ±1 as LeCun's bitmaps of the
+    characters are; the distance is |x|² − 2·x·wᵀ + |w|², its multiply-adds one matrix product.
+    """
+
+    def __init__(self, in_features: int, units: int, trainable: bool = False) -> None:
+        super().__init__()
+        bits = torch.randint(0, 2, (units, in_features)).float() * 2 - 1
+        self.weight = nn.Parameter(bits, requires_grad=trainable)
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.weight
+        d = (x * x).sum(-1, keepdim=True) - 2 * torch.matmul(x, w.t()) + (w * w).sum(-1)
+        return d.clamp_min(0.0)
+''')
+
+LOCALLY_CONNECTED = Helper("LocallyConnected", '''\
+class LocallyConnected(nn.Module):
+    """A convolution without weight sharing (Keras's LocallyConnected1D/2D): every output position has its
+    own filters and biases. `weight` is P × F × C·∏k (P output positions), `bias` F × output size."""
+
+    def __init__(self, in_channels: int, filters: int, kernel: List[int], stride: List[int], pads: List[List[int]],
+                 dilation: List[int], out_size: List[int], use_bias: bool = True) -> None:
+        super().__init__()
+        self.filters = filters
+        self.kernel, self.stride, self.dilation = list(kernel), list(stride), list(dilation)
+        self.out_size = list(out_size)
+        self.flat = [int(v) for b, e in reversed(list(pads)) for v in (b, e)]
+        positions, fan_in = math.prod(self.out_size), in_channels * math.prod(self.kernel)
+        bound = 1 / math.sqrt(fan_in)
+        self.weight = nn.Parameter(torch.empty(positions, filters, fan_in).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(filters, *self.out_size).uniform_(-bound, bound)) if use_bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pad(x, self.flat)
+        k, s, d = self.kernel, self.stride, self.dilation
+        if len(k) == 1:
+            x, k, s, d = x.unsqueeze(2), [1, k[0]], [1, s[0]], [1, d[0]]
+        cols = F.unfold(x, k, d, 0, s)  # B × C·∏k × P
+        y = torch.einsum("bkp,pfk->bfp", [cols, self.weight])
+        y = y.reshape([x.shape[0], self.filters] + self.out_size)
+        b = self.bias
+        if b is not None:
+            y = y + b
+        return y
+''')

@@ -26,6 +26,7 @@ from archspec.layers.base import (
     spatial_rank,
     window_out,
 )
+from archspec.layers.torchspec import Opt, Torch, call, one, pad
 
 if TYPE_CHECKING:
     import torch.nn
@@ -200,6 +201,22 @@ class _ConvBase(LayerKind[ConvArgs]):
 
         return nn.Sequential(Pad(pads), conv)
 
+    def pytorch(self, a: ConvArgs, ins: list[Shape], out: Shape) -> Torch:
+        x = ins[0]
+        nd, k, s, d, pads = _geometry(a, x, self.name, self.ranks)
+        groups, _ = _channels(a, x[0])
+        if a.table is not None:
+            from archspec.layers.classic import TABLE_CONV
+
+            return call("TableConv", x[0], tuple(tuple(t) for t in a.table), k, s, tuple(pads), d,
+                        names=("in_channels", "table", "kernel", "stride", "pads", "dilation"),
+                        helper=TABLE_CONV, use_bias=Opt(a.bias, True))
+        symmetric = all(b == e for b, e in pads)
+        padding = one(tuple(b for b, _ in pads)) if symmetric else 0
+        conv = call(f"nn.Conv{nd}d", x[0], a.filters, one(k), names=("in_channels", "out_channels", "kernel_size"),
+                    stride=Opt(one(s), 1), padding=Opt(padding, 0), dilation=Opt(one(d), 1), groups=Opt(groups, 1), bias=Opt(a.bias, True))
+        return conv if symmetric else call("nn.Sequential", pad(pads), conv)
+
 
 @register
 class Conv(_ConvBase):
@@ -273,6 +290,9 @@ class DwConv(LayerKind[DwConvArgs]):
 
     def build(self, a: DwConvArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
         return Conv().build(self._as_conv(a, ins[0][0]), ins, out)
+
+    def pytorch(self, a: DwConvArgs, ins: list[Shape], out: Shape) -> Torch:
+        return Conv().pytorch(self._as_conv(a, ins[0][0]), ins, out)
 
 
 class ConvTransposeArgs(Args):
@@ -354,3 +374,10 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
         k, s, p, op, d = self._geo(a, ins[0])
         cls: Any = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[nd]
         return cls(ins[0][0], a.filters, k, s, p, op, a.groups, a.bias, d)
+
+    def pytorch(self, a: ConvTransposeArgs, ins: list[Shape], out: Shape) -> Torch:
+        nd = len(ins[0]) - 1
+        k, s, p, op, d = self._geo(a, ins[0])
+        return call(f"nn.ConvTranspose{nd}d", ins[0][0], a.filters, one(k),
+                    names=("in_channels", "out_channels", "kernel_size"),
+                    stride=Opt(one(s), 1), padding=Opt(one(p), 0), output_padding=Opt(one(op), 0), groups=Opt(a.groups, 1), bias=Opt(a.bias, True), dilation=Opt(one(d), 1))

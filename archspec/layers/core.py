@@ -27,6 +27,7 @@ from archspec.layers.base import (
     register,
     spatial_rank,
 )
+from archspec.layers.torchspec import Expr, Opt, Torch, call, crop, pad
 
 if TYPE_CHECKING:
     import torch.nn
@@ -71,6 +72,9 @@ class Input(LayerKind[InputArgs]):
         from torch import nn
 
         return nn.Identity()
+
+    def pytorch(self, a: InputArgs, ins: list[Shape], out: Shape) -> Torch:
+        return None
 
 
 @register
@@ -127,6 +131,10 @@ class Dense(LayerKind[DenseArgs]):
 
         return nn.Linear(ins[0][0], a.units, a.bias)
 
+    def pytorch(self, a: DenseArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn.Linear", ins[0][0], a.units, names=("in_features", "out_features"),
+                    bias=Opt(a.bias, True))
+
 
 @register
 class Flatten(LayerKind[NoArgs]):
@@ -144,6 +152,9 @@ class Flatten(LayerKind[NoArgs]):
         from torch import nn
 
         return nn.Flatten()
+
+    def pytorch(self, a: NoArgs, ins: list[Shape], out: Shape) -> Torch:
+        return Expr("torch.flatten({0}, 1)")
 
 
 class DropoutArgs(Args):
@@ -174,6 +185,9 @@ class Dropout(LayerKind[DropoutArgs]):
 
         return nn.Dropout(a.p)
 
+    def pytorch(self, a: DropoutArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn.Dropout", a.p, names=("p",))
+
 
 @register
 class Identity(LayerKind[NoArgs]):
@@ -187,6 +201,9 @@ class Identity(LayerKind[NoArgs]):
         from torch import nn
 
         return nn.Identity()
+
+    def pytorch(self, a: NoArgs, ins: list[Shape], out: Shape) -> Torch:
+        return None
 
 
 class UpsampleArgs(Args):
@@ -237,6 +254,13 @@ class Upsample(LayerKind[UpsampleArgs]):
         mode = a.mode if a.mode == "nearest" else {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
         s = norm_size(a.scale, nd, "scale")
         return nn.Upsample(scale_factor=tuple(float(v) for v in s), mode=mode)
+
+    def pytorch(self, a: UpsampleArgs, ins: list[Shape], out: Shape) -> Torch:
+        nd = len(ins[0]) - 1
+        mode = a.mode if a.mode == "nearest" else {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
+        s = norm_size(a.scale, nd, "scale")
+        scale = float(s[0]) if len(set(s)) == 1 else tuple(float(v) for v in s)
+        return call("nn.Upsample", scale_factor=Opt(scale, None), mode=Opt(mode, "nearest"))
 
 
 PadSpec = int | tuple[int | tuple[int, int], ...]
@@ -289,6 +313,9 @@ class ZeroPad(LayerKind[ZeroPadArgs]):
 
         return Pad(pairs(a.pad, len(ins[0]) - 1, "padding"))
 
+    def pytorch(self, a: ZeroPadArgs, ins: list[Shape], out: Shape) -> Torch:
+        return pad(pairs(a.pad, len(ins[0]) - 1, "padding"))
+
 
 class CropArgs(Args):
     crop: PadSpec | None = None
@@ -335,3 +362,6 @@ class Crop(LayerKind[CropArgs]):
         from archspec.backends.torch_ops import Crop as CropModule
 
         return CropModule(self._pairs(a, ins[0]))
+
+    def pytorch(self, a: CropArgs, ins: list[Shape], out: Shape) -> Torch:
+        return Expr(crop("{0}", ins[0][1:], self._pairs(a, ins[0])))

@@ -15,6 +15,7 @@ from archspec.layers.base import (
     prod,
     register,
 )
+from archspec.layers.torchspec import Expr, Helper, Torch, crop
 
 if TYPE_CHECKING:
     import torch.nn
@@ -72,6 +73,26 @@ class Concat(LayerKind[ConcatArgs]):
 
         return ConcatModule(a.axis + 1, center_crops(ins) if a.crop == "center" else None)
 
+    def pytorch(self, a: ConcatArgs, ins: list[Shape], out: Shape) -> Torch:
+        if a.crop == "center":
+            smallest = next((i for i, s in enumerate(ins) if s[1:] == out[1:]), None)
+            if smallest is not None:  # crop the others to it, whatever the sizes: one expression for every size
+                parts = [f"{{{i}}}" if s[1:] == out[1:] else f"center_crop({{{i}}}, {{{smallest}}})"
+                         for i, s in enumerate(ins)]
+                return Expr(f"torch.cat([{', '.join(parts)}], {a.axis + 1})", CENTER_CROP)
+        crops = center_crops(ins) if a.crop == "center" else [[] for _ in ins]
+        parts = [crop(f"{{{i}}}", s[1:], c) if c else f"{{{i}}}" for i, (s, c) in enumerate(zip(ins, crops))]
+        return Expr(f"torch.cat([{', '.join(parts)}], {a.axis + 1})")
+
+
+CENTER_CROP = Helper("center_crop", '''\
+def center_crop(x: Tensor, like: Tensor) -> Tensor:
+    """`x` cut to the spatial size of `like`, centred (U-Net's crop-and-concat)."""
+    for axis in range(2, x.dim()):
+        x = x.narrow(axis, (x.shape[axis] - like.shape[axis]) // 2, like.shape[axis])
+    return x
+''')
+
 
 class ElementwiseArgs(Args):
     pass
@@ -114,6 +135,11 @@ class _Elementwise(LayerKind[ElementwiseArgs]):
         from archspec.backends.torch_ops import Elementwise
 
         return Elementwise(self.name, [len(out) - len(s) for s in ins])
+
+    def pytorch(self, a: ElementwiseArgs, ins: list[Shape], out: Shape) -> Torch:
+        op = " + " if self.name == "add" else " * "
+        return Expr(op.join(f"{{{i}}}" + ("[" + ", ".join([":"] * (len(s) + 1) + ["None"] * (len(out) - len(s))) + "]"
+                                          if len(s) < len(out) else "") for i, s in enumerate(ins)))
 
 
 @register

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pydantic import PositiveInt
 
 from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, register, spatial_rank
+from archspec.layers.torchspec import Opt, Torch, call
 
 if TYPE_CHECKING:
     import torch.nn
@@ -50,6 +51,11 @@ class BatchNorm(LayerKind[BatchNormArgs]):
         cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[nd]
         return cls(ins[0][0], a.eps, a.momentum, a.affine)
 
+    def pytorch(self, a: BatchNormArgs, ins: list[Shape], out: Shape) -> Torch:
+        nd = max(len(ins[0]) - 1, 1)
+        return call(f"nn.BatchNorm{nd}d", ins[0][0], names=("num_features",),
+                    eps=Opt(a.eps, 1e-5), momentum=Opt(a.momentum, 0.1), affine=Opt(a.affine, True))
+
 
 class LRNArgs(Args):
     size: PositiveInt = 5
@@ -88,3 +94,7 @@ class LRN(LayerKind[LRNArgs]):
         from torch import nn
 
         return nn.LocalResponseNorm(a.size, a.alpha, a.beta, a.k)
+
+    def pytorch(self, a: LRNArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("nn.LocalResponseNorm", a.size, names=("size",),
+                    alpha=Opt(a.alpha, 1e-4), beta=Opt(a.beta, 0.75), k=Opt(a.k, 1.0))

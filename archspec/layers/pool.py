@@ -25,6 +25,7 @@ from archspec.layers.base import (
     spatial_rank,
     window_out,
 )
+from archspec.layers.torchspec import Expr, Opt, Torch, call, one, pad
 
 if TYPE_CHECKING:
     import torch.nn
@@ -114,6 +115,14 @@ class MaxPool(_Pool):
 
         return nn.Sequential(Pad(pads, value=float("-inf")), cls(_one(k), _one(s), 0, ceil_mode=a.ceil))
 
+    def pytorch(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Torch:
+        nd = len(ins[0]) - 1
+        k, s, pads = self._geo(a, ins[0])
+        symmetric = all(b == e for b, e in pads)
+        pool = call(f"nn.MaxPool{nd}d", one(k), names=("kernel_size",),
+                    stride=Opt(one(s), one(k)), padding=Opt(one(tuple(b for b, _ in pads)) if symmetric else 0, 0), ceil_mode=Opt(a.ceil, False))
+        return pool if symmetric else call("nn.Sequential", pad(pads, float("-inf")), pool)
+
 
 @register
 class AvgPool(_Pool):
@@ -157,6 +166,26 @@ class AvgPool(_Pool):
 
         return nn.Sequential(Pad(pads), cls(_one(k), _one(s), 0, ceil_mode=a.ceil))
 
+    def pytorch(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Torch:
+        nd = len(ins[0]) - 1
+        k, s, pads = self._geo(a, ins[0])
+        symmetric = all(b == e for b, e in pads)
+        if nd == 3 and any(n < ki for n, ki in zip(ins[0][1:], k)):
+            # AvgPool3d refuses an input smaller than its window, padding or not (AvgPool1d/2d accept it);
+            # explicit zero padding is the same computation when the padding counts and no window is partial
+            whole = tuple(window_out(n, ki, si, b, e) for n, ki, si, (b, e) in zip(ins[0][1:], k, s, pads))
+            if not a.count_include_pad or whole != out[1:]:
+                raise NotImplementedError(f"PyTorch's AvgPool3d refuses an input ({fmt_shape(ins[0][1:])}) smaller "
+                                          f"than its window ({fmt_shape(k)}) unless the padding counts "
+                                          "(`count_include_pad`) and no window is partial (`ceil`)")
+            symmetric = False
+        elif not symmetric and not a.count_include_pad:
+            raise NotImplementedError("average pooling with uneven padding (`pad=same` here) and "
+                                      "`count_include_pad=false` has no PyTorch module")
+        pool = call(f"nn.AvgPool{nd}d", one(k), names=("kernel_size",),
+                    stride=Opt(one(s), one(k)), padding=Opt(one(tuple(b for b, _ in pads)) if symmetric else 0, 0), ceil_mode=Opt(a.ceil, False), count_include_pad=Opt(a.count_include_pad, True))
+        return pool if symmetric else call("nn.Sequential", pad(pads), pool)
+
 
 def _one(t: tuple[int, ...]) -> int | tuple[int, ...]:
     """(3, 3) → 3, as one writes a square window to PyTorch (`MaxPool2d(3, stride=2)`)."""
@@ -193,6 +222,13 @@ class _GlobalPool(LayerKind[GlobalArgs]):
         from archspec.backends.torch_ops import GlobalPool
 
         return GlobalPool(self.name.startswith("globalmax"), len(ins[0]) - 1, a.keepdims)
+
+    def pytorch(self, a: GlobalArgs, ins: list[Shape], out: Shape) -> Torch:
+        dims = list(range(2, len(ins[0]) + 1))
+        keep = ", keepdim=True" if a.keepdims else ""
+        if self.name.startswith("globalmax"):
+            return Expr(f"torch.amax({{0}}, {dims}{keep})")
+        return Expr(f"{{0}}.mean({dims}{keep})")
 
 
 @register
@@ -273,6 +309,9 @@ class AdaptiveAvgPool(_Adaptive):
         cls = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}[len(ins[0]) - 1]
         return cls(out[1:])
 
+    def pytorch(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call(f"nn.AdaptiveAvgPool{len(ins[0]) - 1}d", one(out[1:]), names=("output_size",))
+
 
 @register
 class AdaptiveMaxPool(_Adaptive):
@@ -287,3 +326,6 @@ class AdaptiveMaxPool(_Adaptive):
 
         cls = {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d}[len(ins[0]) - 1]
         return cls(out[1:])
+
+    def pytorch(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call(f"nn.AdaptiveMaxPool{len(ins[0]) - 1}d", one(out[1:]), names=("output_size",))
