@@ -88,7 +88,7 @@ def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[
     package. Uses PyTorch's TorchScript-based exporter, which needs nothing else."""
     import warnings
 
-    from archspec.cli import write_atomic
+    from archspec.files import write_atomic
 
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     model, plan = build(g)
