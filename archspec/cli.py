@@ -142,7 +142,7 @@ def _analyze_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=None, metavar="N",
                    help="show blocks nested deeper than N block levels as one row each (branches are not levels)")
     p.add_argument("--columns", action="append", default=None, metavar="NAMES",
-                   help="the table's columns after Layer and Kind, comma-separated: " + ", ".join(COLUMNS)
+                   help="the table's columns after Layer and Kind, comma-separated: " + ", ".join(COLUMNS).replace("%", "%%")
                         + f" (or all; default {','.join(DEFAULT_COLUMNS)}); +NAME adds to the default ones, "
                           "e.g. --columns +flops,memory,rf (table, markdown and csv)")
     p.add_argument("--format", choices=("table", "json", "csv", "markdown"), default="table")
@@ -375,8 +375,8 @@ def run_compare(args: argparse.Namespace) -> int:
         try:
             plot = c.render_plot(Path(args.plot).suffix)
         except DotNotFound as e:
-            raise SpecError(Diagnostic("E209", f"--plot {args.plot}: {e}",
-                                       hint="or draw the chart as .svg, which needs no program")) from None
+            raise SpecError(Diagnostic("E209", f"--plot {args.plot}: {e}; or draw the chart as .svg, "
+                                               "which needs no program")) from None
     _emit(c, args)
     if args.plot and plot is not None:
         write_output("--plot", args.plot, plot)
