@@ -88,8 +88,10 @@ def _command_inputs(args: argparse.Namespace, specs: Sequence[str]) -> list[tupl
         if isinstance(value, str) and value:
             out.append((value, what))
     data = getattr(args, "data", None)
-    if isinstance(data, str) and ":" in data:
-        out.append((data.split(":", 1)[1], "the data (--data)"))
+    if isinstance(data, str):
+        kind, colon, where = data.partition(":")
+        if colon and kind != "synthetic":  # mnist:DIR, npz:FILE, ...; synthetic:N names no file
+            out.append((where, "the data (--data)"))
     return out
 
 
@@ -103,7 +105,11 @@ def check_outputs(args: argparse.Namespace, specs: Sequence[str]) -> None:
         return
     inputs = _command_inputs(args, specs)
     for i, (opt, path) in enumerate(given):
-        check_output(path, opt, inputs + [(p, f"the {o} output") for o, p in given[:i]])
+        check_output(path, opt, inputs)
+        for o, p in given[:i]:
+            if os.path.realpath(p) == os.path.realpath(path):
+                raise SpecError(Diagnostic("E511", f"{opt} {path} is also the {o} output: one would overwrite the other",
+                                           hint="give each output its own file"))
 
 
 def write_output(option: str, path: str | Path, data: str | bytes) -> None:

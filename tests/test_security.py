@@ -339,7 +339,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (["compile", "net.arch", "--init", "w.pt", "-o", "w.pt"], "the checkpoint of --init"),
     (["compile", "net.arch", "--data", "npz:d.npz", "-o", "d.npz"], "the data (--data)"),
     (["compile", "net.arch", "--config", "c.json", "-o", "c.json"], "the settings file (--config)"),
-    (["compile", "net.arch", "-o", "m.py", "--onnx", "m.py"], "the -o output"),
 ])
 def test_an_output_onto_an_input_is_refused(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                             what: str) -> None:
@@ -350,6 +349,13 @@ def test_an_output_onto_an_input_is_refused(project: Path, capsys: pytest.Captur
     assert err.startswith(f"error[E511]: {option} {path} is {what}, an input of this command\n"), err
     assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
     assert (project / "link.txt").is_symlink()
+
+
+def test_two_outputs_onto_one_file_are_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _cli(capsys, "compile", "net.arch", "-o", "m.py", "--onnx", "./m.py")
+    assert status == 2
+    assert err.startswith("error[E511]: --onnx ./m.py is also the -o output: one would overwrite the other\n")
+    assert not (project / "m.py").exists()
 
 
 def test_the_output_may_share_a_name_with_an_input_elsewhere(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
