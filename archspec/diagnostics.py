@@ -27,6 +27,7 @@ CODES: dict[str, str] = {
     "E206": "invalid expression",
     "E207": "unknown network parameter",
     "E208": "duplicate definition",
+    "E209": "a package or program the command needs is not installed",
     "E300": "shape does not fit",
     "E301": "merge of incompatible shapes",
     "E302": "no input tensor",
@@ -35,6 +36,10 @@ CODES: dict[str, str] = {
     "E402": "no network in file",
     "E500": "file not found",
     "E501": "cyclic import",
+    "E510": "output is a folder",
+    "E511": "output would overwrite an input",
+    "E512": "output is not a file (socket, block device)",
+    "E513": "output cannot be written",
     "E600": "limit exceeded",
     "W100": "a layer reaches no output (warning)",
 }

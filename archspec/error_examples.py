@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,22 @@ class Example:
     what: str
     files: dict[str, str]  # file name → text; the first is the spec analysed
     args: list[str] = field(default_factory=list)
+    command: str = "analyze"  # analyze runs with --format json
+    env: dict[str, str] = field(default_factory=dict)  # environment variables set for the run
+    prepare: Callable[[Path], None] | None = None  # makes what `files` cannot (a socket) in the folder
+    setting: str = ""  # what `prepare` or `env` does, for the catalogue
+    place: bool = True  # the diagnostic points into the spec (a file:line:col and a caret)
+
+
+def _socket(folder: Path) -> None:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind(str(folder / "out.sock"))  # the socket's node stays after it is closed
+    finally:
+        s.close()
+
+
+NET = "network net:\n    input 3x32x32\n    conv 8 3x3\n"
 
 
 EXAMPLES = [
@@ -77,6 +95,15 @@ EXAMPLES = [
     Example("W100", "a warning: a side path that reaches no output (the analysis goes on, exit status 0)",
             {"spec.arch": "network net:\n    input 3x32x32\n    x = conv 8 3x3\n    side = conv 4 1x1\n    from x\n"
                           "    gap\n    dense 10\n"}),
+    Example("E209", "a program the command needs is not installed (here graphviz, for a .png chart)",
+            {"spec.arch": NET}, ["--plot", "chart.png"], command="compare", env={"PATH": "/nonexistent"},
+            setting="with no graphviz on PATH", place=False),
+    Example("E510", "an output that is a folder", {"spec.arch": NET}, ["-o", "."], place=False),
+    Example("E511", "an output onto the command's own spec", {"spec.arch": NET}, ["-o", "spec.arch"], place=False),
+    Example("E512", "an output that is a socket", {"spec.arch": NET}, ["-o", "out.sock"], prepare=_socket,
+            setting="where `out.sock` is a Unix socket", place=False),
+    Example("E513", "an output that cannot be written (a folder on its way is a file)", {"spec.arch": NET},
+            ["-o", "spec.arch/net.json"], place=False),
     Example("E600", "a limit: a huge repeat count",
             {"spec.arch": "network net:\n    input 3x32x32\n    repeat 10**9:\n        relu\n"}),
 ]
@@ -89,14 +116,24 @@ def run_example(ex: Example) -> tuple[int, str]:
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in ex.files.items():
             Path(tmp, name).write_bytes(text.encode("utf-8"))
+        if ex.prepare:
+            ex.prepare(Path(tmp))
         old = os.getcwd()
+        saved = {k: os.environ.get(k) for k in ex.env}
         err, out = io.StringIO(), io.StringIO()
         try:
             os.chdir(tmp)
+            os.environ.update(ex.env)
+            argv = ["--format", "json"] if ex.command == "analyze" else []
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-                status = main(["analyze", "--format", "json", next(iter(ex.files)), *ex.args])
+                status = main([ex.command, *argv, next(iter(ex.files)), *ex.args])
         finally:
             os.chdir(old)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
     lines = [ln for ln in err.getvalue().splitlines() if not ln.startswith("The analysis stopped")]
     return status, "\n".join(lines).strip() + "\n"
 
@@ -120,7 +157,12 @@ def markdown() -> str:
         out += [f"## {ex.code}: {ex.what}", ""]
         for name, text in ex.files.items():
             shown = text.replace("\x00", "\\x00")
-            label = f"`{name}`" + (f", run with `{' '.join(ex.args)}`" if ex.args and name == next(iter(ex.files)) else "")
+            first = name == next(iter(ex.files))
+            label = f"`{name}`" + (f", run with `{' '.join(ex.args)}`" if ex.args and first else "")
+            if first and ex.command != "analyze":
+                label = f"`{name}`, run with `archspec {ex.command} {name} {' '.join(ex.args)}`"
+            if first and ex.setting:
+                label += f" ({ex.setting})"
             out += [label + ":", "", "```", shown.rstrip("\n"), "```", ""]
         out += ["```text", msg.rstrip("\n"), "```", ""]
     return "\n".join(out)

@@ -57,15 +57,15 @@ RUNNER = textwrap.dedent("""
             time.sleep(600)
         if where == "enospc":  # the disk fills up at the Nth checkpoint
             import errno
-            import archspec.cli as cli
-            real_write = cli.write_atomic
+            import archspec.files as files
+            real_write = files.write_atomic
             def write_atomic(path, data):
                 if str(path).endswith("last.pt"):
                     seen[0] += 1
                     if seen[0] == nth:
                         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
                 return real_write(path, data)
-            cli.write_atomic = write_atomic
+            files.write_atomic = write_atomic
         elif where == "replace":
             real_replace = os.replace
             def replace(src, dst, *a, **k):

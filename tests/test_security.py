@@ -296,3 +296,191 @@ def test_a_checkpoint_with_code_in_it_is_refused(tmp_path: Path, monkeypatch: py
     (tmp_path / "junk.pt").write_bytes(os.urandom(200))
     with pytest.raises(SpecError):
         checkpoint.load(tmp_path / "junk.pt")
+
+
+# -- output files (issue 18): never onto an input, never replacing a device, a FIFO, a socket or a link ----------
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from archspec.cli import main
+
+    status = main(["--no-color", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+SPEC = 'use "lib/blocks.arch"\nnetwork n:\n    input 3x8x8\n    unit(4)\n    flatten\n    dense 2\n'
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.arch").write_text("block unit(c):\n    conv c 3x3 pad=1 relu\n")
+    (tmp_path / "net.arch").write_text(SPEC)
+    (tmp_path / "net.yaml").write_text("network: n\nbody:\n  - input 3x8x8\n  - conv 4 3x3\n")
+    (tmp_path / "w.pt").write_bytes(b"weights")
+    (tmp_path / "d.npz").write_bytes(b"data")
+    (tmp_path / "c.json").write_text("{}")
+    (tmp_path / "link.txt").symlink_to("net.arch")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("argv", "what"), [
+    (["compile", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "--format", "json", "-o", "./lib/../net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "-o", "link.txt"], "the spec net.arch"),
+    (["render", "net.arch", "--format", "svg", "-o", "net.arch"], "the spec net.arch"),
+    (["fmt", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["fmt", "net.yaml", "--to", "yaml", "-o", "net.yaml"], "the spec net.yaml"),
+    (["compare", "net.yaml", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "-o", "lib/blocks.arch"], "blocks.arch, a file the spec net.arch uses"),
+    (["compile", "net.arch", "-o", "lib/blocks.arch"], "blocks.arch, a file the spec net.arch uses"),
+    (["compile", "net.arch", "--init", "w.pt", "-o", "w.pt"], "the checkpoint of --init"),
+    (["compile", "net.arch", "--data", "npz:d.npz", "-o", "d.npz"], "the data (--data)"),
+    (["compile", "net.arch", "--config", "c.json", "-o", "c.json"], "the settings file (--config)"),
+])
+def test_an_output_onto_an_input_is_refused(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                            what: str) -> None:
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    status, out, err = _cli(capsys, *argv)
+    option, path = argv[-2:]
+    assert status == 2 and out == ""
+    assert err.startswith(f"error[E511]: {option} {path} is {what}, an input of this command\n"), err
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+    assert (project / "link.txt").is_symlink()
+
+
+def test_two_outputs_onto_one_file_are_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _cli(capsys, "compile", "net.arch", "-o", "m.py", "--onnx", "./m.py")
+    assert status == 2
+    assert err.startswith("error[E511]: --onnx ./m.py is also the -o output: one would overwrite the other\n")
+    assert not (project / "m.py").exists()
+
+
+def test_the_output_may_share_a_name_with_an_input_elsewhere(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "out").mkdir()
+    assert _cli(capsys, "analyze", "net.arch", "-o", "out/net.arch")[0] == 0
+    assert (project / "out" / "net.arch").read_text().startswith("n")
+    assert (project / "net.arch").read_text() == SPEC
+
+
+def test_an_output_onto_a_fifo_is_written_into_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    status, _, err = _cli(capsys, "analyze", "lenet5", "--format", "json", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert status == 0, err
+    assert json.loads(got[0])["totals"]["params"] == 61_706
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+def test_an_output_onto_a_character_device_writes_into_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A twin of /dev/null made in tmp_path first (where the machine can make one): only once it has
+    stayed a device is the real /dev/null used, and then only checked to be the same device after."""
+    import stat
+
+    twin = tmp_path / "null"
+    try:
+        os.mknod(twin, stat.S_IFCHR | 0o666, os.stat("/dev/null").st_rdev)
+    except (PermissionError, OSError):
+        twin = None  # not root: the real /dev/null cannot be replaced by us either
+    if twin is not None:
+        assert _cli(capsys, "analyze", "lenet5", "-o", str(twin))[0] == 0
+        st = os.lstat(twin)
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat("/dev/null").st_rdev
+        assert [p.name for p in tmp_path.iterdir()] == ["null"]
+    real = os.lstat("/dev/null")
+    assert stat.S_ISCHR(real.st_mode)
+    for argv in (["analyze", "lenet5", "-o"], ["fmt", "lenet5", "-o"], ["render", "lenet5", "--format", "dot", "-o"]):
+        status, _, err = _cli(capsys, *argv, "/dev/null")
+        assert status == 0, err
+        after = os.lstat("/dev/null")
+        assert stat.S_ISCHR(after.st_mode) and after.st_rdev == real.st_rdev and after.st_ino == real.st_ino
+
+
+def test_an_output_onto_a_socket_or_block_device_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+    import stat
+
+    sock = tmp_path / "s.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock))
+    s.close()
+    status, out, err = _cli(capsys, "analyze", "lenet5", "-o", str(sock))
+    assert status == 2 and out == ""
+    assert err.startswith(f"error[E512]: cannot write -o {sock}: it is a socket\n")
+    assert stat.S_ISSOCK(os.lstat(sock).st_mode)
+    block = tmp_path / "disk"
+    try:
+        os.mknod(block, stat.S_IFBLK | 0o600, os.makedev(7, 200))
+    except (PermissionError, OSError):
+        return
+    status, _, err = _cli(capsys, "fmt", "lenet5", "-o", str(block))
+    assert status == 2 and err.startswith(f"error[E512]: cannot write -o {block}: it is a block device\n")
+    assert stat.S_ISBLK(os.lstat(block).st_mode)
+    from archspec.files import write_atomic
+
+    with pytest.raises(SpecError) as e:  # the library's writer refuses it too
+        write_atomic(block, "x")
+    assert e.value.diagnostic.code == "E512"
+
+
+def test_an_output_through_a_symbolic_link_replaces_its_file_and_keeps_the_link(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "real.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    assert _cli(capsys, "analyze", "lenet5", "--format", "json", "-o", str(link))[0] == 0
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text())["network"] == "lenet5"
+    assert target.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its permissions
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["data", "link.json", "real.json"]  # no temporary left
+    dangling = tmp_path / "new.json"
+    dangling.symlink_to(tmp_path / "data" / "sub" / "made.json")
+    assert _cli(capsys, "analyze", "lenet5", "--format", "json", "-o", str(dangling))[0] == 0
+    assert dangling.is_symlink() and (tmp_path / "data" / "sub" / "made.json").is_file()
+
+
+def test_an_output_that_cannot_be_written_is_a_diagnostic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    status, _, err = _cli(capsys, "analyze", "lenet5", "-o", str(tmp_path / "file" / "t.txt"))
+    assert status == 2 and err == f"error[E513]: cannot write -o {tmp_path / 'file' / 't.txt'}: " \
+                                  f"{tmp_path / 'file'} is not a folder\n"
+
+
+def test_every_output_option_goes_through_the_checked_writer() -> None:
+    """Each command's file options are the ones `check_outputs` checks, and the command line writes
+    files only through `write_output` (archspec.files.write_atomic)."""
+    import argparse
+
+    from archspec import cli
+
+    checked = {"output", "plot", "onnx"}
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    seen = set()
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.metavar == "FILE" and action.dest != "config":  # --config FILE is read
+                assert action.dest in checked, f"archspec {name} {action.option_strings}: not checked"
+                seen.add((name, action.dest))
+    assert {c for c, _ in seen} == {"analyze", "render", "compare", "zoo", "fmt", "compile"}
+    assert seen >= {("compare", "plot"), ("compile", "onnx")}
+    tree = ast.parse(Path(cli.__file__).read_text(encoding="utf-8"))
+    writes = [(n, c.lineno) for n, c in _calls(tree) if n.endswith(("write_atomic", "write_text", "write_bytes"))
+              or (n == "open" and len(c.args) > 1)]
+    assert [n for n, _ in writes] == ["write_atomic"], writes  # once, in write_output

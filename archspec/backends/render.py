@@ -287,7 +287,7 @@ def to_bytes(dg: graphviz.Digraph, fmt: str, dpi: int = 150) -> bytes:
 
 def write(dg: graphviz.Digraph, path: str | Path, fmt: str | None = None, dpi: int = 150) -> str:
     """Write the picture (or DOT text) whole or not at all; returns the format used."""
-    from archspec.cli import write_atomic
+    from archspec.files import write_atomic
 
     fmt = output_format(path, fmt)
     write_atomic(path, to_bytes(dg, fmt, dpi))

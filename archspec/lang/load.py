@@ -24,6 +24,7 @@ class Source:
 
     spec: ast.SpecFile
     blocks: dict[str, ast.BlockDef] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)  # the files read: the spec's own (if a file) and those it uses
 
 
 def shipped_specs_dir() -> Path:
@@ -36,6 +37,8 @@ def stdlib_dir() -> Path:
 
 def resolve_spec_path(name: str) -> Path | None:
     """A path as given, else a shipped spec by name (`vgg16`, `vgg16.arch`)."""
+    if not name.strip():
+        return None
     p = Path(name)
     if p.is_file():
         return p
@@ -128,23 +131,36 @@ def load_source(spec: str | Path, *, text: str | None = None) -> Source:
         else:
             path = resolve_spec_path(s)
             if path is None:
-                raise SpecError(Diagnostic("E500", f"no spec file `{s}`",
-                                           hint="give a path to a .arch or .yaml file, or a shipped spec's name "
-                                                "(`archspec zoo` lists them)"))
+                raise SpecError(_not_found(s))
             text, name = read_text(path), str(path)
     else:
         name, path = str(spec), Path(str(spec)) if Path(str(spec)).exists() else None
     file = parse_any(text, name)
     blocks: dict[str, ast.BlockDef] = {}
     origin: dict[str, str] = {}
-    _import(file, path.parent if path else Path.cwd(), blocks, origin, [name])
+    read = [str(path.resolve())] if path else []
+    _import(file, path.parent if path else Path.cwd(), blocks, origin, [name], read)
     for b in file.blocks:
         blocks[b.name] = b
-    return Source(file, blocks)
+    return Source(file, blocks, read)
+
+
+def _not_found(name: str) -> Diagnostic:
+    """E500 for a spec that is neither a file nor a shipped spec, with the closest shipped names."""
+    from archspec.diagnostics import did_you_mean
+
+    hint = "give a path to a .arch or .yaml file, or a shipped spec's name (`archspec zoo` lists them)"
+    if not name.strip():
+        return Diagnostic("E500", "no spec given: the spec's name is empty", hint=hint)
+    folder = shipped_specs_dir()
+    shipped = [p.stem for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES] if folder.is_dir() else []
+    close = did_you_mean(Path(name).stem if name.endswith(SPEC_SUFFIXES) else name, shipped)
+    return Diagnostic("E500", f"no spec file `{name}`",
+                      hint=f"{close} (`archspec zoo` lists the shipped specs)" if close else hint)
 
 
 def _import(file: ast.SpecFile, base: Path, blocks: dict[str, ast.BlockDef], origin: dict[str, str],
-            stack: list[str]) -> None:
+            stack: list[str], read: list[str] | None = None) -> None:
     for use in file.uses:
         if use.path.startswith("std/"):
             target = stdlib_dir() / use.path[4:]
@@ -167,7 +183,9 @@ def _import(file: ast.SpecFile, base: Path, blocks: dict[str, ast.BlockDef], ori
             raise SpecError(Diagnostic("E501", f"cyclic `use`: {chain}", use.span,
                                        hint="move the shared blocks into a third file that both use"))
         sub = parse_any(read_text(target), str(target))
-        _import(sub, target.parent, blocks, origin, [*stack, key])
+        if read is not None and key not in read:
+            read.append(key)
+        _import(sub, target.parent, blocks, origin, [*stack, key], read)
         for b in sub.blocks:
             if b.name in blocks and origin[b.name] != key:
                 raise SpecError(Diagnostic("E208", f"block `{b.name}` is defined in two used files",

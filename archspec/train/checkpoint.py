@@ -52,7 +52,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(path: str | Path, payload: dict[str, Any]) -> None:
-    from archspec.cli import write_atomic
+    from archspec.files import write_atomic
 
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "version": VERSION, **payload}, buf)

@@ -266,7 +266,7 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     settings_doc = _settings_json(cfg, sources, p, rt, s.name, started)
     if rt.main:
         outdir.check_writable(out, _state_bytes(model, cfg))
-        from archspec.cli import write_atomic
+        from archspec.files import write_atomic
 
         if ckpt is None:
             write_atomic(out / f"spec{suffix}", text)
@@ -357,7 +357,7 @@ def _save_epoch(out: Path, f: loop.Fit, epoch: int, history: list[dict[str, Any]
         checkpoint.save(out / outdir.BEST, {"epoch": epoch, "model": state, "test_acc": best["acc"],
                                             **checkpoint.plain(meta)})
     report.append_metrics(out, history[-1])
-    from archspec.cli import write_atomic
+    from archspec.files import write_atomic
 
     write_atomic(out / "curves.svg", report.curves_svg(history, f"{meta['spec_name']}: {epoch} epochs"))
 
@@ -384,7 +384,7 @@ def _finish(console: Console, f: loop.Fit, result: Result, best: dict[str, Any],
     result.best_epoch = best["epoch"] or None
     names = list(p.ds.classes) + [f"unit{i}" for i in range(len(p.ds.classes), len(ev["confusion"]))]
     if f.rt.main:
-        from archspec.cli import write_atomic
+        from archspec.files import write_atomic
 
         doc = {"network": name, "epochs": result.epochs, "test_loss": ev["loss"], "test_acc": ev["acc"],
                "samples": ev["samples"], "best_acc": result.best_acc, "best_epoch": result.best_epoch,
