@@ -477,12 +477,12 @@ def run_compile(args: argparse.Namespace) -> int:
 
     if args.train:
         return run_train(args)
+    check_outputs(args, [args.spec])
     if args.onnx and importlib.util.find_spec("onnx") is None:
         raise SpecError(Diagnostic("E202", "--onnx needs the `onnx` package: pip install onnx"))
     if args.class_name is not None and (not args.class_name.isidentifier() or not args.class_name.isascii()):
         raise SpecError(Diagnostic("E202", f"--class-name must be a Python identifier, got {args.class_name!r}"))
     sets, inputs = parse_sets(args.set), parse_inputs(args.input)
-    check_outputs(args, [args.spec])
     code = archspec.generate_code(args.spec, params=sets, input=inputs, freeze=args.freeze, class_name=args.class_name)
     if args.output:
         write_output("-o", args.output, code)
