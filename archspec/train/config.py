@@ -14,6 +14,7 @@ Pure Python: nothing here imports torch.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -218,4 +219,14 @@ def build_config(spec_params: dict[str, Any], file: str | Path | None = None,
     if file is not None:
         apply(cfg, read_settings_file(file), str(file), sources)
     apply(cfg, {k: v for k, v in (overrides or {}).items() if v is not None}, "command line", sources)
+    cfg.data = absolute_data(cfg.data)
     return cfg, sources
+
+
+def absolute_data(source: str) -> str:
+    """A data source with its path made absolute (`mnist:../data` → `mnist:/home/me/data`), so that the
+    checkpoints and settings.json of a run name the same data from any folder."""
+    kind, sep, path = source.partition(":")
+    if not sep or not path.strip() or kind.strip().lower() == "synthetic":
+        return source
+    return f"{kind}:{os.path.abspath(os.path.expanduser(path))}"
