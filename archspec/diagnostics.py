@@ -36,6 +36,10 @@ CODES: dict[str, str] = {
     "E500": "file not found",
     "E501": "cyclic import",
     "E600": "limit exceeded",
+    "E700": "damaged or invalid checkpoint",
+    "E701": "checkpoint does not fit the network",
+    "E710": "invalid dataset",
+    "E711": "dataset over a limit",
     "W100": "a layer reaches no output (warning)",
 }
 

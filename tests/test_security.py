@@ -291,7 +291,8 @@ def test_a_checkpoint_with_code_in_it_is_refused(tmp_path: Path, monkeypatch: py
     torch.save({"model": {"w": torch.zeros(1)}, "extra": _Evil()}, tmp_path / "evil.pt")
     with pytest.raises(SpecError) as e:
         checkpoint.load(tmp_path / "evil.pt")
-    assert e.value.diagnostic.code == "E102" and "weights_only" in (e.value.diagnostic.hint or "")
+    assert e.value.diagnostic.code == "E700" and "weights_only" in (e.value.diagnostic.hint or "")
+    assert "GLOBAL posix.system" in e.value.diagnostic.message
     assert not (tmp_path / "PWNED").exists()
     (tmp_path / "junk.pt").write_bytes(os.urandom(200))
     with pytest.raises(SpecError):

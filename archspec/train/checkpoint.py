@@ -160,6 +160,18 @@ def _reason(e: BaseException) -> tuple[str, bool]:
     return (useful[0] if useful else lines[0] if lines else type(e).__name__), False
 
 
+def _cut_zip(p: Path) -> bool:
+    """A file that starts as a zip archive (torch.save's format) but has no directory at its end."""
+    import zipfile
+
+    try:
+        with open(p, "rb") as f:
+            start = f.read(4)
+        return start == b"PK\x03\x04" and not zipfile.is_zipfile(p)
+    except OSError:
+        return False
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
@@ -177,16 +189,21 @@ def load(path: str | Path, purpose: str = "init") -> dict[str, Any]:
     if p.stat().st_size == 0:
         raise damaged(p, "is empty (0 bytes): its write was cut short, or the file was truncated", purpose)
     try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
+        with open(p, "rb") as f:
+            f.read(1)
     except OSError as e:
         raise SpecError(Diagnostic("E102", f"cannot read the checkpoint {p}: {e.strerror or e}")) from None
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file; all mean "not a checkpoint we load"
         text, hostile = _reason(e)
         if hostile:
             raise SpecError(Diagnostic(
                 "E700", f"the checkpoint {p} holds objects other than tensors and plain containers: {text}",
                 hint="archspec loads tensors and plain containers only (weights_only=True): such objects could "
-                     "run code")) from None
+                     f"run code; {_HINTS[purpose]}")) from None
+        if _cut_zip(p):
+            text = f"a zip archive without its directory, after {p.stat().st_size:,} bytes: it was cut short"
         raise damaged(p, f"is damaged or not a checkpoint (it does not load: {text})", purpose) from None
     if not isinstance(data, dict):
         raise damaged(p, f"holds a {type(data).__name__}, not a checkpoint or state dict", purpose)
