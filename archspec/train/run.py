@@ -462,7 +462,7 @@ def _finish(console: Console, f: loop.Fit, result: Result, best: dict[str, Any],
     result.test_acc, result.test_loss, result.confusion = ev["acc"], ev["loss"], ev["confusion"]
     result.best_acc = best["acc"] if best["acc"] >= 0 else None
     result.best_epoch = best["epoch"] or None
-    names = list(p.ds.classes) + [f"unit{i}" for i in range(len(p.ds.classes), len(ev["confusion"]))]
+    names = report.class_names(p.ds.classes, ev["confusion"])
     if f.rt.main:
         from archspec.cli import write_atomic
 
@@ -473,7 +473,8 @@ def _finish(console: Console, f: loop.Fit, result: Result, best: dict[str, Any],
                       f"the checkpoints are complete: free some space, then `--resume --out {out}` writes the test "
                       "results without training again"):
             write_atomic(out / "test.json", json.dumps(doc, indent=1) + "\n")
-        console.print(report.confusion_table(ev["confusion"], names))
+        console.print(report.confusion_table(ev["confusion"], names) if ev["confusion"] is not None
+                      else report.no_confusion(len(names)))
         console.print(f"[bold]Test accuracy {ev['acc']:.2%}[/] (loss {ev['loss']:.4f}, {ev['samples']:,} samples"
                       + (", per position" if p.heads[0].spatial else "") + ")"
                       + (f"; best {result.best_acc:.2%} after epoch {result.best_epoch}" if result.best_acc else ""))

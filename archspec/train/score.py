@@ -22,7 +22,7 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
              console: Console | None = None) -> dict[str, Any]:
     """Score a checkpoint; returns {"loss", "acc", "samples", "confusion", "classes"}."""
     import archspec
-    from archspec.train.report import confusion_table, make_console
+    from archspec.train.report import class_names, confusion_table, make_console, no_confusion
     from archspec.train.run import prepare
 
     console = console or make_console()
@@ -49,10 +49,10 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
         ev = loop.evaluate(f, test, confusion=True)
     finally:
         teardown(rt)
-    names = list(p.ds.classes) + [f"unit{i}" for i in range(len(p.ds.classes), len(ev["confusion"]))]
+    names = class_names(p.ds.classes, ev["confusion"])
     console.print(f"[bold]{s.name}[/] from {ckpt_path} (epoch {ckpt.get('epoch', '?')}) on {p.ds.describe()}")
     for note in p.notes:
         console.print(f"  [dim]note:[/] {note}")
-    console.print(confusion_table(ev["confusion"], names))
+    console.print(confusion_table(ev["confusion"], names) if ev["confusion"] is not None else no_confusion(len(names)))
     console.print(f"[bold]Test accuracy {ev['acc']:.2%}[/] (loss {ev['loss']:.4f}, {ev['samples']:,} samples)")
     return {**ev, "classes": names}
