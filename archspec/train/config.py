@@ -78,6 +78,10 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_record(self) -> dict[str, Any]:
+        """The settings as a run records them (settings.json, checkpoints): the data's path absolute."""
+        return {**asdict(self), "data": absolute_data(self.data)}
+
 
 RUN_KEYS = frozenset({"data", "holdout", "limit", "fit", "device", "amp", "compile", "threads", "eval_every"})
 KEYS = {f.name: f for f in fields(TrainConfig)}
@@ -219,7 +223,6 @@ def build_config(spec_params: dict[str, Any], file: str | Path | None = None,
     if file is not None:
         apply(cfg, read_settings_file(file), str(file), sources)
     apply(cfg, {k: v for k, v in (overrides or {}).items() if v is not None}, "command line", sources)
-    cfg.data = absolute_data(cfg.data)
     return cfg, sources
 
 

@@ -30,7 +30,7 @@ from torch import nn
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.train import checkpoint, data, heads, loop, outdir, report
 from archspec.train.batches import DeviceData
-from archspec.train.config import TrainConfig, build_config
+from archspec.train.config import TrainConfig, absolute_data, build_config
 from archspec.train.device import Runtime, setup, teardown
 
 RUNTIME_KEYS = frozenset({"device", "amp", "compile", "threads"})  # may change when resuming
@@ -142,7 +142,7 @@ def _settings_json(cfg: TrainConfig, sources: dict[str, str], p: Prepared, rt: R
                    started: str) -> dict[str, Any]:
     return checkpoint.plain({
         "format": "archspec-run", "version": 1, "network": spec_name, "started": started,
-        "settings": cfg.to_dict(), "sources": sources, "params": p.params, "input": list(p.input_shape),
+        "settings": cfg.to_record(), "sources": sources, "params": p.params, "input": list(p.input_shape),
         "outputs": [{"name": h.name, "loss": h.loss, "weight": h.weight, "shape": list(h.shape)} for h in p.heads],
         "data": data.info(p.ds), "notes": p.notes,
         "runtime": {"device": rt.describe(), "processes": rt.world, "torch": torch.__version__,
@@ -165,8 +165,11 @@ def _resume_settings(ckpt: dict[str, Any], overrides: dict[str, Any], params: di
     for k, v in overrides.items():
         if v is None or k in RUNTIME_KEYS:
             continue
-        if getattr(probe, k) != getattr(cfg, k):
-            differ.append(f"{k}: {getattr(cfg, k)!r} in the run, {getattr(probe, k)!r} now")
+        now, then = getattr(probe, k), getattr(cfg, k)
+        if k == "data" and absolute_data(now) == absolute_data(then):
+            continue
+        if now != then:
+            differ.append(f"{k}: {then!r} in the run, {now!r} now")
     saved_params = ckpt["params"]
     for k, v in params.items():
         if checkpoint.plain(v) != saved_params.get(k):
@@ -328,7 +331,7 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     f = loop.Fit(train_model, core, eval_model, p.heads, optimizer, scheduler, rt, cfg, train_data, test_data,
                  classes=len(p.ds.classes), frozen_norms=loop.frozen_norms(model))
     _intro(console, s.name, cfg, p, rt, out, trainable)
-    meta = {"started": started, "settings": cfg.to_dict(), "params": p.params, "input": list(p.input_shape),
+    meta = {"started": started, "settings": cfg.to_record(), "params": p.params, "input": list(p.input_shape),
             "data": data.info(p.ds), "spec_name": s.name, "spec_sha256": _sha(text)}
     result = Result("done", out, start_epoch, classes=list(p.ds.classes), history=history, notes=p.notes,
                     model=core)
