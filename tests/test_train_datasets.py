@@ -126,6 +126,18 @@ def _bad_zip(p: Path) -> Path:
     return p
 
 
+def _bmp_width(width: int) -> bytes:
+    """An 8×8 BMP whose header's width field says `width` (a damaged header: a huge image)."""
+    import io
+
+    pil = pytest.importorskip("PIL.Image", reason="Pillow is the optional `train` extra")
+    buf = io.BytesIO()
+    pil.new("RGB", (8, 8), (1, 2, 3)).save(buf, "BMP")
+    b = bytearray(buf.getvalue())
+    b[18:22] = struct.pack("<i", width)
+    return bytes(b)
+
+
 def _symlink_to_zero(tmp: Path) -> tuple[str, Path]:
     root = image_folder(tmp / "imgs", {"a/1.png": None, "b/1.png": None})
     (root / "b" / "z.png").symlink_to("/dev/zero")
@@ -164,6 +176,8 @@ CASES: list[Case] = [
      "is an image of 10,000×10,000 pixels"),
     ("folder: a corrupt BMP header", _f({"a/1.png": None, "b/x.bmp": b"BM" + bytes(12) + b"\xff" * 40}, "b/x.bmp"),
      "E710", "cannot read the image"),
+    ("folder: a BMP header whose width is damaged", _f({"a/1.png": None, "b/x.bmp": _bmp_width(0x7FFF0008)}, "b/x.bmp"),
+     "E711", "is too large an image to decode"),
     ("folder: a PPM claiming 10**5×10**5", _f({"a/1.png": None, "b/x.ppm": b"P5\n100000 100000\n255\n" + bytes(64)},
                                               "b/x.ppm"), "E711", "pixels"),
     ("folder: a FIFO named f.png", _fifo, "E710", "is a FIFO (named pipe), not a file of data"),
