@@ -431,6 +431,14 @@ def test_a_relative_data_path_from_an_old_checkpoint_is_said_to_come_from_it(tmp
     assert d.code == "E500" and "no file data/d.npz" in d.message
     assert any(f"recorded in the checkpoint {here / 'run' / 'old.pt'}" in n for n in d.notes)
     assert any("relative to the folder the run was started from" in n for n in d.notes)
+    assert d.hint == "give the data with --data npz:PATH"
+    last = here / "run" / "last.pt"
+    version1(_set("settings/data", "npz:data/d.npz"))(last, last)
+    with pytest.raises(SpecError) as e:
+        train(here / "n.arch", out=here / "run", resume=True, **QUIET)
+    d = e.value.diagnostic
+    assert d.code == "E500" and any(f"recorded in the checkpoint {last}" in n for n in d.notes)
+    assert (d.hint or "").startswith("run --resume from the folder the run was started from")
 
 
 def test_an_empty_out_is_refused(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,11 +86,12 @@ def main_io(g: nx.DiGraph) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str], cfg: TrainConfig,
             user_params: Sequence[str], stats: dict[str, Any] | None = None,
-            data_origin: Path | None = None) -> Prepared:
+            data_origin: Path | None = None, resuming: bool = False) -> Prepared:
     """Data, graph and model. `params` are the network's parameters to build with; when the data's
     classes differ from the output's units and the spec has a `classes` parameter the user did not set,
     it is set to the data's count. `stats`: the normalisation to use instead of the data's own.
-    `data_origin`: the checkpoint that named the data source (said in a data error's notes)."""
+    `data_origin`: the checkpoint that named the data source (said in a data error's notes; `resuming`:
+    by --resume, else by evaluate)."""
     from archspec.backends.torch_module import build
     from archspec.passes import freeze as freeze_pass
 
@@ -105,10 +106,16 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
         if data_origin is not None:
             d = e.diagnostic
             d.notes.append(f"the data source `{cfg.data}` is the one recorded in the checkpoint {data_origin}")
-            _, path = data.parse_source(cfg.data)
-            if path and not Path(path).is_absolute():
+            kind, path = data.parse_source(cfg.data)
+            relative = bool(path) and not Path(path).is_absolute()
+            if relative:
                 d.notes.append("its path is relative to the folder the run was started from (archspec writes "
                                "absolute paths since checkpoint version 2)")
+            if resuming:
+                d.hint = ("run --resume from the folder the run was started from" if relative else
+                          "put the data back where the run read it") + ", or start a new run"
+            else:
+                d.hint = f"give the data with --data {kind}:PATH"
         raise
     if stats:
         ds.scale, ds.mean, ds.std = stats["scale"], stats["mean"], stats["std"]
@@ -256,7 +263,7 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     torch.manual_seed(cfg.seed)
     last = out / outdir.LAST if out is not None else None
     p = prepare(s, params, input, freeze, cfg, list(user_params) + (list(params) if ckpt else []),
-                data_origin=last if ckpt is not None else None)
+                data_origin=last if ckpt is not None else None, resuming=True)
     p.notes[:0] = notes
     model = p.model
     if init is not None and ckpt is None:
