@@ -187,6 +187,8 @@ def spec_settings(params: dict[str, Any]) -> dict[str, Any]:
 def read_settings_file(path: str | Path) -> dict[str, Any]:
     """A settings file: a JSON, YAML or TOML mapping."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a FIFO would block the read, a device never end it
+        raise SpecError(Diagnostic("E102", f"the settings file {p} is not a regular file"))
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
