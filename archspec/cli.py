@@ -504,7 +504,7 @@ def run_compile(args: argparse.Namespace) -> int:
 def _check_options(p: argparse.ArgumentParser) -> None:
     _spec_options(p)
     _freeze_option(p)
-    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the meta-device run")
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the meta-device run (at least 2; the figures are per sample)")
     p.add_argument("--no-cpu", action="store_true", help="leave out the small real forward on the CPU")
     p.add_argument("--all", action="store_true", help="list every layer, not only those that disagree")
     p.add_argument("--format", choices=("table", "json"), default="table")

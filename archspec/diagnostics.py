@@ -41,6 +41,10 @@ CODES: dict[str, str] = {
     "E512": "output is not a file (socket, block device)",
     "E513": "output cannot be written",
     "E600": "limit exceeded",
+    "E700": "damaged or invalid checkpoint",
+    "E701": "checkpoint does not fit the network",
+    "E710": "invalid dataset",
+    "E711": "dataset over a limit",
     "W100": "a layer reaches no output (warning)",
 }
 

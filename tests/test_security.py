@@ -291,7 +291,8 @@ def test_a_checkpoint_with_code_in_it_is_refused(tmp_path: Path, monkeypatch: py
     torch.save({"model": {"w": torch.zeros(1)}, "extra": _Evil()}, tmp_path / "evil.pt")
     with pytest.raises(SpecError) as e:
         checkpoint.load(tmp_path / "evil.pt")
-    assert e.value.diagnostic.code == "E102" and "weights_only" in (e.value.diagnostic.hint or "")
+    assert e.value.diagnostic.code == "E700" and "weights_only" in (e.value.diagnostic.hint or "")
+    assert "GLOBAL posix.system" in e.value.diagnostic.message
     assert not (tmp_path / "PWNED").exists()
     (tmp_path / "junk.pt").write_bytes(os.urandom(200))
     with pytest.raises(SpecError):
@@ -484,3 +485,45 @@ def test_every_output_option_goes_through_the_checked_writer() -> None:
     writes = [(n, c.lineno) for n, c in _calls(tree) if n.endswith(("write_atomic", "write_text", "write_bytes"))
               or (n == "open" and len(c.args) > 1)]
     assert [n for n, _ in writes] == ["write_atomic"], writes  # once, in write_output
+@pytest.mark.parametrize("use", ["resume", "evaluate", "init"])
+def test_a_checkpoint_with_code_in_it_runs_nothing_in_any_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str], use: str) -> None:
+    """`--resume`, `archspec evaluate` and `--init` on a checkpoint whose pickle calls os.system, nested
+    in an entry (the optimizer's state): refused (E700) before anything is checked, no code run, no
+    traceback."""
+    torch = pytest.importorskip("torch")
+    from archspec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.arch").write_text("network n:\n    input 4\n    dense 2 softmax\n")
+    assert main(["train", "n.arch", "--out", "run", "--epochs", "1", "--data", "synthetic:40", "--threads", "1",
+                 "--no-progress"]) == 0
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    ck["optimizer"]["state"][0]["evil"] = _Evil()
+    torch.save(ck, tmp_path / "run" / "last.pt")
+    capsys.readouterr()
+    args = {"resume": ["train", "n.arch", "--out", "run", "--resume"],
+            "evaluate": ["evaluate", "n.arch", "run/last.pt"],
+            "init": ["train", "n.arch", "--out", "new", "--init", "run/last.pt", "--epochs", "1"]}[use]
+    assert main(["--no-color", *args, "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error[E700]: the checkpoint run/last.pt holds objects other than tensors" in err
+    assert "Traceback" not in err and not (tmp_path / "PWNED").exists()
+
+
+def test_dataset_files_are_never_unpickled_or_opened_as_pipes(tmp_path: Path) -> None:
+    """An npz of Python objects is refused from its header (allow_pickle=False is never reached), and a
+    FIFO among the images is refused before anything opens it (opening it would block)."""
+    np = pytest.importorskip("numpy")
+    data = pytest.importorskip("archspec.train.data")
+    np.savez(tmp_path / "objects.npz", x=np.array([_Evil()], dtype=object), y=np.zeros(1))
+    with pytest.raises(SpecError) as e:
+        data.load(f"npz:{tmp_path / 'objects.npz'}", (4,), classes=2)
+    assert e.value.diagnostic.code == "E710" and "Python objects (a pickle)" in e.value.diagnostic.message
+    assert not (tmp_path / "PWNED").exists()
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+    os.mkfifo(tmp_path / "imgs" / "a" / "x.png")
+    with pytest.raises(SpecError) as e:
+        data.load(f"folder:{tmp_path / 'imgs'}", (1, 8, 8), classes=2)
+    assert e.value.diagnostic.code == "E710" and "is a FIFO" in e.value.diagnostic.message
