@@ -453,7 +453,7 @@ def test_a_full_disk_while_writing_test_json_is_a_diagnostic(base: Path, tmp_pat
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    import archspec.cli as cli
+    import archspec.files as cli
 
     real = cli.write_atomic
 
