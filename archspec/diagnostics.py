@@ -107,21 +107,22 @@ class SpecError(Exception):
 
 MAX_NAME = 80  # characters of a user-given name, path or value echoed in a diagnostic
 MAX_FIELD = 2_000  # characters of a whole message, expected, received or hint
-_QUOTED = re.compile(r"`([^`]{" + str(MAX_NAME + 1) + ",})`")
+_QUOTED = re.compile(r"`([^`]*)`")
+_CONTROLS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def clip(text: str, n: int = MAX_NAME) -> str:
-    """`text` cut to `n` characters (the cut marked with `…` and the full length)."""
-    if len(text) <= n:
-        return text
-    return f"{text[:n - 1]}… ({len(text):,} characters)"
+    """`text` cut to `n` characters (the cut marked with `…` and the full length), control characters
+    (a newline in a file name) written as escapes."""
+    if len(text) > n:
+        text = f"{text[:n - 1]}… ({len(text):,} characters)"
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def clip_names(text: str) -> str:
     """Every `quoted` piece of a diagnostic's text cut to MAX_NAME characters, the whole to MAX_FIELD."""
-    if len(text) > MAX_NAME:
-        text = _QUOTED.sub(lambda m: f"`{clip(m.group(1))}`", text)
-    return clip(text, MAX_FIELD)
+    text = _QUOTED.sub(lambda m: f"`{clip(m.group(1))}`", text)
+    return text if len(text) <= MAX_FIELD else text[:MAX_FIELD - 1] + "…"
 
 
 def error(code: str, message: str, span: Span | None = None, **kw: Any) -> SpecError:
