@@ -114,9 +114,11 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 def clip(text: str, n: int = MAX_NAME) -> str:
     """`text` cut to `n` characters (the cut marked with `…` and the full length), control characters
     (a newline in a file name) written as escapes."""
-    if len(text) > n:
-        text = f"{text[:n - 1]}… ({len(text):,} characters)"
-    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
+    text = _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
+    if len(text) > n:  # at most n characters in all: clipping again changes nothing
+        tail = f"… ({len(text):,} characters)"
+        text = text[:max(0, n - len(tail))] + tail
+    return text
 
 
 def clip_names(text: str) -> str:
