@@ -235,3 +235,20 @@ def test_a_dag_of_uses_reads_each_file_once(tmp_path, monkeypatch):
     a = archspec.analyze(str(spec))
     assert len(a.rows) == 2
     assert sorted(p.name for p in reads) == sorted([f"f{i}.arch" for i in range(n)] + ["net.arch"])
+
+
+def test_the_estimate_never_refuses_a_network_within_the_limit():
+    # every shipped spec analyses with the layer limit set to its own layer count, and not with one less
+    from pathlib import Path
+
+    from archspec.graph import build
+    from archspec.lang.load import shipped_specs_dir
+
+    for path in sorted(Path(shipped_specs_dir()).rglob("*.arch")):
+        src = archspec.load(str(path)).source
+        g = build.build_graph(src)
+        n = sum(1 for _, d in g.nodes(data=True) if d["role"] != "output")
+        assert build.build_graph(src, max_nodes=n).number_of_nodes() == g.number_of_nodes(), path
+        with pytest.raises(SpecError) as e:
+            build.build_graph(src, max_nodes=n - 1)
+        assert e.value.diagnostic.code == "E600", path

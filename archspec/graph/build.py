@@ -226,10 +226,9 @@ class Builder:
         if n < 0 or n > MAX_REPEAT:
             raise SpecError(Diagnostic("E600" if n > 0 else "E202", f"`repeat {n}` is out of range", s.count.span,
                                        expected=f"0 to {MAX_REPEAT:,} repetitions"))
-        env = self._evaluator(f.env, f).env
-        if n > 1:
-            inner = {k: v for k, v in env.items() if k != s.var}
-            self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body(s.body, inner, f.blocks, times=n))
+        if n > 1:  # the estimate of this very statement: its body n times
+            env = self._evaluator(f.env, f).env
+            self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body([s], dict(env), f.blocks))
         self.expanding.append((f"`repeat {n}`", s.span))
         try:
             for i in range(n):
@@ -717,6 +716,7 @@ class _Estimate:
         self.steps = 0
         self.memo: dict[tuple[Any, ...], tuple[int, int]] = {}
         self.active: list[int] = []
+        self.volatile: set[int] = set()
 
     def body(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure],
              times: int = 1) -> tuple[int, int] | None:
@@ -738,7 +738,8 @@ class _Estimate:
         if defs:
             blocks = dict(blocks)
             for d in defs:
-                blocks[d.name] = Closure(d, env, blocks)
+                c = blocks[d.name] = Closure(d, env, blocks)
+                self.volatile.add(id(c))  # its env is the estimate's, which later `let`s change: no memo
         nodes = work = 0
         for s in stmts:
             self.steps += 1
@@ -769,7 +770,7 @@ class _Estimate:
                 return self.stmts(s.body if cond else s.orelse, env, blocks)
             a = self.stmts(s.body, dict(env), blocks)
             b = self.stmts(s.orelse, dict(env), blocks)
-            _forget(env, _assigned(s.body) | _assigned(s.orelse))
+            _forget(env, {*_assigned(s.body), *_assigned(s.orelse), *BUILTINS})
             return min(a[0], b[0]), min(a[1], b[1])
         _forget(env, BUILTINS)  # the statements below change the current tensor
         if t == "layer":
@@ -789,9 +790,9 @@ class _Estimate:
             assigned = _assigned(s.body)
             if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_REPEAT:
                 k = 0  # unknown, or refused by the repeat itself
-            # in the body, the loop variable and the names the body assigns (read before their `let` they
-            # hold another iteration's value) are unknown
-            inner = {n: v for n, v in env.items() if n != s.var and n not in assigned}
+            # in the body, the loop variable, the names the body assigns (read before their `let` they hold
+            # another iteration's value) and the current tensor's size (another iteration's) are unknown
+            inner = {n: v for n, v in env.items() if n != s.var and n not in assigned and n not in BUILTINS}
             nodes, work = self.stmts(s.body, inner, blocks) if k else (0, 0)
             _forget(env, assigned)
             return nodes * k, work * k
@@ -816,11 +817,13 @@ class _Estimate:
                 inner.pop(p.name, None)
             else:
                 inner[p.name] = v
-        try:
-            key = (id(b), tuple(sorted((k, _hashable(v)) for k, v in inner.items() if k in params)))
-            hash(key)
-        except TypeError:
-            key = None
+        key: tuple[Any, ...] | None = None
+        if id(c) not in self.volatile:
+            try:
+                key = (id(c), tuple(sorted((k, _hashable(v)) for k, v in inner.items() if k in params)))
+                hash(key)
+            except TypeError:
+                key = None
         if key is not None and key in self.memo:
             return self.memo[key]
         self.active.append(id(b))
