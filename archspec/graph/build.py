@@ -28,6 +28,7 @@ WORK_PER_NODE = 10  # statements executed while expanding (lets, calls, layers..
 MAX_REPEAT = 100_000
 MAX_CALL_DEPTH = 64
 ENV_MAX_NODES = "ARCHSPEC_MAX_NODES"
+MAX_WARNINGS = 10  # W100 warnings listed one by one
 BUILTINS = ("channels", "shape")  # names that read the current tensor
 
 
@@ -141,9 +142,12 @@ class Builder:
         """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
         g = self.g
         dead = [n for n, d in g.nodes(data=True) if d["role"] != "output" and g.out_degree(n) == 0]
-        return [Diagnostic("W100", f"`{n}` is computed but reaches no output", g.nodes[n]["span"],
-                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
-                                                    "or remove it") for n in dead]
+        out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g.nodes[n]["span"],
+                          severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
+                                                   "or remove it") for n in dead[:MAX_WARNINGS]]
+        if len(dead) > MAX_WARNINGS:  # 100,000 side paths: ten warnings, and the count of the others
+            out[-1].notes.append(f"and {len(dead) - MAX_WARNINGS:,} more layers that reach no output")
+        return out
 
     def _network_params(self, net: ast.Network) -> dict[str, Value]:
         known = sorted({p.name for p in net.params})  # sorted: a diagnostic reads the same on every run
