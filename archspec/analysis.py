@@ -440,7 +440,9 @@ class Spec:
 
 
 def load(spec: str | Path | Spec, *, text: str | None = None) -> Spec:
-    """Load a spec: a path, a shipped spec's name (`"vgg16"`), or source text (anything with a newline)."""
+    """Load a spec: a path, a shipped spec's name (`"vgg16"`), or source text. A string holding a newline
+    is source text; a `Path` (or `archspec.lang.load.SpecPath`, the command line's argument) is always a
+    path, whatever it holds; `text=` gives source text with a name (`load("net.arch", text=src)`)."""
     if isinstance(spec, Spec):
         return spec
     return Spec(load_source(spec, text=text))

@@ -36,8 +36,15 @@ def command(name: str, help: str) -> Callable[[Callable[[argparse.ArgumentParser
 
 # -- shared options -------------------------------------------------------------------------------
 
+def _spec_path(text: str) -> str:
+    """The spec argument: always a path or a shipped spec's name, never source text (even with a newline)."""
+    from archspec.lang.load import SpecPath
+
+    return SpecPath(text)
+
+
 def _spec_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="a .arch or .yaml file, or a shipped spec's name (see `archspec zoo`)")
+    p.add_argument("spec", type=_spec_path, help="a .arch or .yaml file, or a shipped spec's name (see `archspec zoo`)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="set a network parameter, e.g. --set depth=50 (repeatable)")
     p.add_argument("--input", action="append", default=[], metavar="SHAPE",
@@ -350,7 +357,7 @@ def split_compare_args(items: Sequence[str]) -> tuple[list[tuple[str, list[str],
             if opt in _VALUE_OPTIONS and not eq:
                 rest.append(next(it, ""))
         else:
-            specs.append((tok, [], []))
+            specs.append((_spec_path(tok), [], []))
     return specs, rest
 
 

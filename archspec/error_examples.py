@@ -54,6 +54,8 @@ EXAMPLES = [
     Example("E100", "a missing colon", {"spec.arch": "network net\n    input 3x32x32\n"}),
     Example("E101", "an indentation that matches no enclosing block",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 8 3x3\n  relu\n"}),
+    Example("E101", "a tab after spaces (its width would decide the block the line is in)",
+            {"spec.arch": "network net:\n    input 3x32x32\n    repeat 2:\n        conv 8 3x3 pad=1\n    \trelu\n"}),
     Example("E102", "a file that is not text", {"spec.arch": "network net:\n    input 3x32x32\x00\n"}),
     Example("E110", "a mistake in a YAML spec", {"spec.yaml": "network: net\nbody:\n  - input 3x32x32\n"
                                                              "  - repeat: 2\n    bdy: [relu]\n"}),
@@ -114,6 +116,9 @@ EXAMPLES = [
             ["-o", "spec.arch/net.json"], place=False),
     Example("E600", "a limit: a huge repeat count",
             {"spec.arch": "network net:\n    input 3x32x32\n    repeat 10**9:\n        relu\n"}),
+    Example("E600", "a limit: an expansion past the layer limit, refused before it is built",
+            {"spec.arch": "network net:\n    input 3x32x32\n    repeat 100000:\n        repeat 100000:\n"
+                          "            relu\n"}),
     Example("E700", "`--resume` from a checkpoint cut to 0 bytes (a disk that filled up, a copy that failed)",
             {"spec.arch": _TINY, "run/last.pt": ""}, ["--out", "run", "--resume"], command="train"),
     Example("E701", "`evaluate` with a spec other than the checkpoint's: its weights do not fit",

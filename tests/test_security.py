@@ -208,6 +208,51 @@ def test_use_reads_spec_files_only(tmp_path: Path, target: str) -> None:
     assert "secret" not in err.replace("secret.txt", "") and "PRIVATE" not in err and "root:" not in err
 
 
+SHADOW = "root:$6$rounds=5000$SECRETSALT$HASHHASHHASH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+ENVIRON = "SECRET_TOKEN=tok-123456\x00PATH=/usr/bin\x00HOME=/root\x00"
+LEAKS = ("root:", "SECRET", "HASH", "daemon", "tok-", "PATH", "/usr/bin", "/secret", "password", "hunter2")
+
+
+@pytest.mark.parametrize("content", [SHADOW, ENVIRON], ids=["shadow", "environ"])
+def test_use_of_a_link_to_a_file_that_is_not_a_spec(tmp_path: Path, content: str) -> None:
+    """`blocks.arch` a link to /etc/shadow or /proc/self/environ: the suffix check looked at the link's
+    name, and the syntax error quoted the target's first line (password hashes, environment variables)."""
+    secret = tmp_path / "private" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text(content)
+    (tmp_path / "blocks.arch").symlink_to(secret)
+    spec = tmp_path / "net.arch"
+    spec.write_text('use "blocks.arch"\n' + NET)
+    rc, _, err = check_cli(["--no-color", "analyze", str(spec)], seconds=10)
+    assert rc == 2 and "error[E500]" in err and "net.arch:1:1" in err, err
+    assert not any(w in err for w in LEAKS), err
+
+
+@pytest.mark.parametrize("content", [SHADOW, ENVIRON, "PATH=/usr/bin:/secret/dir\n", "password: hunter2\n"],
+                         ids=["shadow", "environ", "env line", "yaml-like"])
+@pytest.mark.parametrize("suffix", [".arch", ".yaml", ""])
+def test_a_file_that_is_not_a_spec_is_never_quoted(tmp_path: Path, content: str, suffix: str) -> None:
+    """A spec file that does not start like a spec (first line not `network`, `block`, `use` or a YAML spec's
+    key): the diagnostic gives the place, and no byte of the text (docs/reliability.md)."""
+    path = tmp_path / f"given{suffix}"
+    path.write_text(content)
+    rc, _, err = check_cli(["--no-color", "analyze", str(path)], seconds=10)
+    assert rc == 2 and f"given{suffix}:1:" in err, err
+    assert not any(w in err for w in LEAKS), err
+    # through a link named like a spec, too
+    link = tmp_path / "link.arch"
+    link.symlink_to(path)
+    rc, _, err = check_cli(["--no-color", "analyze", str(link)], seconds=10)
+    assert rc == 2 and not any(w in err for w in LEAKS), err
+
+
+def test_a_spec_is_still_quoted(tmp_path: Path) -> None:
+    spec = tmp_path / "net.arch"
+    spec.write_text("# a comment first\n" + NET + "    conv 8 3x3 pad=\n")
+    rc, _, err = check_cli(["--no-color", "analyze", str(spec)])
+    assert rc == 2 and "net.arch:4:" in err and " 4 |     conv 8 3x3 pad=" in err, err
+
+
 # -- generated code ----------------------------------------------------------------------------------
 
 Q3 = '"' * 3  # a triple quote, which would close a docstring

@@ -201,16 +201,20 @@ def rich_table(a: Analysis, depth: int | None = None, columns: Sequence[str] | s
 
     cols = parse_columns(columns)
     conv = "" if a.convention == "archspec" else f" ({a.convention})"
+    headers = [COLUMNS[c].header + (conv if c == "macs" else "") for c in cols]
+    rows = a.display_rows(depth)
+    cells = _Cells(a)
+    if len(rows) > FAST_ROWS:
+        t: Any = _PlainTable(a.name, ["Layer", "Kind", *headers], [_plain_cells(typ, item, cells, cols) for typ, item in rows],
+                             [False, False, *(COLUMNS[c].right for c in cols)])
+        return Group(t, _summary(a))
     t = Table(title=esc(a.name), title_justify="left", header_style="bold", show_lines=False, pad_edge=False)
     t.add_column("Layer", no_wrap=True)
     t.add_column("Kind", style="cyan", no_wrap=True)
-    for c in cols:
-        col = COLUMNS[c]
-        header = col.header + (conv if c == "macs" else "")
-        t.add_column(header, justify="right" if col.right else "left",
+    for c, header in zip(cols, headers):
+        t.add_column(header, justify="right" if COLUMNS[c].right else "left",
                      overflow="fold", no_wrap=c not in ("args", "connected", "input"))
-    cells = _Cells(a)
-    for typ, item in a.display_rows(depth):
+    for typ, item in rows:
         if typ == "block":
             label = esc(item.label) if item else ""
             t.add_row(f"[bold]{esc(_indent(item.id))}[/]", f"[bold magenta]{label}[/]", *[""] * len(cols))
@@ -222,12 +226,68 @@ def rich_table(a: Analysis, depth: int | None = None, columns: Sequence[str] | s
             style = "dim" if not (r.params or r.macs) else ""
             t.add_row(esc(_indent(r.name)), r.kind + (" ❄" if r.frozen else ""), *map(esc, cells.layer(r, cols)),
                       style=style)
+    return Group(t, _summary(a))
+
+
+def _summary(a: Analysis) -> Any:
+    from rich.markup import escape as esc
+    from rich.table import Table
+
     s = Table.grid(padding=(0, 2))
     s.add_column(style="bold")
     s.add_column(justify="left")
     for k, v in a.summary_lines():
         s.add_row(k, esc(v))
-    return Group(t, s)
+    return s
+
+
+# Past this many rows (a flat network of 100,000 layers that no `--depth` can shorten), rich's table
+# takes a millisecond a row to measure and wrap: the rows are laid out here instead, plainly, in one pass.
+FAST_ROWS = 2_000
+
+
+def _plain_cells(typ: str, item: Any, cells: _Cells, cols: Sequence[str]) -> list[str]:
+    if typ == "block":
+        return [_indent(item.id), item.label if item else "", *[""] * len(cols)]
+    if typ == "collapsed":
+        s = item["scope"]
+        return [_indent(s.id), s.label, *cells.collapsed(item, cols)]
+    r = item
+    return [_indent(r.name), r.kind + (" ❄" if r.frozen else ""), *cells.layer(r, cols)]
+
+
+class _PlainTable:
+    """A table drawn as rich draws `rich_table`'s (same columns and borders), without per-cell layout."""
+
+    def __init__(self, title: str, header: list[str], rows: list[list[str]], right: list[bool]) -> None:
+        self.title, self.header, self.rows, self.right = title, header, rows, right
+
+    def lines(self) -> list[str]:
+        widths = [max(len(h), *(len(r[i]) for r in self.rows)) for i, h in enumerate(self.header)]
+        last = len(widths) - 1
+
+        def row(cells: list[str], bar: str) -> str:
+            parts = [c.rjust(w) if right else c.ljust(w) for c, w, right in zip(cells, widths, self.right)]
+            return bar + f" {bar} ".join(parts) + bar
+
+        def rule(left: str, mid: str, right: str, fill: str) -> str:
+            return left + mid.join(fill * (w + (1 if i in (0, last) else 2)) for i, w in enumerate(widths)) + right
+
+        return [self.title, rule("┏", "┳", "┓", "━"), row(self.header, "┃"), rule("┡", "╇", "┩", "━"),
+                *(row(r, "│") for r in self.rows), rule("└", "┴", "┘", "─")]
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        for line in self.lines():
+            yield Segment(line)
+            yield Segment.line()
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.measure import Measurement
+
+        width = max(len(line) for line in self.lines())
+        return Measurement(width, width)
 
 
 WIDEST = 2000  # characters: the most a table is measured at
