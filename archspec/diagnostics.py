@@ -114,7 +114,7 @@ class SpecError(Exception):
         return render(self.diagnostic, sources=None)
 
 
-MAX_NAME = 80  # characters of a user-given name, path or value echoed in a diagnostic
+MAX_NAME = 240  # characters of a user-given name, path or value echoed in a diagnostic (a path fits whole)
 MAX_FIELD = 2_000  # characters of a whole message, expected, received or hint
 _QUOTED = re.compile(r"`([^`]*)`")
 _CONTROLS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
