@@ -311,6 +311,8 @@ class Crop(LayerKind[CropArgs]):
                              expected="`crop 4` or `crop size=28x28`")
         if a.size is not None:
             target = norm_size(a.size, nd, "size")
+            if min(target) < 1:
+                raise ShapeError(f"`crop` size must be at least 1 on every axis, got {fmt_shape(target)}", code="E202")
             if any(t > n for t, n in zip(target, x[1:])):
                 raise ShapeError(f"cannot crop {fmt_shape(x[1:])} to the larger {fmt_shape(target)}")
             return [((n - t) // 2, n - t - (n - t) // 2) for n, t in zip(x[1:], target)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import PositiveInt
+from pydantic import PositiveInt, field_validator
 
 from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, register, spatial_rank
 
@@ -16,6 +16,13 @@ class BatchNormArgs(Args):
     eps: float = 1e-5
     momentum: float = 0.1
     affine: bool = True
+
+    @field_validator("eps")
+    @classmethod
+    def _eps(cls, v: float) -> float:
+        if not v > 0:  # PyTorch: "batch_norm eps must be positive during training" (non-negative in eval)
+            raise ValueError("a positive number (PyTorch refuses eps ≤ 0 in training)")
+        return v
 
 
 @register
