@@ -153,11 +153,11 @@ class _ConvBase(LayerKind[ConvArgs]):
 
     def peer_macs(self, convention: Convention, a: ConvArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
         if convention == "torchinfo":  # (weight + bias) × output positions
-            return cost.params * prod(out[1:])
+            return (cost.params + cost.fixed) * prod(out[1:])
+        if convention in ("thop", "ptflops") and a.table is not None:  # compiled as a module they do not know
+            return 0
         if convention == "ptflops":  # bias included
             return cost.macs + (prod(out) if a.bias else 0)
-        if convention == "thop" and a.table is not None:  # compiled as a module thop does not know
-            return 0
         return cost.macs
 
     def describe(self, a: ConvArgs) -> str:
@@ -348,9 +348,11 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
         k = self._geo(a, x)[0]
         weights = x[0] * (a.filters // a.groups) * prod(k)
         if convention == "torchinfo":  # weight (and bias) × output positions: stride^d too many
-            return cost.params * prod(out[1:])
-        if convention in ("thop", "ptflops"):  # counted over output positions, as a convolution
-            return weights * prod(out[1:]) + (prod(out) if (a.bias and convention == "ptflops") else 0)
+            return (cost.params + cost.fixed) * prod(out[1:])
+        if convention == "thop":  # counted over output positions, as a convolution: stride^d too many
+            return weights * prod(out[1:])
+        if convention == "ptflops":  # since 0.7.5: over input positions (our MACs), plus the bias per output
+            return cost.macs + (prod(out) if a.bias else 0)
         return cost.macs
 
     def describe(self, a: ConvTransposeArgs) -> str:

@@ -43,9 +43,10 @@ class BatchNorm(LayerKind[BatchNormArgs]):
         return Cost(params=2 * c if a.affine else 0, buffers=2 * c, flops=2 * n)
 
     def peer_macs(self, convention: Convention, a: BatchNormArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        n = cost.flops // 2
-        return {"torchinfo": cost.params, "fvcore": 2 * n, "thop": 4 * n,
-                "ptflops": 2 * n if a.affine else n}.get(convention, 0)
+        n = cost.flops // 2  # elements
+        scale = 2 if a.affine else 1  # every peer that counts batch norm counts its scale and shift apart
+        return {"torchinfo": cost.params + cost.fixed, "fvcore": scale * n, "thop": 2 * scale * n,
+                "ptflops": scale * n}.get(convention, 0)
 
     def describe(self, a: BatchNormArgs) -> str:
         return "" if a.affine else "no affine"
