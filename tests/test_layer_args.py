@@ -285,3 +285,19 @@ def test_random_arguments_agree_with_pytorch(case: tuple[tuple[int, ...], str, F
 @given(layer_cases())
 def test_random_arguments_agree_with_pytorch_long(case: tuple[tuple[int, ...], str, Factory]) -> None:
     assert agreement(*case) is None
+
+
+@pytest.mark.parametrize(("shape", "stmt"), [("3x8x8", "convtranspose 8 2 stride=0"), ("3x8", "convtranspose 8 2 stride=0"),
+                                             ("3x8x8", "upconv 8 0x0"), ("3x8x8", "upconv 8 2x2 dilation=0")])
+def test_command_line_says_where(tmp_path: Any, capsys: pytest.CaptureFixture[str], shape: str, stmt: str) -> None:
+    # issue 11 item 2: `archspec analyze` stopped with an internal error (ZeroDivisionError, exit 70);
+    # issue 18 item 6: it accepted the others (exit 0) and the compiled module failed in PyTorch
+    from archspec.cli import main
+
+    spec = tmp_path / "t.arch"
+    spec.write_text(f"network t:\n    input {shape}\n    {stmt}\n")
+    status = main(["analyze", str(spec)])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert "error[E202]" in out + err and f"{spec}:3:5" in out + err
+    assert "internal error" not in out + err
