@@ -312,7 +312,7 @@ class Analysis:
         ]
         if t.torchinfo_memory is not None:  # as torchinfo prints them: decimal MB (docs/conventions.md)
             m = t.torchinfo_memory
-            at = next(i for i, (k, _) in enumerate(lines) if k == "Parameter memory") + 1
+            at = next((i + 1 for i, (k, _) in enumerate(lines) if k == "Parameter memory"), len(lines))
             lines[at:at] = [(label, f"{m[key] / 1e6:0.2f}  (torchinfo)") for label, key in (
                 ("Input size (MB)", "input_bytes"), ("Forward/backward pass size (MB)", "forward_backward_bytes"),
                 ("Params size (MB)", "params_bytes"), ("Estimated Total Size (MB)", "total_bytes"))]

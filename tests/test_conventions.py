@@ -56,6 +56,17 @@ def test_torchinfo_counts_frozen_layers() -> None:
     assert macs(frozen, "torchinfo") == macs(free, "torchinfo") > 0
 
 
+def test_torchinfo_counts_frozen_layers_live() -> None:
+    torchinfo = pytest.importorskip("torchinfo")
+    model = archspec.compile("resnet", depth=18, input="3x64x64", freeze=FIRST_30_TENSORS)
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen == [n for n, _ in model.named_parameters()][:30]  # the first 30 tensors, and only those
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = torchinfo.summary(model, input_size=(1, 3, 64, 64), verbose=0, device="cpu")
+    assert (s.total_mult_adds, s.trainable_params) == (148_568_424, 11_006_440)
+
+
 @pytest.mark.parametrize(("affine", "fvcore", "thop", "ptflops"), [
     (False, 800, 1_600, 800),  # issue 11 item 15: fvcore and thop on BatchNorm2d(8, affine=False), 8×10×10
     (True, 1_600, 3_200, 1_600),
