@@ -84,6 +84,7 @@ class Totals:
     receptive_field: list[int] | None = None
     effective_stride: list[float] | None = None
     receptive_offset: list[float] | None = None
+    torchinfo_memory: dict[str, int] | None = None  # with convention="torchinfo": its memory figures, bytes
 
 
 def _num(x: Any) -> float:
@@ -148,6 +149,8 @@ class Analysis:
             for conv, n in d["meta"]["peer_macs"].items():
                 by_conv[conv] += n
         t.macs_by_convention = {conv: n * self.batch for conv, n in by_conv.items()}
+        if self.convention == "torchinfo":
+            t.torchinfo_memory = costs.torchinfo_memory(self.graph, self.batch)
         t.layers = sum(1 for r in self.rows if r.params and KINDS[r.kind].category not in ("norm", "activation"))
         t.depth = self._depth()
         widest = None
@@ -315,6 +318,12 @@ class Analysis:
             ("Outputs", ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.outputs.items())),
             ("Depth", f"{t.depth} weight layers on the longest path"),
         ]
+        if t.torchinfo_memory is not None:  # as torchinfo prints them: decimal MB (docs/conventions.md)
+            m = t.torchinfo_memory
+            at = next((i + 1 for i, (k, _) in enumerate(lines) if k == "Parameter memory"), len(lines))
+            lines[at:at] = [(label, f"{m[key] / 1e6:0.2f}  (torchinfo)") for label, key in (
+                ("Input size (MB)", "input_bytes"), ("Forward/backward pass size (MB)", "forward_backward_bytes"),
+                ("Params size (MB)", "params_bytes"), ("Estimated Total Size (MB)", "total_bytes"))]
         if t.receptive_field:
             lines.append(("Receptive field", "×".join(map(str, t.receptive_field)) + "  (stride " +
                           "×".join(f"{s:g}" for s in t.effective_stride or []) + ")"))
