@@ -5,8 +5,8 @@ Two kinds of checks:
 - the issue's figures, from the peers' recorded outputs (torchinfo 1.8.0, fvcore 0.1.5, thop 0.1.1,
   ptflops 0.7.5), asserted exactly;
 - the peers themselves, run live on the same layers written by hand as PyTorch's own modules (not
-  compiled by archspec). torchinfo and fvcore are the project's `peers` extra; thop and ptflops are not
-  dependencies (`pip install thop ptflops==0.7.5` to run those checks), so their tests skip without them.
+  compiled by archspec). torchinfo, fvcore, thop and ptflops are the project's `peers` extra, which CI
+  installs; a test skips where its peer is not installed.
 """
 
 from __future__ import annotations
