@@ -134,8 +134,9 @@ def _title(a: Analysis) -> str:
 
 # Text sizes (points, before `font_scale`): the smallest, SMALL_PT, is what a fitted figure keeps
 # at MIN_FONT_PT or more.
-TITLE_PT, NAME_PT, CLUSTER_PT, LEGEND_PT, SMALL_PT = 14.0, 10.0, 10.0, 9.0, 8.0
+TITLE_PT, NAME_PT, CLUSTER_PT, LEGEND_PT, SMALL_PT = 14.0, 10.0, 10.0, 9.0, 9.0
 NODESEP, RANKSEP, PAD = 0.22, 0.28, 0.2  # inches
+SPLIT_COST = 1.6  # a wrap between blocks is taken over one inside a block while the rows stay this even
 
 
 def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, legend: bool = True,
@@ -156,7 +157,7 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
     def bare(n: int) -> tuple[float, float] | None:
         """The measured size (inches) wrapped into n rows, without the title and legend."""
         if n not in cache:
-            cache[n] = measure(build(n, ""))
+            cache[n] = measure(build(n, ""), PAD)
         return cache[n]
 
     most = plan.max_rows()
@@ -165,11 +166,20 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
     else:
         rows = _choose_rows(plan, header, fit, most, bare)
     width = ((bare(rows) if fit.width is not None else None) or plan.estimate(rows))[0]
-    dg = build(rows, header.label(width * 72))
     min_font = SMALL_PT * fs
-    natural = measure(dg) if fit.width is not None else None
+    dg = build(rows, header.label(width * 72))
+    natural = measure(dg, PAD) if fit.width is not None else None
     layout = Layout(len(plan.cuts(rows)) + 1, natural, scale_for(natural, fit, min_font) if natural else 1.0,
                     min_font, fit)
+    if fit.wrap is None and natural is not None and not layout.fits() and rows < most:
+        # the title and legend were estimated: one row more may fit where this one does not
+        more = (bare(rows + 1) or (0.0, 0.0))[0]
+        dg2 = build(rows + 1, header.label(more * 72))
+        natural2 = measure(dg2, PAD)
+        if natural2 is not None and scale_for(natural2, fit, min_font) > layout.scale + 1e-3 or (
+                natural2 is not None and Layout(0, natural2, scale_for(natural2, fit, min_font), min_font, fit).fits()):
+            dg, natural = dg2, natural2
+            layout = Layout(len(plan.cuts(rows + 1)) + 1, natural, scale_for(natural, fit, min_font), min_font, fit)
     size = size_attr(layout)
     if size:
         dg.attr(size=size)
@@ -290,7 +300,7 @@ class _Plan:
         for t in sorted(set(self.splits.values())):
             allowed = [i for i in self.valid if self.splits[i] <= t]
             cuts = self._partition(allowed, n)
-            if len(cuts) + 1 >= min(n, len(self.valid) + 1) and self._longest(cuts) <= 1.3 * self._longest(best):
+            if len(cuts) + 1 >= min(n, len(self.valid) + 1) and self._longest(cuts) <= SPLIT_COST * self._longest(best):
                 return cuts
         return best
 
@@ -381,12 +391,12 @@ class _Header:
     def size(self, width_pt: float) -> tuple[float, float]:
         """Width and height in points."""
         w = text_width(self.title, TITLE_PT * self.fs, bold=True) if self.title else 0.0
-        h = TITLE_PT * self.fs * 1.4 if self.title else 0.0
+        h = TITLE_PT * self.fs * 1.5 + 4 if self.title else 0.0
         if self.cats:
             c = self.columns(width_pt)
             w = max(w, legend_width(self.cats, c, self.fs))
             rows = -(-len(self.cats) // c) + (1 if self.costs and self.top else 0)
-            h += rows * (LEGEND_PT * self.fs * 1.25 + 4) + 6
+            h += rows * (LEGEND_PT * self.fs * 1.35 + 6) + 8
         return w, h
 
     def label(self, width_pt: float) -> str:

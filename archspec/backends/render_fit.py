@@ -169,18 +169,16 @@ def size_attr(layout: Layout) -> str | None:
     return f"{w:.3f},{h:.3f}"
 
 
-def measure(dg: graphviz.Digraph) -> tuple[float, float] | None:
-    """The natural size (inches) of a laid-out graph, from `dot -Tplain` (or the graph's engine);
-    None without graphviz's programs."""
+def measure(dg: graphviz.Digraph, pad: float) -> tuple[float, float] | None:
+    """The natural size (inches, with the graph's `pad` around it, as `size` counts it) of a graph as
+    its engine lays it out (from `-Tplain`, with no `size` set); None without graphviz's programs."""
     import graphviz
 
-    g = dg.copy()
-    g.graph_attr.pop("size", None)
     try:
-        first = g.pipe(format="plain").split(b"\n", 1)[0].split()
+        first = dg.pipe(format="plain").split(b"\n", 1)[0].split()
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
         return None
-    return float(first[2]), float(first[3])
+    return float(first[2]) + 2 * pad, float(first[3]) + 2 * pad
 
 
 # -- text widths ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from archspec.backends.render_fit import Fit, Layout, scale_for, size_attr, text_width
+from archspec.backends.render_fit import Fit, Layout, measure, scale_for, size_attr, text_width
 from archspec.backends.render_view import Box, View, build_view, category_color
 from archspec.graph.ir import scope_chain
 from archspec.layers import KINDS
@@ -282,12 +282,12 @@ class Picture:
     ups: list[float]
     downs: list[float]  # below the axis, labels included
     u_shape: bool
-    lines: list[tuple[list[tuple[float, float]], bool]]  # (points, dashed)
+    lines: list[tuple[str, list[tuple[float, float]], bool]]  # (name, points, dashed): skips are dashed
 
     def bbox(self) -> tuple[float, float, float, float]:
         xs = [c.x0 for c in self.cells] + [c.x0 + c.width for c in self.cells]
         ys = [c.y + c.up for c in self.cells] + [c.y - self._down(c) for c in self.cells]
-        for pts, _ in self.lines:
+        for _, pts, _ in self.lines:
             xs += [x for x, _ in pts]
             ys += [y for _, y in pts]
         return min(xs), min(ys), max(xs), max(ys)
@@ -343,8 +343,6 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
     else:
         scale, rows = _choose(counts, lambda s, n: scale_for(natural(picture(s, n, False)), frame, min_font))
     pic = picture(scale, rows, True)
-    size = natural(pic)
-    layout = Layout(len(pic.rows), size, scale_for(size, frame, min_font), min_font, frame)
 
     dg = graphviz.Digraph(name=view.name, engine="neato")
     dg.attr(inputscale="72", overlap="true", splines="line", pad=str(PAD), fontname=FONT, labelloc="t")
@@ -357,8 +355,8 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
         dg.node(f"label_{_slug(c.boxes[0].id)}", label=f"<{lines}>", shape="plaintext", style="", fixedsize="false",
                 fontsize=f"{LABEL_PT * fs:g}", fontname=FONT, width="0", height="0", margin="0",
                 pos=f"{c.centre:.2f},{c.label_top - c.text_h / 2:.2f}!")
-    for i, (pts, dashed) in enumerate(pic.lines):
-        names = [f"p{i}_{j}" for j in range(len(pts))]
+    for line, pts, dashed in pic.lines:
+        names = [f"{line}_{j}" for j in range(len(pts))]
         for name, (x, y) in zip(names, pts):
             dg.node(name, shape="point", width="0.01", height="0.01", style="invis", pos=f"{x:.2f},{y:.2f}!")
         for j, (u, v) in enumerate(itertools.pairwise(names)):
@@ -373,6 +371,8 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
         dg.node("legend", label=legend_label(cats, columns=columns, fs=fs), shape="plaintext", style="",
                 fixedsize="false", fontname=FONT, width="0", height="0", margin="0",
                 pos=f"{(x0 + x1) / 2:.2f},{y0 - 8 - rows_h / 2:.2f}!")
+    size = (measure(dg, PAD) or natural(pic)) if frame.width is not None else natural(pic)
+    layout = Layout(len(pic.rows), size, scale_for(size, frame, min_font), min_font, frame)
     size_text = size_attr(layout)
     if size_text:
         dg.attr(size=size_text)
@@ -429,10 +429,12 @@ def _rows(cells: list[Cell], skips: list[tuple[str, str]], n: int) -> Picture:
     bounds = _balance([c.width + GAP for c in cells], n)
     rows = [cells[a:b] for a, b in itertools.pairwise([0, *bounds, len(cells)])]
     where = {b.id: c for c in cells for b in c.boxes}
-    lines: list[tuple[list[tuple[float, float]], bool]] = []
+    lines: list[tuple[str, list[tuple[float, float]], bool]] = []
     arcs: list[tuple[Cell, Cell]] = []
+    names: dict[tuple[int, int], str] = {}
     for s, t in skips:
         arcs.append((where[s], where[t]))
+        names[id(where[s]), id(where[t])] = _skip_name(s, t)
     ups, downs = [], []
     y = 0.0
     for r, row in enumerate(rows):
@@ -453,15 +455,15 @@ def _rows(cells: list[Cell], skips: list[tuple[str, str]], n: int) -> Picture:
         top = y + max(c.up for c in row) + 10
         for k, (s, t) in enumerate(sorted(inside, key=lambda p: cells.index(p[1]) - cells.index(p[0]))):
             a, b = _top(s), _top(t)
-            lines.append(([a, (a[0], top + 8 * k), (b[0], top + 8 * k), b], True))
+            lines.append((names[id(s), id(t)], [a, (a[0], top + 8 * k), (b[0], top + 8 * k), b], True))
     for s, t in arcs:
         if not any(s in row and t in row for row in rows):
-            lines.append(([_top(s), _top(t)], True))
+            lines.append((names[id(s), id(t)], [_top(s), _top(t)], True))
     for r in range(len(rows) - 1):
         last, first = rows[r][-1], rows[r + 1][0]
         mid = rows[r][0].y - downs[r] - ROW_GAP / 2
-        lines.append(([(last.centre, last.y - Picture._down(last)), (last.centre, mid), (_top(first)[0], mid), _top(first)],
-                      False))
+        lines.append((f"wrap{r + 1}", [(last.centre, last.y - Picture._down(last)), (last.centre, mid),
+                                       (_top(first)[0], mid), _top(first)], False))
     return Picture(cells, rows, ups, downs, False, lines)
 
 
@@ -532,27 +534,33 @@ def _u(cells: list[Cell], skips: list[tuple[str, str]]) -> Picture:
                 c.place()
                 x += c.width + GAP
     rows = [enc.get(lv, []) + dec.get(lv, []) for lv in range(bottom + 1)]
-    lines: list[tuple[list[tuple[float, float]], bool]] = []
+    lines: list[tuple[str, list[tuple[float, float]], bool]] = []
     where = {b.id: c for c in cells for b in c.boxes}
     for s, t in skips:
         a, b = where[s], where[t]
         between = [c for c in cells if c.y == a.y and a.x0 < c.x0 < b.x0]
         if a.y == b.y and not between:
             v, w = a.vols[-1], b.vols[0]
-            lines.append(([(v.x + v.w / 2 + v.dx / 2, a.y), (w.x - w.w / 2, b.y)], True))
+            lines.append((_skip_name(s, t), [(v.x + v.w / 2 + v.dx / 2, a.y), (w.x - w.w / 2, b.y)], True))
         else:
-            lines.append(([_top(a), (_top(a)[0], a.y + ups[a.level] + 8), (_top(b)[0], a.y + ups[a.level] + 8), _top(b)],
-                          True))
-    for p, q in itertools.pairwise(cells):
+            over = a.y + ups[a.level] + 8
+            lines.append((_skip_name(s, t), [_top(a), (_top(a)[0], over), (_top(b)[0], over), _top(b)], True))
+    for k, (p, q) in enumerate(itertools.pairwise(cells)):
         if p.level == q.level:
             continue
         if q.level > p.level:  # down: from under the label to the top of the next map
             mid = p.y - downs[p.level] - ROW_GAP * 0.35
-            lines.append(([(p.centre, p.y - Picture._down(p)), (p.centre, mid), (_top(q)[0], mid), _top(q)], False))
+            lines.append((f"down{k}", [(p.centre, p.y - Picture._down(p)), (p.centre, mid), (_top(q)[0], mid), _top(q)],
+                          False))
         else:  # up: from the top of the map to under the next one's label (below the lines going down)
             mid = q.y - downs[q.level] - ROW_GAP * 0.7
-            lines.append(([_top(p), (_top(p)[0], mid), (q.centre, mid), (q.centre, q.y - Picture._down(q))], False))
+            lines.append((f"up{k}", [_top(p), (_top(p)[0], mid), (q.centre, mid), (q.centre, q.y - Picture._down(q))],
+                          False))
     return Picture(cells, rows, ups, downs, True, lines)
+
+
+def _skip_name(s: str, t: str) -> str:
+    return f"skip_{_slug(s)}__{_slug(t)}"
 
 
 def _skips(view: View, drawn: list[Box]) -> list[tuple[str, str]]:
