@@ -176,10 +176,10 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
         more = (bare(rows + 1) or (0.0, 0.0))[0]
         dg2 = build(rows + 1, header.label(more * 72))
         natural2 = measure(dg2, PAD)
-        if natural2 is not None and scale_for(natural2, fit, min_font) > layout.scale + 1e-3 or (
-                natural2 is not None and Layout(0, natural2, scale_for(natural2, fit, min_font), min_font, fit).fits()):
-            dg, natural = dg2, natural2
-            layout = Layout(len(plan.cuts(rows + 1)) + 1, natural, scale_for(natural, fit, min_font), min_font, fit)
+        if natural2 is not None:
+            layout2 = Layout(len(plan.cuts(rows + 1)) + 1, natural2, scale_for(natural2, fit, min_font), min_font, fit)
+            if layout2.fits() or layout2.scale > layout.scale + 1e-3:
+                dg, layout = dg2, layout2
     size = size_attr(layout)
     if size:
         dg.attr(size=size)
@@ -555,7 +555,7 @@ def _cost_text(b: Box) -> str:
 def _node_attrs(b: Box, costs: str | None, top: int, fs: float = 1.0) -> dict[str, str]:
     color = category_color(b.category)
     attrs: dict[str, str] = {"fillcolor": color, "tooltip": b.tooltip or b.id}
-    small = f'POINT-SIZE="{SMALL_PT * fs:g}"'
+    small = f'POINT-SIZE="{html_pt(SMALL_PT, fs)}"'
     if _is_circle(b):
         attrs.update(shape="circle", label="+" if b.kind == "add" else "×", width=f"{0.3 * fs:g}",
                      height=f"{0.3 * fs:g}", fixedsize="true", fontsize=f"{14 * fs:g}", style="filled", margin="0")
@@ -608,8 +608,13 @@ def _categories(view: View) -> list[str]:
     return sorted(seen, key=lambda c: known.index(c) if c in known else len(known))
 
 
+def html_pt(size: float, fs: float = 1.0) -> int:
+    """A text size for an HTML label, which graphviz reads as whole points: rounded up, never smaller."""
+    return math.ceil(size * fs - 1e-9)
+
+
 def _title_html(title: str, fs: float = 1.0) -> str:
-    return f'<FONT POINT-SIZE="{TITLE_PT * fs:g}"><B>{_esc(title)}</B></FONT>'
+    return f'<FONT POINT-SIZE="{html_pt(TITLE_PT, fs)}"><B>{_esc(title)}</B></FONT>'
 
 
 def title_label(title: str, fs: float = 1.0) -> str:
@@ -639,7 +644,7 @@ def legend_html(cats: list[str], costs: str | None = None, top: int = 0, columns
         grid += (f'<TR><TD COLSPAN="{3 * columns}" ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0">'
                  f'<TR><TD>fill: {name}&nbsp;&nbsp;≤{compact(top / 10 ** HEAT_DECADES)}&nbsp;</TD>{ramp}'
                  f'<TD>&nbsp;{compact(top)} (log scale)</TD></TR></TABLE></TD></TR>')
-    return (f'<FONT POINT-SIZE="{LEGEND_PT * fs:g}"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
+    return (f'<FONT POINT-SIZE="{html_pt(LEGEND_PT, fs)}"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
             f"{grid}</TABLE></FONT>")
 
 
