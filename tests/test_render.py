@@ -672,3 +672,33 @@ def test_rendering_does_not_import_torch():
             "to_bytes(archspec.render('vgg16', style='volumes'), 'svg'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_cli_slide_options(tmp_path, capsys):
+    out = tmp_path / "v.png"
+    assert main(["render", "vgg16", "--style", "volumes", "--width", "1920px", "-o", str(out)]) == 0
+    w, h = _png_size(out.read_bytes())
+    assert w <= 1920 and h <= 1080  # a full-HD 16:9 slide at the default 150 dpi
+    assert main(["render", "vgg16", "--width", "10in", "--aspect", "4:3", "--font-scale", "1.5", "--dpi", "100",
+                 "-o", str(out)]) == 0
+    w, h = _png_size(out.read_bytes())
+    assert w <= 1000 and h <= 750  # shrunk to the frame: 10 × 7.5 in at 100 dpi
+    capsys.readouterr()
+    # a frame too small for readable text: the figure stays readable, and the command says so
+    assert main(["render", "vgg16", "--width", "4in", "-o", str(tmp_path / "s.svg")]) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "larger --width" in err and "8 pt" in err
+    assert main(["render", "vgg16", "--width", "none", "--wrap", "2", "--format", "dot"]) == 0
+    text = capsys.readouterr().out
+    assert not re.search(r"\bsize=", text) and '"wrap~0~in"' in text and '"wrap~1~in"' not in text
+    for args, what in ((["--width", "12parsec"], "--width 12parsec"), (["--wrap", "0"], "--wrap 0"),
+                       (["--aspect", "16:0"], "--aspect 16:0"), (["--font-scale", "0"], "--font-scale 0")):
+        assert main(["render", "lenet5", *args, "-o", str(tmp_path / "e.svg")]) == 2
+        err = capsys.readouterr().err
+        assert "E202" in err and what in err and "Traceback" not in err
+    assert not (tmp_path / "e.svg").exists()

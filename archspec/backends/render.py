@@ -27,6 +27,7 @@ from archspec.backends.render_fit import (
     Fit,
     Layout,
     check_font_scale,
+    fit_ratio,
     measure,
     parse_aspect,
     parse_width,
@@ -197,7 +198,7 @@ def _choose_rows(plan: _Plan, header: _Header, fit: Fit, most: int,
         w, h = size
         hw, hh = header.size(w * 72)
         natural = (max(w, hw / 72), h + hh / 72)
-        return min(1.0, fit.width / natural[0], fit.height / natural[1])  # type: ignore[operator]
+        return fit_ratio(natural, fit)
 
     estimates = {n: score(n, plan.estimate(n)) for n in range(1, most + 1)}
     best = max(estimates, key=lambda n: (round(estimates[n], 3), -n))
@@ -439,9 +440,9 @@ def _graph(view: View, plan: _Plan, cuts: list[int], *, rankdir: str, costs: str
         members.setdefault(b.cluster, []).append(b)
     spans: dict[str, list[int]] = {}  # cluster → the segments it has boxes in
     for bid in view.order:
-        for c in scope_chain(view.boxes[bid].cluster) if view.boxes[bid].cluster else []:
-            if c in view.clusters and seg[bid] not in spans.setdefault(c, []):
-                spans[c].append(seg[bid])
+        for sc in scope_chain(view.boxes[bid].cluster) if view.boxes[bid].cluster else []:
+            if sc in view.clusters and seg[bid] not in spans.setdefault(sc, []):
+                spans[sc].append(seg[bid])
 
     def fill(g: Any, scope: str, s: int, level: int) -> None:
         for b in members.get(scope, []):

@@ -141,17 +141,22 @@ class Layout:
             return None
         w, h = self.size
         return (f"the figure is {w:.1f} × {h:.1f} in, larger than the {self.fit.width:.2f} × {self.fit.height:.2f} in "
-                f"frame: fitting it would make its text smaller than {MIN_FONT_PT:g} pt; draw blocks as one box "
+                f"frame: fitting it would make its text smaller than {MIN_FONT_PT:g} pt; collapse blocks into boxes "
                 "(--depth 1, --depth 0) or give a larger --width")
+
+
+def fit_ratio(natural: tuple[float, float], fit: Fit) -> float:
+    """How far a figure of this natural size (inches) must shrink to fit the frame (1: it fits)."""
+    if fit.width is None or fit.height is None:
+        return 1.0
+    return min(1.0, fit.width / max(natural[0], 1e-6), fit.height / max(natural[1], 1e-6))
 
 
 def scale_for(natural: tuple[float, float], fit: Fit, min_font: float) -> float:
     """The scale a figure of this natural size (inches) is drawn at: down to fit the frame, but not
     below the point where its smallest text (`min_font` points at scale 1) would be under
     `MIN_FONT_PT` (or under itself, when it is smaller to begin with)."""
-    if fit.width is None or fit.height is None:
-        return 1.0
-    want = min(1.0, fit.width / max(natural[0], 1e-6), fit.height / max(natural[1], 1e-6))
+    want = fit_ratio(natural, fit)
     floor = min(1.0, MIN_FONT_PT / min_font) if min_font > 0 else 0.0
     return max(want, floor)
 

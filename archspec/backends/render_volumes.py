@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from archspec.backends.render_fit import Fit, Layout, measure, scale_for, size_attr, text_width
+from archspec.backends.render_fit import Fit, Layout, fit_ratio, measure, scale_for, size_attr, text_width
 from archspec.backends.render_view import Box, View, build_view, category_color
 from archspec.graph.ir import scope_chain
 from archspec.layers import KINDS
@@ -341,7 +341,7 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
     if frame.width is None:
         scale, rows = 1.0, counts[0]
     else:
-        scale, rows = _choose(counts, lambda s, n: scale_for(natural(picture(s, n, False)), frame, min_font))
+        scale, rows = _choose(counts, lambda s, n: fit_ratio(natural(picture(s, n, False)), frame))
     pic = picture(scale, rows, True)
 
     dg = graphviz.Digraph(name=view.name, engine="neato")
@@ -359,9 +359,9 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
         names = [f"{line}_{j}" for j in range(len(pts))]
         for name, (x, y) in zip(names, pts):
             dg.node(name, shape="point", width="0.01", height="0.01", style="invis", pos=f"{x:.2f},{y:.2f}!")
-        for j, (u, v) in enumerate(itertools.pairwise(names)):
+        for j, (tail, head) in enumerate(itertools.pairwise(names)):
             last = j == len(names) - 2
-            dg.edge(u, v, **({"style": "dashed"} if dashed else {}), **({} if last else {"arrowhead": "none"}))
+            dg.edge(tail, head, **({"style": "dashed"} if dashed else {}), **({} if last else {"arrowhead": "none"}))
     if title:
         dg.attr(label=title_label(title, fs))
     if cats:
@@ -435,10 +435,11 @@ def _rows(cells: list[Cell], skips: list[tuple[str, str]], n: int) -> Picture:
     for s, t in skips:
         arcs.append((where[s], where[t]))
         names[id(where[s]), id(where[t])] = _skip_name(s, t)
-    ups, downs = [], []
+    ups: list[float] = []
+    downs: list[float] = []
     y = 0.0
     for r, row in enumerate(rows):
-        inside = [(s, t) for s, t in arcs if s in row and t in row]
+        inside = [(sa, ta) for sa, ta in arcs if sa in row and ta in row]
         up = max(c.up for c in row) + (10 + 8 * len(inside) if inside else 0)
         for c in row:
             c.drop = max(c.down for c in row)
@@ -453,12 +454,12 @@ def _rows(cells: list[Cell], skips: list[tuple[str, str]], n: int) -> Picture:
         ups.append(up)
         downs.append(down)
         top = y + max(c.up for c in row) + 10
-        for k, (s, t) in enumerate(sorted(inside, key=lambda p: cells.index(p[1]) - cells.index(p[0]))):
-            a, b = _top(s), _top(t)
-            lines.append((names[id(s), id(t)], [a, (a[0], top + 8 * k), (b[0], top + 8 * k), b], True))
-    for s, t in arcs:
-        if not any(s in row and t in row for row in rows):
-            lines.append((names[id(s), id(t)], [_top(s), _top(t)], True))
+        for k, (sa, ta) in enumerate(sorted(inside, key=lambda p: cells.index(p[1]) - cells.index(p[0]))):
+            a, b = _top(sa), _top(ta)
+            lines.append((names[id(sa), id(ta)], [a, (a[0], top + 8 * k), (b[0], top + 8 * k), b], True))
+    for sa, ta in arcs:
+        if not any(sa in row and ta in row for row in rows):
+            lines.append((names[id(sa), id(ta)], [_top(sa), _top(ta)], True))
     for r in range(len(rows) - 1):
         last, first = rows[r][-1], rows[r + 1][0]
         mid = rows[r][0].y - downs[r] - ROW_GAP / 2
@@ -513,7 +514,8 @@ def _u(cells: list[Cell], skips: list[tuple[str, str]]) -> Picture:
     widths = [2 * lv * indent + run_w(enc.get(lv, [])) + (SKIP_GAP + run_w(dec[lv]) if dec.get(lv) else 0)
               for lv in range(bottom + 1)]
     total = max(widths)
-    ups, downs = [], []
+    ups: list[float] = []
+    downs: list[float] = []
     y = 0.0
     for lv in range(bottom + 1):
         row = enc.get(lv, []) + dec.get(lv, [])
