@@ -137,6 +137,10 @@ def _title(a: Analysis) -> str:
 # at MIN_FONT_PT or more.
 TITLE_PT, NAME_PT, CLUSTER_PT, LEGEND_PT, SMALL_PT = 14.0, 10.0, 10.0, 9.0, 9.0
 NODESEP, RANKSEP, PAD = 0.22, 0.28, 0.2  # inches
+# An empty label on the main path's edge out of a fork keeps dot's order of the branches as written (the
+# paper's order of an inception module's 1×1, 3×3, 5×5 and pool); it costs some height: dot makes room
+# for edge labels between every two ranks.
+FORK_LABELS = True
 SPLIT_COST = 1.6  # a wrap between blocks is taken over one inside a block while the rows stay this even
 
 
@@ -484,8 +488,8 @@ def _graph(view: View, plan: _Plan, cuts: list[int], *, rankdir: str, costs: str
         src = view.boxes[e.src]
         show = edge_labels and labelled[(e.src, e.shape)] is e and (_is_circle(src) or e.shape != src.shape)
         attrs = {"label": " " + fmt_shape(e.shape) + " "} if show else {}
-        if not show and (e.src, e.dst) in along and forks.get(e.src, 0) > 1:
-            attrs["label"] = " "  # (an empty label keeps dot's order of the branches as written)
+        if FORK_LABELS and not show and (e.src, e.dst) in along and forks.get(e.src, 0) > 1:
+            attrs["label"] = " "  # see FORK_LABELS
         k = wraps.get((e.src, e.dst))
         if k is None:
             dg.edge(dot_id(e.src), dot_id(e.dst), **attrs)
