@@ -411,7 +411,7 @@ def _picture(groups: list[list[Box]], levels: list[int], skips: list[tuple[str, 
     maps = [b for g in groups for b in g if not _is_vector(b.shape)]
     max_h = max((_volume(b, 1.0, scale, False).h for b in maps), default=120.0 * scale)
     longest = max((vector_pt(b.shape[0]) * scale for g in groups for b in g if _is_vector(b.shape)), default=1.0)
-    vector_scale = min(1.0, max_h / longest)  # bars no taller than the tallest map, in proportion
+    vector_scale = min(1.0, 0.75 * max_h / longest)  # bars at most 3/4 as tall as the tallest map, in proportion
     cells = []
     for g, level in zip(groups, levels):
         text = _group_label(g)
