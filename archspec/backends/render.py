@@ -141,7 +141,8 @@ NODESEP, RANKSEP, PAD = 0.22, 0.28, 0.2  # inches
 # paper's order of an inception module's 1×1, 3×3, 5×5 and pool); it costs some height: dot makes room
 # for edge labels between every two ranks.
 FORK_LABELS = True
-SPLIT_COST = 1.6  # a wrap between blocks is taken over one inside a block while the rows stay this even
+SPLIT_COST = 1.6
+FAR = 0.5  # a graph whose best wrapping is estimated to need shrinking below this is not measured further  # a wrap between blocks is taken over one inside a block while the rows stay this even
 
 
 def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, legend: bool = True,
@@ -176,7 +177,7 @@ def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, 
     natural = measure(dg, PAD) if fit.width is not None else None
     layout = Layout(len(plan.cuts(rows)) + 1, natural, scale_for(natural, fit, min_font) if natural else 1.0,
                     min_font, fit)
-    if fit.wrap is None and natural is not None and not layout.fits() and rows < most:
+    if fit.wrap is None and natural is not None and not layout.fits() and rows < most and fit_ratio(natural, fit) > FAR:
         # the title and legend were estimated: one row more may fit where this one does not
         more = (bare(rows + 1) or (0.0, 0.0))[0]
         dg2 = build(rows + 1, header.label(more * 72))
@@ -206,6 +207,8 @@ def _choose_rows(plan: _Plan, header: _Header, fit: Fit, most: int,
 
     estimates = {n: score(n, plan.estimate(n)) for n in range(1, most + 1)}
     best = max(estimates, key=lambda n: (round(estimates[n], 3), -n))
+    if estimates[best] < FAR:
+        return best  # far too big to fit however it wraps: measuring would not change that
     cache: dict[int, float] = {}
 
     def real(n: int) -> float:
