@@ -141,8 +141,8 @@ NODESEP, RANKSEP, PAD = 0.22, 0.28, 0.2  # inches
 # paper's order of an inception module's 1×1, 3×3, 5×5 and pool); it costs some height: dot makes room
 # for edge labels between every two ranks.
 FORK_LABELS = True
-SPLIT_COST = 1.6
-FAR = 0.5  # a graph whose best wrapping is estimated to need shrinking below this is not measured further  # a wrap between blocks is taken over one inside a block while the rows stay this even
+SPLIT_COST = 1.6  # a wrap between blocks is taken over one inside a block while the rows stay this even
+FAR = 0.5  # a graph whose best wrapping is estimated to need shrinking below this is not measured further
 
 
 def graph_digraph(view: View, *, rankdir: str = "TB", costs: str | None = None, legend: bool = True,
@@ -238,6 +238,7 @@ class _Plan:
 
     def __init__(self, view: View, rankdir: str, costs: str | None, fs: float) -> None:
         self.view, self.fs = view, fs
+        self._cuts: dict[int, list[int]] = {}
         self.rows_across = rankdir in ("LR", "RL")  # wrapped into rows (else columns)
         self.path = path = view.main_path()
         at = {b: i for i, b in enumerate(path)}
@@ -300,17 +301,20 @@ class _Plan:
 
     def cuts(self, n: int) -> list[int]:
         """Where to wrap into (at most) n rows of about equal length: main-path indices to cut after.
-        Cuts that split fewer blocks are preferred while the longest row stays within 30% of the
-        shortest possible."""
+        Cuts that split fewer blocks are preferred while the longest row stays within SPLIT_COST
+        times the shortest possible."""
         if n <= 1 or not self.valid:
             return []
-        best = self._partition(self.valid, n)
-        for t in sorted(set(self.splits.values())):
-            allowed = [i for i in self.valid if self.splits[i] <= t]
-            cuts = self._partition(allowed, n)
-            if len(cuts) + 1 >= min(n, len(self.valid) + 1) and self._longest(cuts) <= SPLIT_COST * self._longest(best):
-                return cuts
-        return best
+        if n not in self._cuts:
+            best = self._partition(self.valid, n)
+            self._cuts[n] = best
+            for t in sorted(set(self.splits.values())):
+                allowed = [i for i in self.valid if self.splits[i] <= t]
+                cuts = self._partition(allowed, n)
+                if len(cuts) + 1 >= min(n, len(self.valid) + 1) and self._longest(cuts) <= SPLIT_COST * self._longest(best):
+                    self._cuts[n] = cuts
+                    break
+        return list(self._cuts[n])
 
     def _longest(self, cuts: list[int]) -> float:
         bounds = [-1, *cuts, len(self.path) - 1]

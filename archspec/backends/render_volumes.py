@@ -7,8 +7,14 @@ shapes on compressed scales (a square root of the spatial size, a logarithm of t
 3×224×224 and 512×7×7 both read; a vector (or a C×1×1 map) is a thin bar. Consecutive maps of one
 shape stand together under one label. Activations, normalisations, dropout and reshapes are not
 drawn (they make no new map of interest); a block whose body branches is one box (its output), so
-a branching network shows its stage outputs; `depth` and `expand` work as in the graph view. Edges
-that skip along the path (U-Net's copies) are drawn as arcs above the boxes.
+a branching network shows its stage outputs; `depth` and `expand` work as in the graph view.
+
+The picture is fitted to a frame (`render_fit.py`: a 16:9 slide by default): a long network wraps into
+rows read like text, and an encoder-decoder (resolution going down then back up, with a skip joining the
+two sides at one resolution: U-Net, V-Net) is drawn as a U, a row per resolution level, each skip a
+straight dashed line across its level. The boxes shrink (down to 0.3 of their size) to fit while the
+text keeps its size; other skips are dashed brackets above a row. Every line is a chain of invisible
+pinned points, so the picture needs no routing.
 
 graphviz has no 3D boxes: each face is a `polygon` node (sides=4 with `skew` and `orientation`),
 pinned in place for `neato`. `parallelogram()` inverts graphviz's polygon geometry to find the
