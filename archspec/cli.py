@@ -277,20 +277,30 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-legend", action="store_true", help="leave out the colour legend")
     p.add_argument("--no-edge-labels", action="store_true", help="do not label edges with tensor shapes")
     p.add_argument("--title", default=None, help="the diagram's title (default: the network's name and parameters)")
-    p.add_argument("--dpi", type=int, default=150, help="resolution of png output (default 150)")
+    p.add_argument("--dpi", type=int, default=150,
+                   help="resolution of png output, and of a --width in px (default 150)")
+    slide = p.add_argument_group("size", "the figure is made for a frame: a 16:9 slide, 13.33 × 7.5 in, by default")
+    slide.add_argument("--width", default="13.33in", metavar="LENGTH",
+                       help="the frame's width: 13.33in (default), 30cm, 1920px (at --dpi), or none (natural size)")
+    slide.add_argument("--aspect", default="16:9", metavar="W:H", help="the frame's width:height (default 16:9)")
+    slide.add_argument("--wrap", default="auto", metavar="N",
+                       help="rows (columns, top to bottom): auto (default) to fit the frame, or a number; 1 for none")
+    slide.add_argument("--font-scale", type=float, default=1.0, metavar="F",
+                       help="all text F times its default size (default 1)")
 
 
 def run_render(args: argparse.Namespace) -> int:
-    import archspec
-    from archspec.backends.render import DotNotFound, output_format, to_bytes
+    from archspec.analysis import analyze
+    from archspec.backends.render import DotNotFound, figure, output_format, to_bytes
 
     fmt = output_format(args.output, args.format)
     _depth_option(args.depth)
     check_outputs(args, [args.spec])
-    a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input))
-    dg = archspec.render(a, style=args.style, depth=args.depth, expand=args.expand, rankdir=args.rankdir or "TB",
-                         costs=args.costs, legend=not args.no_legend, edge_labels=not args.no_edge_labels,
-                         title=True if args.title is None else args.title)
+    a = analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input))
+    dg, layout = figure(a, style=args.style, depth=args.depth, expand=args.expand, rankdir=args.rankdir or "TB",
+                        costs=args.costs, legend=not args.no_legend, edge_labels=not args.no_edge_labels,
+                        title=True if args.title is None else args.title, width=args.width, aspect=args.aspect,
+                        wrap=args.wrap, font_scale=args.font_scale, dpi=args.dpi)
     if args.output is None and fmt == "dot":
         sys.stdout.write(dg.source)
         return 0
@@ -301,6 +311,8 @@ def run_render(args: argparse.Namespace) -> int:
         raise SpecError(Diagnostic("E209", str(e))) from None
     write_output("-o", path, data)
     print(f"wrote {path}", file=sys.stderr)
+    if note := layout.note():
+        print(f"archspec: note: {note}", file=sys.stderr)
     return 0
 
 
