@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archspec.backends.render_view import CATEGORY_NAMES, View, build_view, category_color, check_expand
+from archspec.diagnostics import render as render_diagnostic
 from archspec.graph.ir import scope_chain
 from archspec.layers.base import fmt_shape
 
@@ -140,34 +141,33 @@ def view_model(a: Analysis, *, depth: int | None = None, expand: Sequence[str] =
     last: dict[str, str] = {}
     first: dict[str, str] = {}
     for n in nodes:
-        d = g.nodes[n]
-        r = rows.get(n)
-        for s in scope_chain(d["scope"]):
-            first.setdefault(s, n)
-            last[s] = n
-            if r is not None:
-                t = totals[s]
-                t["p"] += r.params
-                t["tp"] += r.trainable_params
-                t["m"] += r.macs
-                t["f"] += r.flops
-                t["mem"] += r.activations * BYTES_PER_ELEMENT
-                t["layers"] += 0 if (r.fused or r.kind == "identity") else 1
+        row = rows.get(n)
+        for sc in scope_chain(g.nodes[n]["scope"]):
+            first.setdefault(sc, n)
+            last[sc] = n
+            if row is not None:
+                t = totals[sc]
+                t["p"] += row.params
+                t["tp"] += row.trainable_params
+                t["m"] += row.macs
+                t["f"] += row.flops
+                t["mem"] += row.activations * BYTES_PER_ELEMENT
+                t["layers"] += 0 if (row.fused or row.kind == "identity") else 1
     scope_list: list[dict[str, Any]] = []
     for sid in scope_ids:
-        s = scopes[sid]
+        info = scopes[sid]
         c = full.clusters.get(sid)
         t = totals[sid]
         lst = last.get(sid)
         item: dict[str, Any] = {
-            "id": sid, "k": s.kind, "name": s.name, "label": s.label, "lvl": level(sid),
+            "id": sid, "k": info.kind, "name": info.name, "label": info.label, "lvl": level(sid),
             "parent": sindex.get(sid.rpartition(".")[0], -1), "g": None, "box": None,
-            "cl": _cluster_attrs(c.kind, c.label) if c else None, "title": c.label if c else s.label,
+            "cl": _cluster_attrs(c.kind, c.label) if c else None, "title": c.label if c else info.label,
             "first": index[first[sid]] if sid in first else None, "last": index[lst] if lst else None,
             "sh": fmt_shape(g.nodes[lst]["meta"]["shape"]) if lst else "",
             "rf": rows[lst].receptive_field if lst in rows else None,
             "in": _scope_inputs(g, sid, first, last, nodes, index),
-            "file": s.span.file if s.span else None, "line": s.span.line if s.span else None, **t}
+            "file": info.span.file if info.span else None, "line": info.span.line if info.span else None, **t}
         scope_list.append(item)
     # a closed block's box, and runs of like sibling blocks (`basic(16) ×199`): the page draws any
     # stretch of a run whose blocks are all closed as one box, from a template of the run's box
@@ -203,17 +203,17 @@ def view_model(a: Analysis, *, depth: int | None = None, expand: Sequence[str] =
         depth = max(fits) if fits else 0
     opened = {sid for sid in scope_ids if scopes[sid].kind == "block" and level(sid) <= depth}
     for sid in scope_ids:
-        s = scopes[sid]
-        if s.kind == "block" and (sid in expand or s.name in expand):
+        if scopes[sid].kind == "block" and (sid in expand or scopes[sid].name in expand):
             opened.update(c for c in scope_chain(sid) if scopes[c].kind == "block")
 
     dg = graph_digraph(View(full.name, {}, [], {}, []), rankdir=rankdir.upper(), legend=False,
                        edge_labels=edge_labels, title="")
     heading = _title(a) if title is True else (title or a.name)
-    files = sorted({f for f in [*(e["file"] for e in entries), *(s["file"] for s in scope_list)] if f})
+    files = sorted({f for f in [*(e["file"] for e in entries), *(sc["file"] for sc in scope_list)] if f})
     return {
         "format": MODEL_FORMAT, "version": MODEL_VERSION, "network": a.name, "title": heading,
         "summary": [[k.strip(), v] for k, v in a.summary_lines()],
+        "warnings": [render_diagnostic(w) for w in a.warnings],
         "totals": {"params": a.totals.params, "macs": a.totals.macs, "flops": a.totals.flops,
                    "memory": a.totals.activation_bytes, "param_bytes": a.totals.param_bytes,
                    "layers": len(entries), "convention": a.convention, "batch": a.batch},
@@ -365,6 +365,25 @@ def page(model: dict[str, Any] | None, *, serve: bool = False, title: str | None
             .replace("@@SCRIPT@@", script))
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    """A temporary file in the same folder, then a rename (the library does not import the command line)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def human_size(n: int) -> str:
     """`412 KB`, `1.3 MB`: the size `render -o x.html` reports."""
     if n >= 1_000_000:
@@ -391,10 +410,8 @@ class HtmlView:
 
     def save(self, path: str | Path) -> int:
         """Write the page whole or not at all; returns its size in bytes."""
-        from archspec.cli import write_atomic
-
         data = self.html.encode()
-        write_atomic(path, data)
+        _write_atomic(Path(path), data)
         return len(data)
 
     def _repr_html_(self) -> str:

@@ -852,7 +852,7 @@
   function renderHead() {
     $("thead").innerHTML = COLS.map((c) => {
       const arrow = S.sort && S.sort.key === c.key ? (S.sort.dir > 0 ? " ▲" : " ▼") : "";
-      return '<div data-col="' + c.key + '" class="' + (c.num ? "num" : "") + '">' + c.title + '<span class="arrow">' + arrow + "</span></div>";
+      return '<div data-col="' + c.key + '" class="' + (c.num ? "num " : "") + c.key + '">' + c.title + '<span class="arrow">' + arrow + "</span></div>";
     }).join("");
   }
 
@@ -902,7 +902,7 @@
         cells = ['<div class="name" style="padding-left:' + (pad + 14) + 'px" title="' + esc(e.name) + '">' + mark(name) + "</div>",
           '<div class="k" title="' + esc(e.kind + " " + e.args) + '">' + mark(e.kind) + "</div>",
           "<div>" + mark(e.sh) + "</div>", '<div class="num">' + (e.p ? num(e.p) : "") + "</div>",
-          '<div class="num">' + (e.m ? num(e.m) : "") + "</div>", '<div class="num">' + (e.mem ? bytes(e.mem) : "") + "</div>"];
+          '<div class="num">' + (e.m ? num(e.m) : "") + "</div>", '<div class="num mem">' + (e.mem ? bytes(e.mem) : "") + "</div>"];
       } else if (r.t === "c") {
         const info = boxInfo(r.key);
         const members = info.members.map((m) => M.scopes[m]);
@@ -913,7 +913,7 @@
         cells = ['<div class="name span2" style="padding-left:' + pad + 'px" title="' + esc(members[0].id + ": " + what) + '"><span class="tog" data-tog="1">▸</span>' +
           esc(name) + ' <span class="lab">' + esc(what) + " · " + num(f.layers) + " layers</span></div>", "<div>" + esc(f.sh) + "</div>",
           '<div class="num">' + (f.p ? num(f.p) : "") + "</div>", '<div class="num">' + (f.m ? num(f.m) : "") + "</div>",
-          '<div class="num">' + bytes(f.mem) + "</div>"];
+          '<div class="num mem">' + bytes(f.mem) + "</div>"];
       } else {
         let title, label, members, branch = false;
         if (r.key.startsWith("cg")) {
@@ -932,7 +932,7 @@
           (branch ? '<span class="tog"></span>' : '<span class="tog" data-tog="1">▾</span>') + esc(title) + ' <span class="lab">' + esc(label) + "</span></div>",
           "<div>" + esc(f.sh) + "</div>",
           '<div class="num">' + (f.p ? num(f.p) : "") + "</div>", '<div class="num">' + (f.m ? num(f.m) : "") + "</div>",
-          '<div class="num">' + bytes(f.mem) + "</div>"];
+          '<div class="num mem">' + bytes(f.mem) + "</div>"];
       }
       if (rowIsSelected(r)) cls += " sel";
       html.push('<div class="' + cls + '" data-row="' + k + '" style="top:' + k * ROW + 'px">' + cells.join("") + "</div>");
