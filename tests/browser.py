@@ -71,12 +71,13 @@ if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "docs" / "images" / "html_view.png"
     with tempfile.TemporaryDirectory() as tmp:
         html = Path(tmp) / "googlenet.html"
-        archspec.view("googlenet", params={"aux": False}).save(html)
+        archspec.view("googlenet", params={"aux": False}, depth=0, expand=["inception4a"]).save(html)
 
         def act(page: Any) -> None:
             page.evaluate("archspecView.select('inception4a.b3x3.conv2')")
-            wait_drawn(page, 2)
+            page.wait_for_selector("#diagram g.node.sel")
+            page.mouse.move(5, 5)
             page.wait_for_timeout(300)
 
-        screenshot(html, out, actions=act)
+        screenshot(html, out, actions=act, size=(1600, 900))
     print(f"wrote {out}")

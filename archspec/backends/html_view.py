@@ -225,7 +225,7 @@ def view_model(a: Analysis, *, depth: int | None = None, expand: Sequence[str] =
                    "in": [index[i] for i in g.nodes[n]["inputs"]], "sh": fmt_shape(g.nodes[n]["meta"]["shape"]),
                    "e": entry_of.get(n)} for n in nodes],
         "boxes": boxes, "scopes": scope_list, "groups": groups, "entries": entries,
-        "levels": {"deepest": deepest, "boxes": counts, "default": min(depth, deepest)},
+        "levels": {"deepest": deepest, "boxes": counts, "default": None if expand else min(depth, deepest)},
         "open": sorted(opened, key=lambda s: sindex[s]), "costs": costs,
         "sources": {f: {"name": short_path(f), "lines": _lines(f)} for f in files},
     }

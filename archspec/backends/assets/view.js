@@ -13,7 +13,7 @@
 
   function compact(n) {
     for (const [u, s] of [["T", 1e12], ["G", 1e9], ["M", 1e6], ["K", 1e3]]) {
-      if (Math.abs(n) >= s) return (n / s).toPrecision(3).replace(/\.?0+$/, "") + " " + u;
+      if (Math.abs(n) >= s) return String(+(n / s).toPrecision(3)) + " " + u;
     }
     return String(n);
   }
@@ -351,6 +351,7 @@
     }
     applyShade();
     markSelection(false);
+    markMatches();
     renderTable();
     document.body.dataset.ready = String(+(document.body.dataset.ready || 0) + 1);
   }
@@ -422,7 +423,17 @@
     let s = scaleNow();
     if (s > 2.2) s = 1.1; // zoomed too far out to read it: come closer
     if (b.w / s > w * 0.9 || b.h / s > h * 0.9) s = Math.max(b.w / (w * 0.9), b.h / (h * 0.9), s);
-    setViewBox({ x: b.x + b.w / 2 - w * s / 2, y: b.y + b.h / 2 - h * s / 2, w: w * s, h: h * s });
+    // a box is shown in its context: centred across the widest frame around it that fits the window
+    let cx = b.x + b.w / 2;
+    const box = V && V.boxes.get(el.id);
+    for (let c = box ? box.where : ""; c; c = clusterParent(c)) {
+      const ce = svg.getElementById(c);
+      if (!ce) continue;
+      const cb = elementBox(ce);
+      if (cb.w / s > w * 0.96) break;
+      cx = cb.x + cb.w / 2;
+    }
+    setViewBox({ x: cx - w * s / 2, y: b.y + b.h / 2 - h * s / 2, w: w * s, h: h * s });
   }
   function visible(el) {
     const b = elementBox(el);
@@ -792,8 +803,10 @@
   }
 
   function matches(e, qy) {
-    return e.name.toLowerCase().includes(qy) || e.kind.toLowerCase().includes(qy) ||
-      e.args.toLowerCase().includes(qy) || e.sh.toLowerCase().replace(/×/g, "x").includes(qy.replace(/×/g, "x"));
+    // a search for "3x3" finds "3×3"
+    const x = (t) => t.toLowerCase().replace(/×/g, "x");
+    const q2 = x(qy);
+    return x(e.name).includes(q2) || x(e.kind).includes(q2) || x(e.args).includes(q2) || x(e.sh).includes(q2);
   }
 
   function tableRows() {
@@ -886,7 +899,7 @@
     const mark = (text) => {
       const t = esc(text);
       if (!qy) return t;
-      const idx = text.toLowerCase().indexOf(qy);
+      const idx = text.toLowerCase().replace(/×/g, "x").indexOf(qy.replace(/×/g, "x"));
       if (idx < 0) return t;
       return esc(text.slice(0, idx)) + "<mark>" + esc(text.slice(idx, idx + qy.length)) + "</mark>" + esc(text.slice(idx + qy.length));
     };
@@ -984,6 +997,10 @@
     });
     $("search").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && rows.length && rows[0].t === "e") showEntry(rows[0].i);
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      if (S.query) { $("search").value = ""; S.query = ""; renderTable(); markMatches(); } else select(null, false);
     });
   }
 
