@@ -59,159 +59,31 @@ def view_model(a: Analysis, *, depth: int | None = None, expand: Sequence[str] =
     expand   block instances or block names to open as well
     costs    shade the boxes by "params", "macs" or "memory" from the start
     """
-    from archspec.backends.render import COST_METRICS, RANKDIRS, _node_attrs, _title, graph_digraph
+    from archspec.backends.render import COST_METRICS, RANKDIRS, _title, graph_digraph
 
     if rankdir.upper() not in RANKDIRS:
         raise ValueError(f"unknown rankdir {rankdir!r}; choose one of {', '.join(RANKDIRS)}")
     if costs is not None and costs not in (*COST_METRICS, "memory"):
         raise ValueError(f"unknown cost metric {costs!r}; choose one of {', '.join((*COST_METRICS, 'memory'))}")
-    g = a.graph
-    scopes = a.scopes
-    check_expand(expand, scopes)
+    check_expand(expand, a.scopes)
     if depth is not None and depth < 0:
         from archspec.diagnostics import Diagnostic, SpecError
 
         raise SpecError(Diagnostic("E202", f"--depth must be 0 or more, got {depth}"))
-    nodes = list(g.nodes)
-    index = {n: i for i, n in enumerate(nodes)}
-    rows = {r.name: r for r in a.rows}
-    scope_ids = list(scopes)
-    sindex = {s: i for i, s in enumerate(scope_ids)}
-
-    def level(sid: str) -> int:
-        return sum(1 for c in scope_chain(sid) if scopes[c].kind == "block")
-
-    deepest = max((level(s) for s in scopes if scopes[s].kind == "block"), default=0)
-    full = build_view(g, depth=None)
-    grouped = [build_view(g, depth=d) for d in range(deepest)]  # each level's blocks closed, runs grouped
-    counts = [len(v.boxes) for v in grouped] + [len(full.boxes)]
-
-    def cost(ns: Sequence[str]) -> dict[str, int]:
-        rs = [rows[n] for n in ns if n in rows]
-        return {"p": sum(r.params for r in rs), "m": sum(r.macs for r in rs),
-                "mem": sum(r.activations for r in rs) * BYTES_PER_ELEMENT}
-
-    def attrs(b: Any) -> dict[str, str]:
-        out = _node_attrs(b, None, 0)
-        out.pop("tooltip", None)  # the page shows its own hover card
-        return out
-
-    # boxes of the open view, and the table's rows (a layer with its folded activations)
-    boxes: list[dict[str, Any]] = []
-    box_of: dict[str, int] = {}
-    for bid in full.order:
-        b = full.boxes[bid]
-        box_of.update((n, len(boxes)) for n in b.nodes)
-        boxes.append({"id": bid, "role": b.role, "title": b.title, "s": sindex.get(b.cluster, -1), "a": attrs(b),
-                      "cat": b.category, **cost(b.nodes), "e": None})
-    entries: list[dict[str, Any]] = []
-    entry_of: dict[str, int] = {}
-    for r in a.rows:
-        bi = box_of.get(r.name)
-        if bi is not None and full.boxes[boxes[bi]["id"]].nodes[0] != r.name:  # folded into its producer
-            e = entries[boxes[bi]["e"]]
-            e["kind"] += "+" + r.kind
-            for k, v in (("p", r.params), ("tp", r.trainable_params), ("fp", r.non_trainable_params),
-                         ("buf", r.buffers), ("m", r.macs), ("f", r.flops), ("c", r.connections),
-                         ("mem", r.activations * BYTES_PER_ELEMENT)):
-                e[k] += v
-            e["sh"] = fmt_shape(r.output_shape)
-            e["rf"], e["st"], e["off"] = r.receptive_field, r.effective_stride, r.receptive_offset
-            e["nodes"].append(r.name)
-            entry_of[r.name] = boxes[bi]["e"]
-            continue
-        d = g.nodes[r.name]
-        span = d["span"]
-        e = {"name": r.name, "kind": r.kind, "args": r.args, "s": sindex.get(r.block, -1),
-             "sh": fmt_shape(r.output_shape), "el": _elements(r.output_shape),
-             "p": r.params, "tp": r.trainable_params, "fp": r.non_trainable_params, "buf": r.buffers,
-             "m": r.macs, "f": r.flops, "c": r.connections, "mem": r.activations * BYTES_PER_ELEMENT,
-             "rf": r.receptive_field, "st": r.effective_stride, "off": r.receptive_offset,
-             "frozen": r.frozen, "file": span.file if span else None, "line": span.line if span else None,
-             "in": [[i, fmt_shape(g.nodes[i]["meta"]["shape"])] for i in d["inputs"]],
-             "b": bi, "nodes": [r.name], "cat": _category(d["kind"])}
-        entry_of[r.name] = len(entries)
-        if bi is not None:
-            boxes[bi]["e"] = len(entries)
-        entries.append(e)
-
-    # blocks and branches: the cluster each draws when open, the box each draws when closed
-    totals: dict[str, dict[str, Any]] = {s: {"p": 0, "tp": 0, "m": 0, "f": 0, "mem": 0, "layers": 0}
-                                         for s in scope_ids}
-    last: dict[str, str] = {}
-    first: dict[str, str] = {}
-    for n in nodes:
-        row = rows.get(n)
-        for sc in scope_chain(g.nodes[n]["scope"]):
-            first.setdefault(sc, n)
-            last[sc] = n
-            if row is not None:
-                t = totals[sc]
-                t["p"] += row.params
-                t["tp"] += row.trainable_params
-                t["m"] += row.macs
-                t["f"] += row.flops
-                t["mem"] += row.activations * BYTES_PER_ELEMENT
-                t["layers"] += 0 if (row.fused or row.kind == "identity") else 1
-    scope_list: list[dict[str, Any]] = []
-    for sid in scope_ids:
-        info = scopes[sid]
-        c = full.clusters.get(sid)
-        t = totals[sid]
-        lst = last.get(sid)
-        item: dict[str, Any] = {
-            "id": sid, "k": info.kind, "name": info.name, "label": info.label, "lvl": level(sid),
-            "parent": sindex.get(sid.rpartition(".")[0], -1), "g": None, "box": None,
-            "cl": _cluster_attrs(c.kind, c.label) if c else None, "title": c.label if c else info.label,
-            "first": index[first[sid]] if sid in first else None, "last": index[lst] if lst else None,
-            "sh": fmt_shape(g.nodes[lst]["meta"]["shape"]) if lst else "",
-            "rf": rows[lst].receptive_field if lst in rows else None,
-            "in": _scope_inputs(g, sid, first, last, nodes, index),
-            "file": info.span.file if info.span else None, "line": info.span.line if info.span else None, **t}
-        scope_list.append(item)
-    # a closed block's box, and runs of like sibling blocks (`basic(16) ×199`): the page draws any
-    # stretch of a run whose blocks are all closed as one box, from a template of the run's box
-    groups: list[dict[str, Any]] = []
-    for d in range(deepest):
-        for b in grouped[d].boxes.values():
-            if b.role != "block":
-                continue
-            if b.count < 2:
-                scope_list[sindex[b.id]]["box"] = {"a": attrs(b), "title": b.title}
-                continue
-            members: dict[str, list[str]] = {}
-            for n in b.nodes:
-                m = [c for c in scope_chain(g.nodes[n]["scope"]) if scopes[c].kind == "block"][d]
-                members.setdefault(m, []).append(n)
-            base = b.title.rsplit(" ×", 1)[0]
-            template = attrs(replace(b, title=f"{base} ×{_MARK['n']}", layers=_SENTINEL_LAYERS,
-                                     shape=(_SENTINEL_SHAPE,)))
-            template = {k: v.replace(str(_SENTINEL_LAYERS), _MARK["layers"]).replace(str(_SENTINEL_SHAPE), _MARK["shape"])
-                        for k, v in template.items()}
-            for m, inside in members.items():
-                t = totals[m]
-                one = replace(b, id=m, title=base, count=1, nodes=inside, layers=t["layers"], params=t["p"],
-                              macs=t["m"], shape=g.nodes[inside[-1]]["meta"]["shape"],
-                              frozen=all(g.nodes[n]["frozen"] for n in inside))
-                scope_list[sindex[m]]["box"] = {"a": attrs(one), "title": base}
-                scope_list[sindex[m]]["g"] = len(groups)
-            groups.append({"members": [sindex[m] for m in members], "base": base, "a": template})
-
-    # the state the page opens in
+    m = _Model(a)
+    boxes, entries = m.layer_boxes()
+    scopes = m.scope_items()
+    groups = m.closed_boxes(scopes)
+    counts = [len(v.boxes) for v in m.grouped] + [len(m.full.boxes)]
     if depth is None:
         fits = [d for d, n in enumerate(counts) if n <= DEFAULT_BOXES]
         depth = max(fits) if fits else 0
-    opened = {sid for sid in scope_ids if scopes[sid].kind == "block" and level(sid) <= depth}
-    for sid in scope_ids:
-        if scopes[sid].kind == "block" and (sid in expand or scopes[sid].name in expand):
-            opened.update(c for c in scope_chain(sid) if scopes[c].kind == "block")
-
-    dg = graph_digraph(View(full.name, {}, [], {}, []), rankdir=rankdir.upper(), legend=False,
+    dg = graph_digraph(View(m.full.name, {}, [], {}, []), rankdir=rankdir.upper(), legend=False,
                        edge_labels=edge_labels, title="")
-    heading = _title(a) if title is True else (title or a.name)
-    files = sorted({f for f in [*(e["file"] for e in entries), *(sc["file"] for sc in scope_list)] if f})
+    files = sorted({f for f in [*(e["file"] for e in entries), *(sc["file"] for sc in scopes)] if f})
     return {
-        "format": MODEL_FORMAT, "version": MODEL_VERSION, "network": a.name, "title": heading,
+        "format": MODEL_FORMAT, "version": MODEL_VERSION, "network": a.name,
+        "title": _title(a) if title is True else (title or a.name),
         "summary": [[k.strip(), v] for k, v in a.summary_lines()],
         "warnings": [render_diagnostic(w) for w in a.warnings],
         "totals": {"params": a.totals.params, "macs": a.totals.macs, "flops": a.totals.flops,
@@ -219,16 +91,178 @@ def view_model(a: Analysis, *, depth: int | None = None, expand: Sequence[str] =
                    "layers": len(entries), "convention": a.convention, "batch": a.batch},
         "dot": {"prelude": _prelude(dg.source), "edge_labels": edge_labels},
         "categories": {c: [CATEGORY_NAMES.get(c, c), category_color(c)] for c in
-                       dict.fromkeys([*(b["cat"] for b in boxes), "block"])},
-        "nodes": [{"id": n, "s": sindex.get(g.nodes[n]["scope"], -1), "b": box_of.get(n),
-                   "al": index[g.nodes[n]["inputs"][0]] if n not in box_of and g.nodes[n]["inputs"] else None,
-                   "in": [index[i] for i in g.nodes[n]["inputs"]], "sh": fmt_shape(g.nodes[n]["meta"]["shape"]),
-                   "e": entry_of.get(n)} for n in nodes],
-        "boxes": boxes, "scopes": scope_list, "groups": groups, "entries": entries,
-        "levels": {"deepest": deepest, "boxes": counts, "default": None if expand else min(depth, deepest)},
-        "open": sorted(opened, key=lambda s: sindex[s]), "costs": costs,
+                       dict.fromkeys([*(b["cat"] for b in boxes), *(["block"] if m.deepest else [])])},
+        "nodes": m.node_items(), "boxes": boxes, "scopes": scopes, "groups": groups, "entries": entries,
+        "levels": {"deepest": m.deepest, "boxes": counts, "default": None if expand else min(depth, m.deepest)},
+        "open": m.initially_open(depth, expand), "costs": costs,
         "sources": {f: {"name": short_path(f), "lines": _lines(f)} for f in files},
     }
+
+
+class _Model:
+    """Builds the parts of the view model from an analysis and the static renderer's views."""
+
+    def __init__(self, a: Analysis) -> None:
+        self.a = a
+        self.g = a.graph
+        self.scopes = a.scopes
+        self.nodes = list(self.g.nodes)
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.rows = {r.name: r for r in a.rows}
+        self.sindex = {s: i for i, s in enumerate(self.scopes)}
+        self.deepest = max((self.level(s) for s in self.scopes if self.scopes[s].kind == "block"), default=0)
+        self.full = build_view(self.g, depth=None)
+        # each level's blocks closed (and runs of like blocks grouped): their boxes as the static diagram draws them
+        self.grouped = [build_view(self.g, depth=d) for d in range(self.deepest)]
+        self.box_of: dict[str, int] = {}
+        self.entry_of: dict[str, int] = {}
+        self.totals, self.first, self.last = self._scope_totals()
+
+    def level(self, sid: str) -> int:
+        return sum(1 for c in scope_chain(sid) if self.scopes[c].kind == "block")
+
+    @staticmethod
+    def attrs(b: Any) -> dict[str, str]:
+        from archspec.backends.render import _node_attrs
+
+        out = _node_attrs(b, None, 0)
+        out.pop("tooltip", None)  # the page shows its own hover card
+        return out
+
+    def cost(self, ns: Sequence[str]) -> dict[str, int]:
+        rs = [self.rows[n] for n in ns if n in self.rows]
+        return {"p": sum(r.params for r in rs), "m": sum(r.macs for r in rs),
+                "mem": sum(r.activations for r in rs) * BYTES_PER_ELEMENT}
+
+    def layer_boxes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The boxes of the open diagram, and the table's rows: a layer with its folded activations."""
+        full, g = self.full, self.g
+        boxes: list[dict[str, Any]] = []
+        for bid in full.order:
+            b = full.boxes[bid]
+            self.box_of.update((n, len(boxes)) for n in b.nodes)
+            boxes.append({"id": bid, "role": b.role, "title": b.title, "s": self.sindex.get(b.cluster, -1),
+                          "a": self.attrs(b), "cat": b.category, **self.cost(b.nodes), "e": None})
+        entries: list[dict[str, Any]] = []
+        for r in self.a.rows:
+            bi = self.box_of.get(r.name)
+            if bi is not None and full.boxes[boxes[bi]["id"]].nodes[0] != r.name:  # folded into its producer
+                e = entries[boxes[bi]["e"]]
+                e["kind"] += "+" + r.kind
+                for k, v in (("p", r.params), ("tp", r.trainable_params), ("fp", r.non_trainable_params),
+                             ("buf", r.buffers), ("m", r.macs), ("f", r.flops), ("c", r.connections),
+                             ("mem", r.activations * BYTES_PER_ELEMENT)):
+                    e[k] += v
+                e["sh"] = fmt_shape(r.output_shape)
+                e["rf"], e["st"], e["off"] = r.receptive_field, r.effective_stride, r.receptive_offset
+                e["nodes"].append(r.name)
+                self.entry_of[r.name] = boxes[bi]["e"]
+                continue
+            d = g.nodes[r.name]
+            span = d["span"]
+            self.entry_of[r.name] = len(entries)
+            if bi is not None:
+                boxes[bi]["e"] = len(entries)
+            entries.append({
+                "name": r.name, "kind": r.kind, "args": r.args, "s": self.sindex.get(r.block, -1),
+                "sh": fmt_shape(r.output_shape), "el": _elements(r.output_shape),
+                "p": r.params, "tp": r.trainable_params, "fp": r.non_trainable_params, "buf": r.buffers,
+                "m": r.macs, "f": r.flops, "c": r.connections, "mem": r.activations * BYTES_PER_ELEMENT,
+                "rf": r.receptive_field, "st": r.effective_stride, "off": r.receptive_offset,
+                "frozen": r.frozen, "file": span.file if span else None, "line": span.line if span else None,
+                "in": [[i, fmt_shape(g.nodes[i]["meta"]["shape"])] for i in d["inputs"]],
+                "b": bi, "nodes": [r.name], "cat": _category(d["kind"])})
+        return boxes, entries
+
+    def node_items(self) -> list[dict[str, Any]]:
+        """Every graph node: its scope, the open diagram's box that draws it (or, for an identity, the
+        node whose tensor it passes on), its inputs, its shape and its table row."""
+        g, index = self.g, self.index
+        return [{"id": n, "s": self.sindex.get(g.nodes[n]["scope"], -1), "b": self.box_of.get(n),
+                 "al": index[g.nodes[n]["inputs"][0]] if n not in self.box_of and g.nodes[n]["inputs"] else None,
+                 "in": [index[i] for i in g.nodes[n]["inputs"]], "sh": fmt_shape(g.nodes[n]["meta"]["shape"]),
+                 "e": self.entry_of.get(n)} for n in self.nodes]
+
+    def _scope_totals(self) -> tuple[dict[str, dict[str, int]], dict[str, str], dict[str, str]]:
+        totals = {s: {"p": 0, "tp": 0, "m": 0, "f": 0, "mem": 0, "layers": 0} for s in self.scopes}
+        first: dict[str, str] = {}
+        last: dict[str, str] = {}
+        for n in self.nodes:
+            row = self.rows.get(n)
+            for sc in scope_chain(self.g.nodes[n]["scope"]):
+                first.setdefault(sc, n)
+                last[sc] = n
+                if row is not None:
+                    t = totals[sc]
+                    t["p"] += row.params
+                    t["tp"] += row.trainable_params
+                    t["m"] += row.macs
+                    t["f"] += row.flops
+                    t["mem"] += row.activations * BYTES_PER_ELEMENT
+                    t["layers"] += 0 if (row.fused or row.kind == "identity") else 1
+        return totals, first, last
+
+    def scope_items(self) -> list[dict[str, Any]]:
+        """Blocks and branches: their totals, and the cluster each draws when open."""
+        g, rows = self.g, self.rows
+        out: list[dict[str, Any]] = []
+        for sid, info in self.scopes.items():
+            c = self.full.clusters.get(sid)
+            lst = self.last.get(sid)
+            out.append({
+                "id": sid, "k": info.kind, "name": info.name, "label": info.label, "lvl": self.level(sid),
+                "parent": self.sindex.get(sid.rpartition(".")[0], -1), "g": None, "box": None,
+                "cl": _cluster_attrs(c.kind, c.label) if c else None, "title": c.label if c else info.label,
+                "first": self.index[self.first[sid]] if sid in self.first else None,
+                "last": self.index[lst] if lst else None,
+                "sh": fmt_shape(g.nodes[lst]["meta"]["shape"]) if lst else "",
+                "rf": rows[lst].receptive_field if lst in rows else None,
+                "in": _scope_inputs(g, sid, self.first, self.last, self.nodes, self.index),
+                "file": info.span.file if info.span else None, "line": info.span.line if info.span else None,
+                **self.totals[sid]})
+        return out
+
+    def closed_boxes(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each block's box when closed (into `items`), and the runs of like sibling blocks
+        (`basic(16) ×199`): the page draws any stretch of a run whose blocks are all closed as one box,
+        from a template of the run's box."""
+        g, scopes, sindex = self.g, self.scopes, self.sindex
+        groups: list[dict[str, Any]] = []
+        for d, view in enumerate(self.grouped):
+            for b in view.boxes.values():
+                if b.role != "block":
+                    continue
+                if b.count < 2:
+                    items[sindex[b.id]]["box"] = {"a": self.attrs(b), "title": b.title}
+                    continue
+                members: dict[str, list[str]] = {}
+                for n in b.nodes:
+                    m = [c for c in scope_chain(g.nodes[n]["scope"]) if scopes[c].kind == "block"][d]
+                    members.setdefault(m, []).append(n)
+                base = b.title.rsplit(" ×", 1)[0]
+                template = self.attrs(replace(b, title=f"{base} ×{_MARK['n']}", layers=_SENTINEL_LAYERS,
+                                              shape=(_SENTINEL_SHAPE,)))
+                template = {k: v.replace(str(_SENTINEL_LAYERS), _MARK["layers"]).replace(str(_SENTINEL_SHAPE),
+                                                                                         _MARK["shape"])
+                            for k, v in template.items()}
+                for m, inside in members.items():
+                    t = self.totals[m]
+                    one = replace(b, id=m, title=base, count=1, nodes=inside, layers=t["layers"], params=t["p"],
+                                  macs=t["m"], shape=g.nodes[inside[-1]]["meta"]["shape"],
+                                  frozen=all(g.nodes[n]["frozen"] for n in inside))
+                    items[sindex[m]]["box"] = {"a": self.attrs(one), "title": base}
+                    items[sindex[m]]["g"] = len(groups)
+                groups.append({"members": [sindex[m] for m in members], "base": base, "a": template})
+        return groups
+
+    def initially_open(self, depth: int, expand: Sequence[str]) -> list[str]:
+        """The blocks the page opens with: down to `depth` levels, and the expanded ones with their parents."""
+        scopes = self.scopes
+        opened = {sid for sid in scopes if scopes[sid].kind == "block" and self.level(sid) <= depth}
+        for sid, s in scopes.items():
+            if s.kind == "block" and (sid in expand or s.name in expand):
+                opened.update(c for c in scope_chain(sid) if scopes[c].kind == "block")
+        return sorted(opened, key=lambda s: self.sindex[s])
 
 
 def _prelude(source: str) -> str:

@@ -377,10 +377,17 @@
     let scale = Math.max(full.w / (w - 2 * pad), full.h / (h - 2 * pad));
     scale = Math.max(scale, 1 / 1.6); // no bigger than 1.6× the natural size
     if (initial && scale > 1.6) {
-      // too large to read when fitted: show the top, as wide as it fits, at a readable size
-      scale = Math.min(Math.max(full.w / (w - 2 * pad), 1 / 1.4), 1.6);
-      const vw = w * scale;
-      setViewBox({ x: full.x + (full.w - vw) / 2, y: full.y, w: vw, h: h * scale });
+      // too large to read when fitted: show where it starts (the top, or the left when drawn left to
+      // right), as much of its breadth as fits, at a readable size
+      if (/rankdir=(LR|RL)/.test(M.dot.prelude)) {
+        scale = Math.min(Math.max(full.h / (h - 2 * pad), 1 / 1.4), 1.6);
+        const vh = h * scale;
+        setViewBox({ x: full.x - pad * scale, y: full.y + (full.h - vh) / 2, w: w * scale, h: vh });
+      } else {
+        scale = Math.min(Math.max(full.w / (w - 2 * pad), 1 / 1.4), 1.6);
+        const vw = w * scale;
+        setViewBox({ x: full.x + (full.w - vw) / 2, y: full.y, w: vw, h: h * scale });
+      }
       return;
     }
     const vw = w * scale, vh = h * scale;
@@ -718,6 +725,7 @@
       h = "<h2>" + esc(M.title) + '</h2><div class="sub">' + num(M.totals.layers) + " layers · click a box or a row</div><table>";
       for (const [k, v] of M.summary) h += tr(esc(k), esc(v), "num");
       h += "</table>";
+      for (const w of M.warnings || []) h += '<pre class="warning">' + esc(w) + "</pre>";
     } else if (sel.k === "b" || sel.k === "e") {
       const ei = entryOf(sel);
       if (ei === null) {
