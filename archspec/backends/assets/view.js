@@ -376,7 +376,7 @@
     const pad = 12;
     let scale = Math.max(full.w / (w - 2 * pad), full.h / (h - 2 * pad));
     scale = Math.max(scale, 1 / 1.6); // no bigger than 1.6× the natural size
-    if (initial && scale > 1.6) {
+    if (initial && scale > 1.3) {
       // too large to read when fitted: show where it starts (the top, or the left when drawn left to
       // right), as much of its breadth as fits, at a readable size
       if (/rankdir=(LR|RL)/.test(M.dot.prelude)) {
