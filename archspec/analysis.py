@@ -354,7 +354,16 @@ class Analysis:
         return f"<Analysis {self.name}: {t.params:,} params, {t.macs:,} MACs>"
 
     def _repr_markdown_(self) -> str:
-        return self.to_markdown()
+        from archspec.backends.notebook import NOTEBOOK_ROWS
+
+        return self.to_markdown(self.auto_depth(NOTEBOOK_ROWS))
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the table collapsed to a readable depth, and the totals (backends/notebook.py);
+        `archspec.view(a)` is the interactive view."""
+        from archspec.backends.notebook import analysis_html
+
+        return analysis_html(self)
 
 
 @contextlib.contextmanager

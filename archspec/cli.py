@@ -266,7 +266,7 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     _spec_options(p)
     p.add_argument("-o", "--output", metavar="FILE",
                    help="the picture to write; its extension gives the format (default: NETWORK.svg here)")
-    p.add_argument("--format", choices=FORMATS, help="svg, png, pdf, or dot (graphviz's text)")
+    p.add_argument("--format", choices=FORMATS, help="svg, png, pdf, dot (graphviz's text), or html (the interactive page)")
     p.add_argument("--style", choices=STYLES, default="graph", help="graph (default) or volumes (3D feature maps)")
     p.add_argument("--depth", type=int, default=None, metavar="N", help="draw blocks nested deeper than N as one box")
     p.add_argument("--expand", action="append", default=[], metavar="NAME",
@@ -297,6 +297,8 @@ def run_render(args: argparse.Namespace) -> int:
     _depth_option(args.depth)
     check_outputs(args, [args.spec])
     a = analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input))
+    if fmt == "html":
+        return _render_html(a, args)
     dg, layout = figure(a, style=args.style, depth=args.depth, expand=args.expand, rankdir=args.rankdir or "TB",
                         costs=args.costs, legend=not args.no_legend, edge_labels=not args.no_edge_labels,
                         title=True if args.title is None else args.title, width=args.width, aspect=args.aspect,
@@ -313,6 +315,49 @@ def run_render(args: argparse.Namespace) -> int:
     print(f"wrote {path}", file=sys.stderr)
     if note := layout.note():
         print(f"archspec: note: {note}", file=sys.stderr)
+    return 0
+
+
+def _render_html(a: Any, args: argparse.Namespace) -> int:
+    """`render -o x.html`: the interactive page (docs/render.md)."""
+    from archspec.backends.html_view import human_size, view
+
+    if args.style != "graph":
+        raise SpecError(Diagnostic("E202", "--style volumes: the HTML view draws the graph style",
+                                   hint="leave out --style, or write .svg, .png or .pdf for the volumes"))
+    v = view(a, depth=args.depth, expand=args.expand, costs=args.costs, rankdir=args.rankdir or "TB",
+             edge_labels=not args.no_edge_labels, title=True if args.title is None else args.title)
+    path = args.output or f"{a.name}.html"
+    data = v.html.encode()
+    write_output("-o", path, data)
+    print(f"wrote {path} ({human_size(len(data))})", file=sys.stderr)
+    return 0
+
+
+@command("serve", "the interactive view on a local web page, redrawn whenever the spec file is saved")
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    from archspec.backends.render import COST_METRICS
+
+    _spec_options(p)
+    p.add_argument("--port", type=int, default=8000, metavar="N", help="the port on 127.0.0.1 (default 8000; 0: any free one)")
+    p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    p.add_argument("--depth", type=int, default=None, metavar="N", help="open blocks down to N levels at first")
+    p.add_argument("--expand", action="append", default=[], metavar="NAME", help="open this block at first; repeatable")
+    p.add_argument("--costs", nargs="?", const="macs", choices=(*COST_METRICS, "memory"), default=None,
+                   help="shade the boxes by MACs (or params, memory) at first")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from archspec.backends.serve import serve
+
+    if not 0 <= args.port <= 65535:
+        raise SpecError(Diagnostic("E202", f"--port must be 0 to 65535, got {args.port}"))
+    try:
+        serve(args.spec, port=args.port, params=parse_sets(args.set), input=parse_inputs(args.input),
+              depth=args.depth, expand=args.expand, costs=args.costs, open_browser=args.open,
+              announce=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("archspec serve: stopped", file=sys.stderr)
     return 0
 
 

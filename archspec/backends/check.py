@@ -131,6 +131,12 @@ class CheckReport:
                           style="bold green" if self.ok else "bold red"))
         return Group(*parts)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the totals, the layers that disagree, every layer folded (backends/notebook.py)."""
+        from archspec.backends.notebook import check_html
+
+        return check_html(self)
+
 
 def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None, freeze: Sequence[str] = (),
           batch: int = 1, cpu: bool = True, **kw: Any) -> CheckReport:

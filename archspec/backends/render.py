@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from archspec.analysis import Analysis, Spec
 
 STYLES = ("graph", "volumes")
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "pdf", "dot", "html")  # html: the interactive page (html_view.py), not a Digraph
 RANKDIRS = ("TB", "LR", "BT", "RL")
 COST_METRICS = ("macs", "params")
 FONT = "Helvetica"
@@ -676,6 +676,8 @@ def output_format(path: str | Path | None, fmt: str | None) -> str:
     ext = Path(path).suffix.lower().lstrip(".") if path else ""
     if ext == "gv":
         return "dot"
+    if ext == "htm":
+        return "html"
     if ext in FORMATS:
         return ext
     if ext:
@@ -691,6 +693,8 @@ def to_bytes(dg: graphviz.Digraph, fmt: str, dpi: int = 150) -> bytes:
 
     if fmt == "dot":
         return dg.source.encode()
+    if fmt == "html":
+        raise ValueError("the HTML view is made from the analysis, not from a Digraph: archspec.view(spec).save(path)")
     g = dg.copy()
     if fmt == "png":
         g.attr(dpi=str(dpi))
