@@ -7,6 +7,7 @@ tensor's shape, the parameters, MACs, FLOPs, memory and receptive field without 
     a = archspec.analyze("specs/vgg16.arch")        # or a shipped spec's name: "vgg16"
     print(a.totals.params, a.totals.macs)           # 138357544 15470264320
     archspec.render("vgg16", style="volumes")       # a graphviz.Digraph (shows itself in Jupyter)
+    archspec.view("resnet", params={"depth": 50})   # the interactive page (in Jupyter, in an iframe)
 """
 
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 # Imported on first use: `import archspec` (and the analysis) never imports torch, nor graphviz.
 _LAZY = {
     "render": "archspec.backends.render",  # a graphviz.Digraph of a spec
+    "view": "archspec.backends.html_view",  # the interactive HTML view of a spec (a notebook shows it)
     "compile": "archspec.backends.torch_module",  # a spec as a torch.nn.Module
     "generate_code": "archspec.backends.torch_module",  # the standalone Python file of a compiled spec
     "CompileError": "archspec.backends.torch_module",
@@ -29,6 +31,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from archspec.backends.check import check as check
+    from archspec.backends.html_view import view as view
     from archspec.backends.render import render as render
     from archspec.backends.torch_module import CompileError as CompileError
     from archspec.backends.torch_module import compile as compile
@@ -45,4 +48,4 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(module), name)
 
-__all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render"]
+__all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render", "view"]

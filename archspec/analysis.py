@@ -12,9 +12,7 @@ are the other formats; in Jupyter it shows itself as a table.
 from __future__ import annotations
 
 import contextlib
-import csv
 import gc
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,6 +22,7 @@ from typing import Any
 import networkx as nx
 
 from archspec.diagnostics import Diagnostic, SpecError
+from archspec.files import parse_shape
 from archspec.graph.build import build_graph
 from archspec.graph.ir import OutputInfo, ScopeInfo, scope_chain
 from archspec.lang.expr import Value
@@ -85,6 +84,7 @@ class Totals:
     receptive_field: list[int] | None = None
     effective_stride: list[float] | None = None
     receptive_offset: list[float] | None = None
+    torchinfo_memory: dict[str, int] | None = None  # with convention="torchinfo": its memory figures, bytes
 
 
 def _num(x: Any) -> float:
@@ -98,6 +98,7 @@ class Analysis:
                  spec_name: str | None = None, error: SpecError | None = None) -> None:
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+        _check_batch(batch)
         self.graph = graph
         self.batch = batch
         self.convention = convention
@@ -148,6 +149,8 @@ class Analysis:
             for conv, n in d["meta"]["peer_macs"].items():
                 by_conv[conv] += n
         t.macs_by_convention = {conv: n * self.batch for conv, n in by_conv.items()}
+        if self.convention == "torchinfo":
+            t.torchinfo_memory = costs.torchinfo_memory(self.graph, self.batch)
         t.layers = sum(1 for r in self.rows if r.params and KINDS[r.kind].category not in ("norm", "activation"))
         t.depth = self._depth()
         widest = None
@@ -194,10 +197,12 @@ class Analysis:
         return dict(self.graph.graph.get("scopes", {}))
 
     def row(self, name: str) -> Row:
+        """The row of a layer by its name (`stage3.bottleneck1.residual.conv1`); KeyError naming the
+        closest names when there is none."""
         for r in self.rows:
             if r.name == name:
                 return r
-        raise KeyError(name)
+        raise KeyError(_missing_row(name, [r.name for r in self.rows]))
 
     def auto_depth(self, max_rows: int = 250) -> int | None:
         """The deepest block level whose table fits in `max_rows` rows (None: everything fits)."""
@@ -211,8 +216,13 @@ class Analysis:
 
     def display_rows(self, depth: int | None = None) -> list[tuple[str, Any]]:
         """Rows as tables show them: ("block", ScopeInfo, aggregate) headers and ("layer", Row) rows,
-        fused activations folded into their producer, blocks deeper than `depth` collapsed to one row."""
+        fused activations folded into their producer, blocks deeper than `depth` collapsed to one row.
+        `depth` counts block levels, as in `archspec render --depth`: the branches of a merge open and
+        close with the block that holds them (`googlenet` at depth 0: one row per inception module)."""
+        if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+            raise ValueError(f"depth must be 0 or more (or None: every layer), got {depth!r}")
         scopes = self.scopes
+        nodes = self.graph.nodes
         out: list[tuple[str, Any]] = []
         open_scopes: list[str] = []
         agg: dict[str, dict[str, Any]] = {}
@@ -234,9 +244,16 @@ class Analysis:
                 a = agg.get(collapsed)
                 if a is None:
                     a = agg[collapsed] = {"scope": scopes.get(collapsed), "params": 0, "macs": 0, "flops": 0,
-                                          "shape": r.output_shape, "layers": 0, "activations": 0}
+                                          "shape": r.output_shape, "layers": 0, "activations": 0,
+                                          "trainable_params": 0, "inputs": [], "receptive_field": None}
                     out.append(("collapsed", a))
+                inside = collapsed + "."
+                for i in nodes[r.name]["inputs"]:  # the tensors the block reads from outside it
+                    if not i.startswith(inside) and i not in a["inputs"]:
+                        a["inputs"].append(i)
                 a["params"] += r.params
+                a["trainable_params"] += r.trainable_params
+                a["receptive_field"] = r.receptive_field
                 a["macs"] += r.macs
                 a["flops"] += r.flops
                 a["activations"] += r.activations
@@ -276,18 +293,12 @@ class Analysis:
             return head[:-2] + ',\n  "layers": [\n' + rows + "\n  ]\n}"
         return json.dumps(d, indent=indent, default=_jsonable)
 
-    def to_csv(self) -> str:
-        buf = io.StringIO()
-        cols = ["name", "kind", "args", "block", "output_shape", "params", "trainable_params",
-                "non_trainable_params", "buffers", "macs", "flops", "connections", "activations", "receptive_field"]
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
-        for r in self.rows:
-            d = r.to_dict()
-            d["output_shape"] = "x".join(map(str, r.output_shape))
-            d["receptive_field"] = "x".join(map(str, r.receptive_field)) if r.receptive_field else "global"
-            w.writerow([d[c] for c in cols])
-        return buf.getvalue()
+    def to_csv(self, columns: str | list[str] | tuple[str, ...] | None = None) -> str:
+        """Every layer a row: the fixed columns of docs/json.md, or name, kind and `columns`
+        (`"input,kernel,params"`, as `archspec analyze --columns`)."""
+        from archspec.backends.table import csv_text
+
+        return csv_text(self, columns)
 
     def summary_lines(self) -> list[tuple[str, str]]:
         t = self.totals
@@ -307,29 +318,28 @@ class Analysis:
             ("Outputs", ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.outputs.items())),
             ("Depth", f"{t.depth} weight layers on the longest path"),
         ]
+        if t.torchinfo_memory is not None:  # as torchinfo prints them: decimal MB (docs/conventions.md)
+            m = t.torchinfo_memory
+            at = next((i + 1 for i, (k, _) in enumerate(lines) if k == "Parameter memory"), len(lines))
+            lines[at:at] = [(label, f"{m[key] / 1e6:0.2f}  (torchinfo)") for label, key in (
+                ("Input size (MB)", "input_bytes"), ("Forward/backward pass size (MB)", "forward_backward_bytes"),
+                ("Params size (MB)", "params_bytes"), ("Estimated Total Size (MB)", "total_bytes"))]
         if t.receptive_field:
             lines.append(("Receptive field", "×".join(map(str, t.receptive_field)) + "  (stride " +
                           "×".join(f"{s:g}" for s in t.effective_stride or []) + ")"))
         return lines
 
-    def to_markdown(self, depth: int | None = None) -> str:
-        lines = [f"### {self.name}", "", "| Layer | Kind | Arguments | Output | Params | MACs |", "|---|---|---|---|--:|--:|"]
-        for typ, item in self.display_rows(depth):
-            if typ == "block":
-                lines.append(f"| **{_esc(item.id)}** | **{_esc(item.label)}** | | | | |")
-            elif typ == "collapsed":
-                lines.append(f"| {_esc(item['scope'].id)} | {_esc(item['scope'].label)} | {item['layers']} layers "
-                             f"| {fmt_shape(item['shape'])} | {item['params']:,} | {item['macs']:,} |")
-            else:
-                lines.append(f"| {_esc(item.name)} | {_esc(item.kind)} | {_esc(item.args)} | {fmt_shape(item.output_shape)} "
-                             f"| {item.params:,} | {item.macs:,} |")
-        lines += ["", "| Total | |", "|---|--:|"] + [f"| {k.strip()} | {v} |" for k, v in self.summary_lines()]
-        return "\n".join(lines) + "\n"
+    def to_markdown(self, depth: int | None = None, columns: str | list[str] | tuple[str, ...] | None = None) -> str:
+        from archspec.backends.table import markdown
 
-    def table(self, depth: int | None = None) -> Any:
+        return markdown(self, depth, columns)
+
+    def table(self, depth: int | None = None, columns: str | list[str] | tuple[str, ...] | None = None) -> Any:
+        """A rich renderable: the layers (blocks deeper than `depth` collapsed) in the chosen `columns`
+        (default: arguments, output, params, MACs; see `archspec.backends.table.COLUMNS`), and the totals."""
         from archspec.backends.table import rich_table
 
-        return rich_table(self, depth)
+        return rich_table(self, depth, columns)
 
     def __rich__(self) -> Any:
         return self.table()
@@ -344,7 +354,16 @@ class Analysis:
         return f"<Analysis {self.name}: {t.params:,} params, {t.macs:,} MACs>"
 
     def _repr_markdown_(self) -> str:
-        return self.to_markdown()
+        from archspec.backends.notebook import NOTEBOOK_ROWS
+
+        return self.to_markdown(self.auto_depth(NOTEBOOK_ROWS))
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the table collapsed to a readable depth, and the totals (backends/notebook.py);
+        `archspec.view(a)` is the interactive view."""
+        from archspec.backends.notebook import analysis_html
+
+        return analysis_html(self)
 
 
 @contextlib.contextmanager
@@ -365,8 +384,22 @@ def _fold(r: Row, act: Row) -> Row:
                    macs=r.macs + act.macs, output_shape=act.output_shape)
 
 
-def _esc(s: str) -> str:
-    return s.replace("|", "\\|")
+def _check_batch(batch: Any) -> None:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a whole number of at least 1, got {batch!r}")
+
+
+def _missing_row(name: str, names: list[str]) -> str:
+    """A KeyError's message for a layer name that is not there, with the closest names."""
+    import difflib
+
+    tail = "." + name.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(name, names, n=6, cutoff=0.6)
+    close = sorted(close, key=lambda n: not n.endswith(tail))[:3]  # same last name first: a level left out
+    message = f"no layer named {name!r}"
+    if close:
+        message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return message
 
 
 def _jsonable(o: Any) -> Any:
@@ -412,14 +445,22 @@ class Spec:
         return {p.name: p.default for p in net.params} if net else {}
 
     def graph(self, params: dict[str, Value] | None = None, input: Any = None) -> nx.DiGraph:
-        return build_graph(self.source, _coerce_params(params), _coerce_input(input))
+        inputs = _coerce_input(input)
+        try:
+            return build_graph(self.source, _coerce_params(params), inputs)
+        except SpecError as e:
+            if inputs:
+                _hint_channels_last(e, self, params, inputs)
+            raise
 
     def __repr__(self) -> str:
         return f"<Spec {self.name} from {self.path}>"
 
 
 def load(spec: str | Path | Spec, *, text: str | None = None) -> Spec:
-    """Load a spec: a path, a shipped spec's name (`"vgg16"`), or source text (anything with a newline)."""
+    """Load a spec: a path, a shipped spec's name (`"vgg16"`), or source text. A string holding a newline
+    is source text; a `Path` (or `archspec.lang.load.SpecPath`, the command line's argument) is always a
+    path, whatever it holds; `text=` gives source text with a name (`load("net.arch", text=src)`)."""
     if isinstance(spec, Spec):
         return spec
     return Spec(load_source(spec, text=text))
@@ -435,6 +476,7 @@ def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, conve
     With `partial=True`, a shape error returns the analysis of what was built before it (with
     `.error` set) instead of raising. `freeze` names layers or blocks (`stage1`, `stage2.conv1`) whose
     parameters count as non-trainable, as in a `frozen:` block."""
+    _check_batch(batch)
     s = load(spec)
     merged = {**(params or {}), **kw}
     try:
@@ -451,14 +493,34 @@ def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, conve
     return Analysis(g, batch=batch, convention=convention)
 
 
-def parse_shape(text: str) -> Shape:
+CHANNELS = (1, 3, 4)  # grey, RGB, RGBA: the channel counts an image's last axis gives away
+
+
+def _hint_channels_last(e: SpecError, spec: Spec, params: dict[str, Value] | None,
+                        given: dict[str, Shape]) -> None:
+    """A given input shape that failed and looks channels-last (224×224×3) where the spec's own input
+    is channels first (3×224×224): say so in the diagnostic."""
+    if not any(len(v) >= 2 and v[-1] in CHANNELS and v[0] != v[-1] for v in given.values()):
+        return
     try:
-        shape = tuple(int(x) for x in text.lower().replace("×", "x").split("x"))
-    except ValueError:
-        raise ValueError(f"a shape is written like 3x224x224, got {text!r}") from None
-    if not shape or min(shape) < 1:
-        raise ValueError(f"a shape is positive sizes like 3x224x224, got {text!r}")
-    return shape
+        g0 = build_graph(spec.source, _coerce_params(params), None)
+    except SpecError:
+        return
+    for name in g0.graph.get("inputs", []):
+        own = g0.nodes[name]["meta"]["shape"]
+        shape = given.get(name) or given.get("*")
+        if (shape is None or len(shape) != len(own) or shape[-1] not in CHANNELS or shape[0] == shape[-1]
+                or own[0] != shape[-1]):
+            continue
+        first = "x".join(map(str, (shape[-1], *shape[:-1])))
+        d = e.diagnostic
+        d.notes.append(f"the input {fmt_shape(shape)} looks channels-last: its last axis is {shape[-1]}, and this "
+                       f"spec's own input `{name}` is {fmt_shape(own)}, channels first")
+        if d.hint:
+            d.notes.append(f"if the shape is meant: {d.hint}")
+        d.hint = (f"give the shape channels first: --input {first}" if name == "input" or "*" in given
+                  else f"give the shape channels first: --input {name}={first}")
+        return
 
 
 def _coerce_input(input: Any) -> dict[str, Shape] | None:

@@ -8,6 +8,7 @@ example each is `docs/errors.md` (a test runs every example there).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ CODES: dict[str, str] = {
     "E206": "invalid expression",
     "E207": "unknown network parameter",
     "E208": "duplicate definition",
+    "E209": "a package or program the command needs is not installed",
     "E300": "shape does not fit",
     "E301": "merge of incompatible shapes",
     "E302": "no input tensor",
@@ -35,7 +37,15 @@ CODES: dict[str, str] = {
     "E402": "no network in file",
     "E500": "file not found",
     "E501": "cyclic import",
+    "E510": "output is a folder",
+    "E511": "output would overwrite an input",
+    "E512": "output is not a file (socket, block device)",
+    "E513": "output cannot be written",
     "E600": "limit exceeded",
+    "E700": "damaged or invalid checkpoint",
+    "E701": "checkpoint does not fit the network",
+    "E710": "invalid dataset",
+    "E711": "dataset over a limit",
     "W100": "a layer reaches no output (warning)",
 }
 
@@ -64,6 +74,15 @@ class Diagnostic:
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
     severity: str = "error"
+
+    def __post_init__(self) -> None:
+        # A name or path the user gave can be any length (a 500 KB name, a 300-character file name):
+        # diagnostics echo at most MAX_NAME characters of each `quoted` piece.
+        self.message = clip_names(self.message)
+        self.expected = clip_names(self.expected) if self.expected else self.expected
+        self.received = clip_names(self.received) if self.received else self.received
+        self.hint = clip_names(self.hint) if self.hint else self.hint
+        self.notes = [clip_names(n) for n in self.notes]
 
     @property
     def title(self) -> str:
@@ -95,12 +114,36 @@ class SpecError(Exception):
         return render(self.diagnostic, sources=None)
 
 
+MAX_NAME = 240  # characters of a user-given name, path or value echoed in a diagnostic (a path fits whole)
+MAX_FIELD = 2_000  # characters of a whole message, expected, received or hint
+_QUOTED = re.compile(r"`([^`]*)`")
+_CONTROLS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def clip(text: str, n: int = MAX_NAME) -> str:
+    """`text` cut to `n` characters (the cut marked with `…` and the full length), control characters
+    (a newline in a file name) written as escapes."""
+    text = _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
+    if len(text) > n:  # at most n characters in all: clipping again changes nothing
+        tail = f"… ({len(text):,} characters)"
+        text = text[:max(0, n - len(tail))] + tail
+    return text
+
+
+def clip_names(text: str) -> str:
+    """Every `quoted` piece of a diagnostic's text cut to MAX_NAME characters, the whole to MAX_FIELD."""
+    text = _QUOTED.sub(lambda m: f"`{clip(m.group(1))}`", text)
+    return text if len(text) <= MAX_FIELD else text[:MAX_FIELD - 1] + "…"
+
+
 def error(code: str, message: str, span: Span | None = None, **kw: Any) -> SpecError:
     return SpecError(Diagnostic(code, message, span, **kw))
 
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None:
     """A hint naming the closest valid names, or None when nothing is close."""
+    if len(word) > 4 * MAX_NAME:  # nothing is close to a name that long; difflib would take its time
+        return None
     close = difflib.get_close_matches(word, sorted(set(candidates)), n=n, cutoff=0.6)
     if not close:
         return None
@@ -109,30 +152,76 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None
 
 # -- rendering ---------------------------------------------------------------------------------
 
-_SOURCES: dict[str, str] = {}
+_SOURCES: dict[str, tuple[str, bool]] = {}  # name → (text, is YAML)
 _SOURCES_MAX = 64
 MAX_QUOTED = 120  # characters of a source line quoted in a diagnostic
 
+# Where lines break: the .arch lexer (lark) counts `\n` only (`\r\n` ends a line too, its `\r` is part of
+# the line); PyYAML counts `\r\n`, `\r`, `\n`, U+0085, U+2028 and U+2029. Quoting a line splits the text
+# the same way as the front end that computed the line number (str.splitlines breaks at more characters).
+_YAML_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
-def remember_source(name: str, text: str) -> None:
+
+def split_lines(text: str, yaml: bool = False) -> list[str]:
+    """The lines of a source text as its front end numbers them (line N is item N - 1)."""
+    if yaml:
+        return _YAML_BREAKS.split(text)
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+
+
+def line_col(text: str, pos: int, yaml: bool = False) -> tuple[int, int]:
+    """The 1-based line and column of character `pos`, lines broken as `split_lines` breaks them."""
+    before = split_lines(text[:pos], yaml)
+    return len(before), len(before[-1]) + 1
+
+
+# A diagnostic quotes a line of a file only when the file starts like a spec: its first line that is not
+# blank or a comment starts with `network`, `block` or `use` (.arch), or with a YAML spec's top-level key
+# or `---`. Anything else (a password file reached through a link, /proc/self/environ, a binary) is shown
+# by place only, so that a diagnostic never prints the content of a file that is not a spec.
+_SPEC_START = re.compile(r"(?:network|block)[ \t]+[A-Za-z_]|use[ \t]*[\"']"
+                         r"|[\"']?(?:network|params|use|blocks|body)[\"']?[ \t]*:"
+                         r"|---|\{\s*[\"']?(?:network|params|use|blocks|body)\b")
+
+
+def looks_like_spec(text: str) -> bool:
+    """Whether the first line that is not blank or a comment starts like a spec (.arch or YAML)."""
+    pos, n = 0, len(text)
+    while pos < n:
+        end = text.find("\n", pos)
+        end = n if end < 0 else end
+        line = text[pos:end].strip(" \t\r\ufeff")
+        if line and not line.startswith("#"):
+            return _SPEC_START.match(line) is not None
+        pos = end + 1
+    return True  # blank: nothing to quote anyway
+
+
+def remember_source(name: str, text: str, yaml: bool = False) -> None:
     """Keep a source text so that diagnostics about it can quote the offending line."""
     _SOURCES.pop(name, None)
-    _SOURCES[name] = text
+    _SOURCES[name] = (text, yaml)
     while len(_SOURCES) > _SOURCES_MAX:  # the oldest go first; a diagnostic can still read a file from disk
         _SOURCES.pop(next(iter(_SOURCES)))
 
 
 def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
-    text = (sources or {}).get(span.file, _SOURCES.get(span.file))
+    yaml = span.file.endswith((".yaml", ".yml"))
+    text = (sources or {}).get(span.file)
+    if text is None and span.file in _SOURCES:
+        text, yaml = _SOURCES[span.file]
     if text is None:
         try:
             with open(span.file, encoding="utf-8", errors="replace") as f:
-                text = f.read()
+                text = f.read(2**20 + 1)
         except OSError:
             return None
-    lines = text.splitlines()
+    if not looks_like_spec(text):
+        return None
+    lines = split_lines(text, yaml)
     if 1 <= span.line <= len(lines):
-        return lines[span.line - 1]
+        return _CONTROL.sub("\ufffd", lines[span.line - 1])
     return None
 
 

@@ -69,6 +69,14 @@ def layers_markdown() -> str:
     return "\n".join(head + body)
 
 
+def markdown_renderable(text: str) -> Any:
+    """Markdown (a kind's page) as rich renders it on a terminal: headings, tables and lists drawn, not
+    written as Markdown source."""
+    from rich.markdown import Markdown
+
+    return Markdown(text)
+
+
 def kinds_table() -> Any:
     from rich.table import Table
 

@@ -57,15 +57,15 @@ RUNNER = textwrap.dedent("""
             time.sleep(600)
         if where == "enospc":  # the disk fills up at the Nth checkpoint
             import errno
-            import archspec.cli as cli
-            real_write = cli.write_atomic
+            import archspec.files as files
+            real_write = files.write_atomic
             def write_atomic(path, data):
                 if str(path).endswith("last.pt"):
                     seen[0] += 1
                     if seen[0] == nth:
                         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
                 return real_write(path, data)
-            cli.write_atomic = write_atomic
+            files.write_atomic = write_atomic
         elif where == "replace":
             real_replace = os.replace
             def replace(src, dst, *a, **k):
@@ -161,6 +161,11 @@ def _resume_to_the_end(folder: Path, out: str, rng: random.Random | None = None,
     rows = [json.loads(line) for line in (folder / out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert json.loads((folder / out / "test.json").read_text()) == json.loads((folder / "whole" / "test.json").read_text())
+    left = [p.name for p in (folder / out).iterdir() if p.name.startswith(".")]
+    assert not left, f"temporary files left in the run folder after resuming: {left}"  # issue 18, item 3
+    best, last = _weights(folder / out / "best.pt"), torch.load(folder / out / "last.pt", weights_only=True)
+    assert torch.load(folder / out / "best.pt", weights_only=True)["epoch"] == last["best"]["epoch"]
+    assert best.keys() == last["model"].keys()
 
 
 RANDOM_TRIALS = max(1, examples(0.05))

@@ -10,6 +10,7 @@ are in docs/reliability.md.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from fuzz_helpers import (
     ROOT,
     YAML_CORPUS,
     analyse_text,
+    budget,
     check_cli,
     examples,
     mutated,
@@ -400,3 +402,117 @@ def test_the_parse_cache_is_bounded_by_source_size(monkeypatch: pytest.MonkeyPat
     assert len(load._PARSED) == 1
     archspec.load("huge.arch", text=NET + "    relu\n" * 2_000)  # bigger than the whole cache: not kept
     assert [n for n, _ in load._PARSED] == ["big5.arch"]
+
+
+# -- regressions of issues 11 and 18 -------------------------------------------------------------------
+
+def test_use_of_a_very_long_file_name_is_a_diagnostic(tmp_path: Path) -> None:
+    # an OSError (File name too long) surfaced as an internal error
+    for name in ("a" * 300 + ".arch", "a/" * 2100 + "x.arch"):
+        spec = tmp_path / "net.arch"
+        spec.write_text(f'use "{name}"\n' + NET)
+        rc, _, err = check_cli(["--no-color", "analyze", str(spec)])
+        assert rc == 2 and "error[E500]" in err and "net.arch:1:1" in err, err
+        assert len(err) < 2_000, err  # the name is cut, not printed whole
+
+
+@pytest.mark.parametrize(("expr", "value"), [
+    ("round(10**18, -10**9)", 0),  # computed 10**(10**9): minutes
+    ("round(1, -10**9)", 0),
+    ("round(-2**62, -10**18)", 0),
+    ("round(1e308, -10**18)", 0),
+    ("round(1234, -2)", 1200),
+    ("round(1.5, 10**18)", 1.5),
+    ("sum((2**50,) * 99999)", "E600"),  # (bounded: stops adding once past the bound)
+    ("sum(((1,),) * 50000, (1,))", "E206"),  # sum concatenated tuples, in quadratic time
+    ("sum((1, 2.5), 0.5)", 4.0),
+    ("(-8) ** 0.5", "E206"),  # a complex number went through
+    ("int(\"" + "9" * 4000 + "\")", "E600"),
+    ("int(\"" + "9" * 5000 + "\")", "E206"),
+    ("float(\"" + "9" * 99000 + "\")", "E206"),
+    ("float(\"nan\")", "E206"),
+    ("int(1e308)", "E600"),
+    ("floor(-1e308)", "E600"),
+    ("make_divisible(1e308, 1e-308)", "E206"),
+    ("make_divisible(5, 1e308)", "E600"),
+    ("len(range(-2**62, 2**62, 2**61))", 4),
+    ("max(range(100000))", 99999),
+])
+def test_every_builtin_is_bounded(expr: str, value: object) -> None:
+    out = analyse_text(NET + f"    let a = {expr}\n    output weight=1\n", "<fuzz>", seconds=10)
+    if isinstance(value, str):
+        assert isinstance(out, SpecError) and out.diagnostic.code == value, out
+        assert out.diagnostic.span is not None and out.diagnostic.span.line == 3
+    else:
+        assert isinstance(out, archspec.Analysis), out
+        from archspec.lang.expr import Evaluator
+        from archspec.lang.parser import parse_expr
+
+        with budget(10):
+            assert Evaluator({})(parse_expr(expr)) == value
+
+
+def test_set_of_round_with_a_huge_precision_is_fast() -> None:
+    rc, out, err = check_cli(["analyze", "vgg16", "--set", "classes=7 + round(1, -10**9)", "--format", "json"],
+                             seconds=30)
+    assert rc == 0 and json.loads(out)["outputs"] == {"out": [7]}, err
+
+
+@pytest.mark.parametrize("sep", ["\r", "\u2028", "\x85", "\x0c", "\x0b", "\x1c"])
+def test_the_quoted_line_is_the_line_of_the_position(sep: str) -> None:
+    # str.splitlines breaks lines at more characters than the lexer: the quoted line was another one
+    text = NET + f"    relu  # a comment{sep}with a separator\n    conv 8 3x3 pad=\n"
+    e = _err(text, "E100")
+    assert (e.diagnostic.span.line, e.diagnostic.span.column) == (4, 20), e
+    assert " 4 |     conv 8 3x3 pad=" in str(e), str(e)
+
+
+def test_the_quoted_line_of_a_yaml_spec_breaks_lines_as_yaml_does() -> None:
+    text = "network: n\rbody:\u2028  - input 3x8x8\n  - conv 8 3x3 pad=\n"
+    e = _err(text, "E100")
+    assert e.diagnostic.span.line == 4 and " 4 |   - conv 8 3x3 pad=" in str(e), str(e)
+
+
+def test_a_spec_path_with_a_newline_is_a_path(tmp_path: Path) -> None:
+    # the command line took any argument with a newline for spec text: `<string>:1:1 unexpected 'sp'`
+    spec = tmp_path / "sp\nec.arch"
+    spec.write_text(NET + "    conv 8 1x1\n")
+    rc, out, err = check_cli(["analyze", str(spec), "--format", "json"])
+    assert rc == 0 and '"params": 32' in out, err
+    rc, _, err = check_cli(["--no-color", "analyze", str(tmp_path / "no\nsuch.arch")])
+    assert rc == 2 and "error[E500]" in err and "<string>" not in err and "no\\nsuch.arch" in err, err
+
+
+def test_a_huge_unknown_name_is_cut_in_the_diagnostic() -> None:
+    for call in (lambda: archspec.analyze("x" * 500_000),
+                 lambda: archspec.analyze("vgg16", **{"d" * 500_000: 1}),
+                 lambda: archspec.analyze(NET + "    " + "q" * 500_000 + " 3\n")):
+        with pytest.raises(SpecError) as e:
+            call()
+        shown = str(e.value)
+        assert len(shown) < 3_000 and "characters)" in shown, shown[:300]
+
+
+def test_the_valid_names_are_listed_in_the_same_order_on_every_run(tmp_path: Path) -> None:
+    # they came from a set: `--set depht=50` listed them in a different order on every run
+    spec = tmp_path / "net.arch"
+    spec.write_text("network n(width = 1, depth = 2, classes = 3, alpha = 4, groups = 5):\n    input 3x8x8\n")
+    outs = set()
+    for seed in ("0", "1", "2", "3", "4"):
+        r = subprocess.run([sys.executable, "-m", "archspec", "--no-color", "analyze", str(spec), "--set", "depht=50"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=120)
+        assert r.returncode == 2
+        outs.add(r.stderr)
+    assert len(outs) == 1
+    assert "expected: one of `alpha`, `classes`, `depth`, `groups`, `width`" in outs.pop()
+
+
+def test_a_flat_network_of_many_layers_is_laid_out_as_rich_lays_it_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 100,001 relus took minutes in rich's table (a millisecond a row): past FAST_ROWS rows, one pass
+    from archspec.backends import table
+
+    a = archspec.analyze(NET + "    repeat 30:\n        relu\n    conv 16 3x3 pad=1\n    flatten\n    frozen:\n        dense 5\n")
+    slow = table.plain(a)
+    monkeypatch.setattr(table, "FAST_ROWS", 10)
+    fast = table.plain(a)
+    assert [ln.rstrip() for ln in fast.splitlines()] == [ln.rstrip() for ln in slow.splitlines()]

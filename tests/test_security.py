@@ -208,6 +208,51 @@ def test_use_reads_spec_files_only(tmp_path: Path, target: str) -> None:
     assert "secret" not in err.replace("secret.txt", "") and "PRIVATE" not in err and "root:" not in err
 
 
+SHADOW = "root:$6$rounds=5000$SECRETSALT$HASHHASHHASH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+ENVIRON = "SECRET_TOKEN=tok-123456\x00PATH=/usr/bin\x00HOME=/root\x00"
+LEAKS = ("root:", "SECRET", "HASH", "daemon", "tok-", "PATH", "/usr/bin", "/secret", "password", "hunter2")
+
+
+@pytest.mark.parametrize("content", [SHADOW, ENVIRON], ids=["shadow", "environ"])
+def test_use_of_a_link_to_a_file_that_is_not_a_spec(tmp_path: Path, content: str) -> None:
+    """`blocks.arch` a link to /etc/shadow or /proc/self/environ: the suffix check looked at the link's
+    name, and the syntax error quoted the target's first line (password hashes, environment variables)."""
+    secret = tmp_path / "private" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text(content)
+    (tmp_path / "blocks.arch").symlink_to(secret)
+    spec = tmp_path / "net.arch"
+    spec.write_text('use "blocks.arch"\n' + NET)
+    rc, _, err = check_cli(["--no-color", "analyze", str(spec)], seconds=10)
+    assert rc == 2 and "error[E500]" in err and "net.arch:1:1" in err, err
+    assert not any(w in err for w in LEAKS), err
+
+
+@pytest.mark.parametrize("content", [SHADOW, ENVIRON, "PATH=/usr/bin:/secret/dir\n", "password: hunter2\n"],
+                         ids=["shadow", "environ", "env line", "yaml-like"])
+@pytest.mark.parametrize("suffix", [".arch", ".yaml", ""])
+def test_a_file_that_is_not_a_spec_is_never_quoted(tmp_path: Path, content: str, suffix: str) -> None:
+    """A spec file that does not start like a spec (first line not `network`, `block`, `use` or a YAML spec's
+    key): the diagnostic gives the place, and no byte of the text (docs/reliability.md)."""
+    path = tmp_path / f"given{suffix}"
+    path.write_text(content)
+    rc, _, err = check_cli(["--no-color", "analyze", str(path)], seconds=10)
+    assert rc == 2 and f"given{suffix}:1:" in err, err
+    assert not any(w in err for w in LEAKS), err
+    # through a link named like a spec, too
+    link = tmp_path / "link.arch"
+    link.symlink_to(path)
+    rc, _, err = check_cli(["--no-color", "analyze", str(link)], seconds=10)
+    assert rc == 2 and not any(w in err for w in LEAKS), err
+
+
+def test_a_spec_is_still_quoted(tmp_path: Path) -> None:
+    spec = tmp_path / "net.arch"
+    spec.write_text("# a comment first\n" + NET + "    conv 8 3x3 pad=\n")
+    rc, _, err = check_cli(["--no-color", "analyze", str(spec)])
+    assert rc == 2 and "net.arch:4:" in err and " 4 |     conv 8 3x3 pad=" in err, err
+
+
 # -- generated code ----------------------------------------------------------------------------------
 
 Q3 = '"' * 3  # a triple quote, which would close a docstring
@@ -291,8 +336,239 @@ def test_a_checkpoint_with_code_in_it_is_refused(tmp_path: Path, monkeypatch: py
     torch.save({"model": {"w": torch.zeros(1)}, "extra": _Evil()}, tmp_path / "evil.pt")
     with pytest.raises(SpecError) as e:
         checkpoint.load(tmp_path / "evil.pt")
-    assert e.value.diagnostic.code == "E102" and "weights_only" in (e.value.diagnostic.hint or "")
+    assert e.value.diagnostic.code == "E700" and "weights_only" in (e.value.diagnostic.hint or "")
+    assert "GLOBAL posix.system" in e.value.diagnostic.message
     assert not (tmp_path / "PWNED").exists()
     (tmp_path / "junk.pt").write_bytes(os.urandom(200))
     with pytest.raises(SpecError):
         checkpoint.load(tmp_path / "junk.pt")
+
+
+# -- output files (issue 18): never onto an input, never replacing a device, a FIFO, a socket or a link ----------
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from archspec.cli import main
+
+    status = main(["--no-color", *argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+SPEC = 'use "lib/blocks.arch"\nnetwork n:\n    input 3x8x8\n    unit(4)\n    flatten\n    dense 2\n'
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.arch").write_text("block unit(c):\n    conv c 3x3 pad=1 relu\n")
+    (tmp_path / "net.arch").write_text(SPEC)
+    (tmp_path / "net.yaml").write_text("network: n\nbody:\n  - input 3x8x8\n  - conv 4 3x3\n")
+    (tmp_path / "w.pt").write_bytes(b"weights")
+    (tmp_path / "d.npz").write_bytes(b"data")
+    (tmp_path / "c.json").write_text("{}")
+    (tmp_path / "link.txt").symlink_to("net.arch")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("argv", "what"), [
+    (["compile", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "--format", "json", "-o", "./lib/../net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "-o", "link.txt"], "the spec net.arch"),
+    (["render", "net.arch", "--format", "svg", "-o", "net.arch"], "the spec net.arch"),
+    (["fmt", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["fmt", "net.yaml", "--to", "yaml", "-o", "net.yaml"], "the spec net.yaml"),
+    (["compare", "net.yaml", "net.arch", "-o", "net.arch"], "the spec net.arch"),
+    (["analyze", "net.arch", "-o", "lib/blocks.arch"], "blocks.arch, a file the spec net.arch uses"),
+    (["compile", "net.arch", "-o", "lib/blocks.arch"], "blocks.arch, a file the spec net.arch uses"),
+    (["compile", "net.arch", "--init", "w.pt", "-o", "w.pt"], "the checkpoint of --init"),
+    (["compile", "net.arch", "--data", "npz:d.npz", "-o", "d.npz"], "the data (--data)"),
+    (["compile", "net.arch", "--config", "c.json", "-o", "c.json"], "the settings file (--config)"),
+])
+def test_an_output_onto_an_input_is_refused(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                            what: str) -> None:
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    status, out, err = _cli(capsys, *argv)
+    option, path = argv[-2:]
+    assert status == 2 and out == ""
+    assert err.startswith(f"error[E511]: {option} {path} is {what}, an input of this command\n"), err
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+    assert (project / "link.txt").is_symlink()
+
+
+def test_two_outputs_onto_one_file_are_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _cli(capsys, "compile", "net.arch", "-o", "m.py", "--onnx", "./m.py")
+    assert status == 2
+    assert err.startswith("error[E511]: --onnx ./m.py is also the -o output: one would overwrite the other\n")
+    assert not (project / "m.py").exists()
+
+
+def test_the_output_may_share_a_name_with_an_input_elsewhere(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "out").mkdir()
+    assert _cli(capsys, "analyze", "net.arch", "-o", "out/net.arch")[0] == 0
+    assert (project / "out" / "net.arch").read_text().startswith("n")
+    assert (project / "net.arch").read_text() == SPEC
+
+
+def test_an_output_onto_a_fifo_is_written_into_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    status, _, err = _cli(capsys, "analyze", "lenet5", "--format", "json", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert status == 0, err
+    assert json.loads(got[0])["totals"]["params"] == 61_706
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
+
+
+def test_an_output_onto_a_character_device_writes_into_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A twin of /dev/null made in tmp_path first (where the machine can make one): only once it has
+    stayed a device is the real /dev/null used, and then only checked to be the same device after."""
+    import stat
+
+    twin = tmp_path / "null"
+    try:
+        os.mknod(twin, stat.S_IFCHR | 0o666, os.stat("/dev/null").st_rdev)
+    except (PermissionError, OSError):
+        twin = None  # not root: the real /dev/null cannot be replaced by us either
+    if twin is not None:
+        assert _cli(capsys, "analyze", "lenet5", "-o", str(twin))[0] == 0
+        st = os.lstat(twin)
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.stat("/dev/null").st_rdev
+        assert [p.name for p in tmp_path.iterdir()] == ["null"]
+    real = os.lstat("/dev/null")
+    assert stat.S_ISCHR(real.st_mode)
+    for argv in (["analyze", "lenet5", "-o"], ["fmt", "lenet5", "-o"], ["render", "lenet5", "--format", "dot", "-o"]):
+        status, _, err = _cli(capsys, *argv, "/dev/null")
+        assert status == 0, err
+        after = os.lstat("/dev/null")
+        assert stat.S_ISCHR(after.st_mode) and after.st_rdev == real.st_rdev and after.st_ino == real.st_ino
+
+
+def test_an_output_onto_a_socket_or_block_device_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+    import stat
+
+    sock = tmp_path / "s.sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock))
+    s.close()
+    status, out, err = _cli(capsys, "analyze", "lenet5", "-o", str(sock))
+    assert status == 2 and out == ""
+    assert err.startswith(f"error[E512]: cannot write -o {sock}: it is a socket\n")
+    assert stat.S_ISSOCK(os.lstat(sock).st_mode)
+    block = tmp_path / "disk"
+    try:
+        os.mknod(block, stat.S_IFBLK | 0o600, os.makedev(7, 200))
+    except (PermissionError, OSError):
+        return
+    status, _, err = _cli(capsys, "fmt", "lenet5", "-o", str(block))
+    assert status == 2 and err.startswith(f"error[E512]: cannot write -o {block}: it is a block device\n")
+    assert stat.S_ISBLK(os.lstat(block).st_mode)
+    from archspec.files import write_atomic
+
+    with pytest.raises(SpecError) as e:  # the library's writer refuses it too
+        write_atomic(block, "x")
+    assert e.value.diagnostic.code == "E512"
+
+
+def test_an_output_through_a_symbolic_link_replaces_its_file_and_keeps_the_link(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    (tmp_path / "data").mkdir()
+    target = tmp_path / "data" / "real.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    assert _cli(capsys, "analyze", "lenet5", "--format", "json", "-o", str(link))[0] == 0
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text())["network"] == "lenet5"
+    assert target.stat().st_mode & 0o777 == 0o640  # a replaced file keeps its permissions
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["data", "link.json", "real.json"]  # no temporary left
+    dangling = tmp_path / "new.json"
+    dangling.symlink_to(tmp_path / "data" / "sub" / "made.json")
+    assert _cli(capsys, "analyze", "lenet5", "--format", "json", "-o", str(dangling))[0] == 0
+    assert dangling.is_symlink() and (tmp_path / "data" / "sub" / "made.json").is_file()
+
+
+def test_an_output_that_cannot_be_written_is_a_diagnostic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("x")
+    status, _, err = _cli(capsys, "analyze", "lenet5", "-o", str(tmp_path / "file" / "t.txt"))
+    assert status == 2 and err == f"error[E513]: cannot write -o {tmp_path / 'file' / 't.txt'}: " \
+                                  f"{tmp_path / 'file'} is not a folder\n"
+
+
+def test_every_output_option_goes_through_the_checked_writer() -> None:
+    """Each command's file options are the ones `check_outputs` checks, and the command line writes
+    files only through `write_output` (archspec.files.write_atomic)."""
+    import argparse
+
+    from archspec import cli
+
+    checked = {"output", "plot", "onnx"}
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    seen = set()
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.metavar == "FILE" and action.dest != "config":  # --config FILE is read
+                assert action.dest in checked, f"archspec {name} {action.option_strings}: not checked"
+                seen.add((name, action.dest))
+    assert {c for c, _ in seen} == {"analyze", "render", "compare", "zoo", "fmt", "compile"}
+    assert seen >= {("compare", "plot"), ("compile", "onnx")}
+    tree = ast.parse(Path(cli.__file__).read_text(encoding="utf-8"))
+    writes = [(n, c.lineno) for n, c in _calls(tree) if n.endswith(("write_atomic", "write_text", "write_bytes"))
+              or (n == "open" and len(c.args) > 1)]
+    assert [n for n, _ in writes] == ["write_atomic"], writes  # once, in write_output
+@pytest.mark.parametrize("use", ["resume", "evaluate", "init"])
+def test_a_checkpoint_with_code_in_it_runs_nothing_in_any_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str], use: str) -> None:
+    """`--resume`, `archspec evaluate` and `--init` on a checkpoint whose pickle calls os.system, nested
+    in an entry (the optimizer's state): refused (E700) before anything is checked, no code run, no
+    traceback."""
+    torch = pytest.importorskip("torch")
+    from archspec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.arch").write_text("network n:\n    input 4\n    dense 2 softmax\n")
+    assert main(["train", "n.arch", "--out", "run", "--epochs", "1", "--data", "synthetic:40", "--threads", "1",
+                 "--no-progress"]) == 0
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    ck["optimizer"]["state"][0]["evil"] = _Evil()
+    torch.save(ck, tmp_path / "run" / "last.pt")
+    capsys.readouterr()
+    args = {"resume": ["train", "n.arch", "--out", "run", "--resume"],
+            "evaluate": ["evaluate", "n.arch", "run/last.pt"],
+            "init": ["train", "n.arch", "--out", "new", "--init", "run/last.pt", "--epochs", "1"]}[use]
+    assert main(["--no-color", *args, "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error[E700]: the checkpoint run/last.pt holds objects other than tensors" in err
+    assert "Traceback" not in err and not (tmp_path / "PWNED").exists()
+
+
+def test_dataset_files_are_never_unpickled_or_opened_as_pipes(tmp_path: Path) -> None:
+    """An npz of Python objects is refused from its header (allow_pickle=False is never reached), and a
+    FIFO among the images is refused before anything opens it (opening it would block)."""
+    np = pytest.importorskip("numpy")
+    data = pytest.importorskip("archspec.train.data")
+    np.savez(tmp_path / "objects.npz", x=np.array([_Evil()], dtype=object), y=np.zeros(1))
+    with pytest.raises(SpecError) as e:
+        data.load(f"npz:{tmp_path / 'objects.npz'}", (4,), classes=2)
+    assert e.value.diagnostic.code == "E710" and "Python objects (a pickle)" in e.value.diagnostic.message
+    assert not (tmp_path / "PWNED").exists()
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+    os.mkfifo(tmp_path / "imgs" / "a" / "x.png")
+    with pytest.raises(SpecError) as e:
+        data.load(f"folder:{tmp_path / 'imgs'}", (1, 8, 8), classes=2)
+    assert e.value.diagnostic.code == "E710" and "is a FIFO" in e.value.diagnostic.message

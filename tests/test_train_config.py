@@ -108,6 +108,12 @@ def test_unreadable_settings_file(tmp_path):
     with pytest.raises(SpecError) as e:
         build_config({}, tmp_path / "missing.json")
     assert e.value.diagnostic.code == "E500"
+    import os
+
+    os.mkfifo(tmp_path / "fifo.json")  # reading it would block until a writer comes
+    with pytest.raises(SpecError) as e:
+        build_config({}, tmp_path / "fifo.json")
+    assert e.value.diagnostic.code == "E102" and "is not a regular file" in e.value.diagnostic.message
 
 
 def test_the_guide_lists_every_setting_and_option():

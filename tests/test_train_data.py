@@ -101,7 +101,7 @@ def test_idx_errors(tmp_path):
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05abc")
     with pytest.raises(SpecError) as e:
         data.load(f"mnist:{tmp_path}", (1, 28, 28), classes=10)
-    assert e.value.diagnostic.code == "E102"
+    assert e.value.diagnostic.code == "E710"
     with pytest.raises(SpecError) as e:
         data.load(f"mnist:{tmp_path / 'nowhere'}", (1, 28, 28), classes=10)
     assert e.value.diagnostic.code == "E500"
@@ -153,7 +153,7 @@ def test_cifar_python_pickle_with_code_is_refused(tmp_path):
     (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": _Evil(), b"labels": [0]}))
     with pytest.raises(SpecError) as e:
         data.load(f"cifar10:{tmp_path}", (3, 32, 32), classes=10)
-    assert e.value.diagnostic.code == "E102" and "refusing to load posix.system" in e.value.diagnostic.message
+    assert e.value.diagnostic.code == "E710" and "refusing to load posix.system" in e.value.diagnostic.message
 
 
 # -- image folders ---------------------------------------------------------------------------------
@@ -202,11 +202,11 @@ def test_npz_errors(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros((3, 4)), labels=np.zeros(3))
     with pytest.raises(SpecError) as e:
         data.load(f"npz:{tmp_path / 'bad.npz'}", (4,), classes=2)
-    assert e.value.diagnostic.code == "E102" and "no array `y`" in e.value.diagnostic.message
+    assert e.value.diagnostic.code == "E710" and "no array `y`" in e.value.diagnostic.message
     np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
     with pytest.raises(SpecError) as e:
         data.load(f"npz:{tmp_path / 'obj.npz'}", (4,), classes=2)
-    assert e.value.diagnostic.code == "E102"
+    assert e.value.diagnostic.code == "E710"
 
 
 # -- fitting samples to the spec's input ---------------------------------------------------------

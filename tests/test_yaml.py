@@ -199,3 +199,13 @@ def test_graph_errors_point_into_the_yaml_file(text, code, line, column, capsys,
     assert main(["--no-color", "analyze", str(spec)]) == 2
     err = capsys.readouterr().err
     assert f"--> {spec}:{line}:{column}" in err and "^" in err
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "0x" + "f" * 5000, "-" + "1" * 4400, "0b" + "1" * 20000])
+def test_a_huge_integer_is_a_located_limit(number):
+    # int() refuses more than 4,300 digits: a ValueError came out as an internal error
+    text = "network: n\nbody:\n  - input 3x8x8\n  - let: {a: " + number + "}\n  - relu\n"
+    with pytest.raises(archspec.SpecError) as e:
+        archspec.analyze(archspec.load("spec.yaml", text=text))
+    d = e.value.diagnostic
+    assert (d.code, d.span.file, d.span.line, d.span.column) == ("E600", "spec.yaml", 4, 14), d

@@ -2,9 +2,12 @@
 
 The module is built and run on the meta device (no weights allocated, no arithmetic done), under
 `torch.utils.flop_counter.FlopCounterMode`; per layer, the output shape, the parameters (all, trainable,
-and buffers without `num_batches_tracked`) and the MACs (FlopCounterMode's FLOPs / 2, the convention of
-../shared/ACCEPTANCE.md) must equal the analysis's. A small real forward on the CPU (batch 2, random
-weights and input) then checks that the module runs and gives finite outputs of the analysed shapes.
+and buffers without `num_batches_tracked`) and the MACs per sample (FlopCounterMode's FLOPs / 2 / batch, the
+convention of ../shared/ACCEPTANCE.md) must equal the analysis's. The meta run is in training mode (every
+output, auxiliary heads included) at a batch of at least 2 (`META_MIN_BATCH`): batch norm in training mode
+refuses one value per channel, which a batch of 1 gives after global pooling. A small real forward on the
+CPU (batch 1, evaluation mode, random weights and input) then checks that the module runs and gives finite
+outputs of the analysed shapes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from archspec.analysis import Analysis
 from archspec.backends.torch_module import build, module_for, spec_graph
 from archspec.layers.base import fmt_shape
 
+META_MIN_BATCH = 2  # batch norm in training mode needs more than one value per channel
 CPU_LIMIT_BYTES = 2 * 2**30  # the CPU forward is skipped for a network larger than this (weights + activations)
 
 
@@ -111,7 +115,7 @@ class CheckReport:
         else:
             parts.append(Text(f"{self.network}: all {len(self.layers)} layers agree with the analysis "
                               f"(shape, parameters, buffers, MACs).", style="green"))
-        t = Table(title=f"{self.network}: totals (batch {self.batch})", title_justify="left")
+        t = Table(title=f"{self.network}: totals per sample (meta run at batch {self.batch})", title_justify="left")
         for col in ("", "Analysis", "PyTorch", ""):
             t.add_column(col, justify="right" if col in ("Analysis", "PyTorch") else "left")
         for tc in self.totals:
@@ -127,16 +131,24 @@ class CheckReport:
                           style="bold green" if self.ok else "bold red"))
         return Group(*parts)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the totals, the layers that disagree, every layer folded (backends/notebook.py)."""
+        from archspec.backends.notebook import check_html
+
+        return check_html(self)
+
 
 def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None, freeze: Sequence[str] = (),
           batch: int = 1, cpu: bool = True, **kw: Any) -> CheckReport:
     """Compile `spec` and compare the module with the analysis (see the module's docstring).
+    `batch`: the batch of the meta run (at least `META_MIN_BATCH`; the figures compared are per sample).
     `cpu=False` leaves out the real forward on the CPU."""
     from torch.utils.flop_counter import FlopCounterMode
 
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     a = Analysis(g)
     model, plan = build(g, device="meta")
+    batch = max(batch, META_MIN_BATCH)
     report = CheckReport(a.name, batch)
     shapes: dict[str, tuple[int, ...]] = {}
     for n in plan.paths:

@@ -163,13 +163,19 @@ class Comparison:
         return chart_dot(self.points(), self.convention)
 
     def render_plot(self, suffix: str) -> str | bytes:
-        """The chart as `.svg` text (written by hand) or `.png` bytes (Graphviz's neato, positions pinned)."""
+        """The chart as `.svg` text (written by hand) or `.png` bytes (Graphviz's neato, positions pinned;
+        `archspec.backends.render.DotNotFound` when Graphviz is not installed)."""
         if suffix.lower() == ".svg":
             return self.plot_svg()
         if suffix.lower() == ".png":
             import graphviz
 
-            data: bytes = graphviz.Source(self.plot_dot()).pipe(format="png", engine="neato", neato_no_op=2)
+            from archspec.backends.render import DotNotFound
+
+            try:
+                data: bytes = graphviz.Source(self.plot_dot()).pipe(format="png", engine="neato", neato_no_op=2)
+            except graphviz.ExecutableNotFound:
+                raise DotNotFound() from None
             return data
         raise ValueError(f"a chart is written as .svg or .png, not {suffix or 'a file without a suffix'}")
 

@@ -28,21 +28,25 @@ from archspec.graph.ir import ScopeInfo, scope_chain
 from archspec.layers import KINDS
 from archspec.layers.base import Shape
 
-# Fill colours by layer-kind category (ColorBrewer pastels): the same in every diagram.
+# Fill colours by layer-kind category, the same in every diagram: Paul Tol's "light" scheme (made for
+# cells with black text, and told apart with any common colour-vision deficiency) for nine categories,
+# and a lavender and a pale green for the last two, chosen to stay as far from the others when
+# protanopia, deuteranopia and tritanopia are simulated (every pair is at least ΔE 10 apart in CIELAB
+# in all four visions; tests/test_render.py checks it).
 PALETTE: dict[str, str] = {
-    "io": "#e0e0e0",
-    "conv": "#a6cee3",
-    "pool": "#fdbf6f",
-    "dense": "#b2df8a",
-    "norm": "#cab2d6",
-    "activation": "#ffff99",
-    "merge": "#fb9a99",
-    "resample": "#8dd3c7",
-    "reshape": "#f0f0f0",
-    "regularization": "#ffffff",
-    "block": "#e6ddc6",
+    "io": "#dddddd",  # pale grey
+    "conv": "#77aadd",  # light blue
+    "pool": "#ee8866",  # orange
+    "dense": "#bbcc33",  # pear
+    "norm": "#99ddff",  # light cyan
+    "activation": "#eedd88",  # light yellow
+    "merge": "#ffaabb",  # pink
+    "resample": "#44bb99",  # mint
+    "reshape": "#ccffcc",  # pale green
+    "regularization": "#ffffff",  # white
+    "block": "#aa88ff",  # lavender
 }
-_SPARE = ("#bebada", "#fccde5", "#d9d9d9", "#ccebc5", "#ffed6f", "#80b1d3", "#fdb462", "#b3de69")
+_SPARE = ("#bbccee", "#cceeff", "#ccddaa", "#eeeebb", "#ffcccc", "#aaaa00", "#eecc66")  # Tol's pale scheme and more
 CATEGORY_NAMES = {"io": "input / output", "conv": "convolution", "pool": "pooling", "dense": "dense",
                   "norm": "normalisation", "activation": "activation", "merge": "merge", "resample": "resampling",
                   "reshape": "reshape", "regularization": "regularisation", "block": "block (collapsed)"}

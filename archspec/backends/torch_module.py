@@ -86,23 +86,22 @@ def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[
                 freeze: Sequence[str] = (), **kw: Any) -> None:
     """Export the compiled spec (evaluation mode: the main output) to an ONNX file; needs the `onnx`
     package. Uses PyTorch's TorchScript-based exporter, which needs nothing else."""
+    import tempfile
     import warnings
 
-    from archspec.cli import write_atomic
+    from archspec.files import write_atomic
 
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     model, plan = build(g)
     model.eval()
     args = tuple(torch.zeros(1, *g.nodes[n]["meta"]["shape"]) for _, n in plan.inputs)
-    tmp = Path(str(path) + ".tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation notice and constant-folding remarks
-        torch.onnx.export(model, args, str(tmp), dynamo=False, input_names=[p for p, _ in plan.inputs],
-                          output_names=[plan.outputs[0][0]])
-    try:
+    with tempfile.TemporaryDirectory() as folder:  # not beside `path`: it may be /dev/null or a link
+        tmp = Path(folder) / "model.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation notice and constant-folding remarks
+            torch.onnx.export(model, args, str(tmp), dynamo=False, input_names=[p for p, _ in plan.inputs],
+                              output_names=[plan.outputs[0][0]])
         write_atomic(path, tmp.read_bytes())
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def build(g: nx.DiGraph, *, device: str | torch.device | None = None,

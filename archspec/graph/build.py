@@ -7,6 +7,7 @@ statement that caused it, with the graph built so far kept for a partial report.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +23,12 @@ from archspec.layers import REGISTRY
 from archspec.layers.base import Args, LayerKind, Shape, ShapeError, fmt_shape, prod
 from archspec.layers.core import MAX_ELEMENTS
 
-MAX_NODES = 500_000
+MAX_NODES = 1_000_000  # layers in one network; ARCHSPEC_MAX_NODES (or `max_nodes=`) overrides it
+WORK_PER_NODE = 10  # statements executed while expanding (lets, calls, layers...): at most 10 per allowed layer
 MAX_REPEAT = 100_000
 MAX_CALL_DEPTH = 64
+ENV_MAX_NODES = "ARCHSPEC_MAX_NODES"
+MAX_WARNINGS = 10  # W100 warnings listed one by one
 BUILTINS = ("channels", "shape")  # names that read the current tensor
 
 
@@ -62,10 +66,32 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+def node_limit(max_nodes: int | None = None) -> int:
+    """The layer limit: `max_nodes` if given, else the environment's ARCHSPEC_MAX_NODES, else MAX_NODES."""
+    if max_nodes is not None:
+        return max_nodes
+    text = os.environ.get(ENV_MAX_NODES, "").strip()
+    if not text:
+        return MAX_NODES
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if not 0 < value <= 10**12:
+        raise SpecError(Diagnostic("E600", f"{ENV_MAX_NODES}={text[:40]} is not a layer limit",
+                                   expected="a whole number from 1 to 10**12",
+                                   hint=f"unset it for the default, {MAX_NODES:,} layers"))
+    return value
+
+
 class Builder:
     def __init__(self, source: Source, params: dict[str, Value] | None = None,
-                 inputs: dict[str, Shape] | None = None) -> None:
+                 inputs: dict[str, Shape] | None = None, max_nodes: int | None = None) -> None:
         self.source = source
+        self.max_nodes = node_limit(max_nodes)
+        self.max_work = WORK_PER_NODE * self.max_nodes
+        self.work = 0  # statements executed so far
+        self.expanding: list[tuple[str, Span | None]] = []  # the repeats and block calls being expanded
         self.overrides = dict(params or {})
         self.input_overrides = dict(inputs or {})
         self.input_names: list[str] = []  # the network's inputs, to check the names of the overrides
@@ -116,13 +142,16 @@ class Builder:
         """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
         g = self.g
         dead = [n for n, d in g.nodes(data=True) if d["role"] != "output" and g.out_degree(n) == 0]
-        return [Diagnostic("W100", f"`{n}` is computed but reaches no output", g.nodes[n]["span"],
-                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
-                                                    "or remove it") for n in dead]
+        out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g.nodes[n]["span"],
+                          severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
+                                                   "or remove it") for n in dead[:MAX_WARNINGS]]
+        if len(dead) > MAX_WARNINGS:  # 100,000 side paths: ten warnings, and the count of the others
+            out[-1].notes.append(f"and {len(dead) - MAX_WARNINGS:,} more layers that reach no output")
+        return out
 
     def _network_params(self, net: ast.Network) -> dict[str, Value]:
-        known = {p.name for p in net.params}
-        for name in self.overrides:
+        known = sorted({p.name for p in net.params})  # sorted: a diagnostic reads the same on every run
+        for name in sorted(self.overrides):
             if name not in known:
                 raise SpecError(Diagnostic(
                     "E207", f"network `{net.name}` has no parameter `{name}`", net.span,
@@ -155,6 +184,12 @@ class Builder:
                 seen[d.name] = d
                 blocks[d.name] = Closure(d, f.env, blocks)
             f.blocks = blocks
+        self.work += len(stmts)
+        if self.work > self.max_work and stmts:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the spec", stmts[0].span)
+            raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span,
+                                layers=False)
         for s in stmts:
             getattr(self, "_" + s.type)(s, f)
 
@@ -195,12 +230,19 @@ class Builder:
         if n < 0 or n > MAX_REPEAT:
             raise SpecError(Diagnostic("E600" if n > 0 else "E202", f"`repeat {n}` is out of range", s.count.span,
                                        expected=f"0 to {MAX_REPEAT:,} repetitions"))
-        for i in range(n):
-            sub = f.sub()
-            if s.var:
-                sub.env = {**f.env, s.var: i}
-            self.run(s.body, sub)
-            f.current = sub.current
+        if n > 1:  # the estimate of this very statement: its body n times
+            env = self._evaluator(f.env, f).env
+            self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body([s], dict(env), f.blocks))
+        self.expanding.append((f"`repeat {n}`", s.span))
+        try:
+            for i in range(n):
+                sub = f.sub()
+                if s.var:
+                    sub.env = {**f.env, s.var: i}
+                self.run(s.body, sub)
+                f.current = sub.current
+        finally:
+            self.expanding.pop()
 
     def _output(self, s: ast.Output, f: Frame) -> None:
         ev = self._evaluator(f.env, f)
@@ -363,14 +405,46 @@ class Builder:
         path = _join(f.path, name)
         self.scopes[path] = ScopeInfo(path, "block", b.name, {p.name: env[p.name] for p in b.params}, s.span)
         sub = Frame(env, c.blocks, Namespace(), path, f.current, f.frozen)
+        what = f"the call of `{b.name}`"
+        if b.body:
+            estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
+            self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
         self.calls.append((b.name, path, s.span))
+        self.expanding.append((what, s.span))
         try:
             self.run(b.body, sub)
         finally:
             self.calls.pop()
+            self.expanding.pop()
         f.current = sub.current
         if s.target and sub.current is not None:
             f.ns.tensors[s.target] = sub.current
+
+    # -- limits --------------------------------------------------------------------------------
+    def _check_expansion(self, what: str, span: Span | None, cost: tuple[int, int] | None) -> None:
+        """Refuse a repeat or block call whose expansion would cross the layer or the work limit, before
+        building it. `cost` (layers, statements) is a lower bound (`_Estimate`): a refusal is never wrong."""
+        if cost is None:
+            return
+        nodes, work = cost
+        total = self.g.number_of_nodes() + nodes
+        if total > self.max_nodes:
+            raise self._too_big(f"{what} would expand the network to at least {_count(total)} layers", span)
+        if self.work + work > self.max_work:
+            raise self._too_big(f"{what} would take at least {_count(self.work + work)} statements to expand",
+                                span, layers=False)
+
+    def _too_big(self, message: str, span: Span | None, layers: bool = True) -> SpecError:
+        limit = (f"at most {self.max_nodes:,} layers" if layers else
+                 f"at most {self.max_work:,} statements executed ({WORK_PER_NODE} per allowed layer)")
+        return SpecError(Diagnostic(
+            "E600", message, span, expected=limit, notes=self._call_notes(),
+            hint=f"check the `repeat` counts and block calls; for a bigger network, raise the limit with "
+                 f"{ENV_MAX_NODES}=N in the environment (docs/reliability.md)"), partial=self.g)
+
+    def _while_expanding(self) -> tuple[str, Span | None] | None:
+        """The outermost repeat or block call being expanded: what multiplies the rest."""
+        return self.expanding[0] if self.expanding else None
 
     # -- helpers -------------------------------------------------------------------------------
     def _kind(self, name: str, span: Span | None, f: Frame) -> LayerKind[Any]:
@@ -552,9 +626,10 @@ class Builder:
     def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
              fused: bool = False) -> str:
         g = self.g
-        if g.number_of_nodes() >= MAX_NODES:
-            raise SpecError(Diagnostic("E600", f"the network has more than {MAX_NODES:,} layers", s.span,
-                                       hint="check `repeat` counts"))
+        if g.number_of_nodes() >= self.max_nodes:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the network", s.span)
+            raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
         ins = [g.nodes[i]["meta"]["shape"] for i in inputs]
         key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
         out = self._shapes.get(key)
@@ -618,7 +693,175 @@ def _targets(source: Source) -> dict[str, str]:
     return out
 
 
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"10**{len(str(n)) - 1}"
+
+
+_UNKNOWN = object()
+
+
+class _GiveUp(Exception):
+    pass
+
+
+class _Estimate:
+    """A lower bound of the layers and of the statements a piece of spec expands to, read from the AST
+    without building anything: repeat counts and block arguments are evaluated where they can be (literals,
+    parameters, `let`s), and what cannot be known counts as little as it can (a count as 0, a condition as
+    the cheaper branch). The builder checks it before each repeat and block call, so `repeat 100000:` in
+    `repeat 100000:`, or blocks each calling the next twice, are refused before anything is built; what the
+    bound cannot see is stopped as it is built (the layer and statement counters)."""
+
+    STEPS = 200_000  # statements visited per estimate; past it the estimate gives no verdict
+    CAP = 10**40
+
+    def __init__(self, builder: Builder) -> None:
+        self.builder = builder
+        self.steps = 0
+        self.memo: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.active: list[int] = []
+        self.volatile: set[int] = set()
+
+    def body(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure],
+             times: int = 1) -> tuple[int, int] | None:
+        try:
+            nodes, work = self.stmts(stmts, dict(env), blocks)
+        except (_GiveUp, RecursionError):
+            return None
+        return nodes * times, work * times
+
+    def value(self, e: Any, env: dict[str, Value]) -> Any:
+        try:
+            v = Evaluator(env)(e)
+        except (SpecError, RecursionError, ArithmeticError, TypeError, ValueError):
+            return _UNKNOWN
+        return _UNKNOWN if isinstance(v, TensorRef) else v
+
+    def stmts(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure]) -> tuple[int, int]:
+        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        if defs:
+            blocks = dict(blocks)
+            for d in defs:
+                c = blocks[d.name] = Closure(d, env, blocks)
+                self.volatile.add(id(c))  # its env is the estimate's, which later `let`s change: no memo
+        nodes = work = 0
+        for s in stmts:
+            self.steps += 1
+            if self.steps > self.STEPS:
+                raise _GiveUp
+            n, w = self.stmt(s, env, blocks)
+            nodes, work = min(nodes + n, self.CAP), min(work + w + 1, self.CAP)
+        return nodes, work
+
+    def stmt(self, s: Any, env: dict[str, Value], blocks: dict[str, Closure]) -> tuple[int, int]:
+        """(layers, statements) of one statement; `env` follows the `let`s as the builder's would, a name
+        whose value the estimate cannot know is left out of it."""
+        t = s.type
+        if t == "let":
+            v = self.value(s.value, env)
+            if v is _UNKNOWN:
+                env.pop(s.name, None)
+            else:
+                env[s.name] = v
+            return 0, 0
+        if t in ("from", "output", "block"):
+            return 0, 0
+        if t == "frozen":
+            return self.stmts(s.body, env, blocks)
+        if t == "if":
+            cond = self.value(s.cond, env)
+            if cond is not _UNKNOWN:
+                return self.stmts(s.body if cond else s.orelse, env, blocks)
+            a = self.stmts(s.body, dict(env), blocks)
+            b = self.stmts(s.orelse, dict(env), blocks)
+            _forget(env, {*_assigned(s.body), *_assigned(s.orelse), *BUILTINS})
+            return min(a[0], b[0]), min(a[1], b[1])
+        _forget(env, BUILTINS)  # the statements below change the current tensor
+        if t == "layer":
+            c = blocks.get(s.kind)
+            if c is not None:
+                return self.call(s, c, env)
+            return (0 if s.kind == "_" and not s.args else 1), 0
+        if t == "merge":
+            nodes, work = 1, 0
+            for br in s.branches:
+                n, w = self.stmts(br.body, env, blocks)
+                nodes, work = nodes + n, work + w
+            _forget(env, BUILTINS)
+            return nodes, work
+        if t == "repeat":
+            k = self.value(s.count, env)
+            assigned = _assigned(s.body)
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_REPEAT:
+                k = 0  # unknown, or refused by the repeat itself
+            # in the body, the loop variable, the names the body assigns (read before their `let` they hold
+            # another iteration's value) and the current tensor's size (another iteration's) are unknown
+            inner = {n: v for n, v in env.items() if n != s.var and n not in assigned and n not in BUILTINS}
+            nodes, work = self.stmts(s.body, inner, blocks) if k else (0, 0)
+            _forget(env, assigned)
+            return nodes * k, work * k
+        return 0, 0
+
+    def call(self, s: ast.Layer, c: Closure, env: dict[str, Value]) -> tuple[int, int]:
+        b = c.block
+        if id(b) in self.active or len(self.active) >= MAX_CALL_DEPTH:
+            return 0, 0  # the builder refuses a block calling itself, and calls nested too deeply
+        params = [p.name for p in b.params]
+        given: dict[str, Any] = {}
+        for i, a in enumerate(s.args):
+            name = a.name if a.name is not None else (params[i] if i < len(params) else None)
+            if name is not None:
+                given[name] = self.value(a.value, env)
+        inner = dict(c.env)
+        for p in b.params:
+            v = given.get(p.name, _UNKNOWN)
+            if p.name not in given and p.default is not None:
+                v = self.value(p.default, inner)
+            if v is _UNKNOWN:
+                inner.pop(p.name, None)
+            else:
+                inner[p.name] = v
+        key: tuple[Any, ...] | None = None
+        if id(c) not in self.volatile:
+            try:
+                key = (id(c), tuple(sorted((k, _hashable(v)) for k, v in inner.items() if k in params)))
+                hash(key)
+            except TypeError:
+                key = None
+        if key is not None and key in self.memo:
+            return self.memo[key]
+        self.active.append(id(b))
+        try:
+            cost = self.stmts(b.body, inner, c.blocks)
+        finally:
+            self.active.pop()
+        if key is not None:
+            self.memo[key] = cost
+        return cost
+
+
+def _assigned(stmts: list[Any]) -> set[str]:
+    """The names a body's `let`s assign, in nested statements too (not in block definitions)."""
+    out: set[str] = set()
+    for s in stmts:
+        if isinstance(s, ast.Let):
+            out.add(s.name)
+        elif not isinstance(s, ast.BlockDef):
+            for attr in ("body", "orelse"):
+                out |= _assigned(getattr(s, attr, None) or [])
+            for br in getattr(s, "branches", None) or []:
+                out |= _assigned(br.body)
+    return out
+
+
+def _forget(env: dict[str, Value], names: Any) -> None:
+    for n in names:
+        env.pop(n, None)
+
+
 def build_graph(source: Source, params: dict[str, Value] | None = None,
-                inputs: dict[str, Shape] | None = None) -> nx.DiGraph:
-    """Elaborate a loaded spec into the graph IR, with every node's output shape."""
-    return Builder(source, params, inputs).build()
+                inputs: dict[str, Shape] | None = None, max_nodes: int | None = None) -> nx.DiGraph:
+    """Elaborate a loaded spec into the graph IR, with every node's output shape. At most `max_nodes`
+    layers (default: ARCHSPEC_MAX_NODES from the environment, else MAX_NODES) and ten statements executed
+    per allowed layer; a spec that would expand past either is one E600 naming the repeat or call."""
+    return Builder(source, params, inputs, max_nodes).build()

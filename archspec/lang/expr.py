@@ -75,12 +75,20 @@ def _err(msg: str, span: Span | None, **kw: Any) -> SpecError:
     return SpecError(Diagnostic("E206", msg, span, **kw))
 
 
+def _digits(v: int) -> str:
+    """The number of decimal digits of `v`, without `str()` for huge ones (a ValueError past 4,300 digits)."""
+    d = int(v.bit_length() * math.log10(2)) + 1
+    return f"{d - 1 if abs(v) < 10 ** (d - 1) else d:,}"
+
+
 def _check_int(v: Value, span: Span | None) -> Value:
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
-        raise SpecError(Diagnostic("E600", f"number too large ({len(str(abs(v)))} digits)", span,
+        raise SpecError(Diagnostic("E600", f"number too large ({_digits(v)} digits)", span,
                                    expected=f"at most {MAX_INT:,} in magnitude"))
     if isinstance(v, float) and not math.isfinite(v):
         raise _err("the result is not a finite number", span)
+    if isinstance(v, complex):  # (-8) ** 0.5
+        raise _err("the result is not a real number", span)
     return v
 
 
@@ -134,7 +142,28 @@ def _fn_int(x: Value) -> int:
 
 
 def _fn_round(x: Value, nd: Value = None) -> Value:
-    return round(x) if nd is None else round(x, nd)
+    if nd is None:
+        return round(x)
+    if isinstance(nd, int) and nd < -400:
+        # round(10**18, -10**9) computes 10**(10**9): minutes. Any precision below -400 rounds every
+        # value a spec can hold (integers below 2**62, floats below 1.8e308) to zero, as -400 does.
+        nd = -400
+    return round(x, nd)
+
+
+def _fn_sum(items: Value, start: Value = 0) -> Value:
+    """The sum of numbers (Python's `sum` also concatenates tuples, in quadratic time)."""
+    if not isinstance(items, (tuple, dict)):
+        raise TypeError(f"sum takes a tuple of numbers, not {type_name(items)}")
+    total = start
+    for x in (start, *items):
+        if not isinstance(x, (int, float)):
+            raise TypeError(f"sum adds numbers, not {type_name(x)} ({show(x)})")
+    for x in items:
+        total += x
+        if isinstance(total, int) and abs(total) > MAX_INT:
+            break  # the caller reports it; adding 100,000 huge numbers would only grow it
+    return total
 
 
 def _fn_make_divisible(v: Value, divisor: Value = 8) -> int:
@@ -145,7 +174,7 @@ def _fn_make_divisible(v: Value, divisor: Value = 8) -> int:
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "int": _fn_int, "round": _fn_round, "float": float,
-    "floor": math.floor, "ceil": math.ceil, "len": len, "sum": sum, "make_divisible": _fn_make_divisible,
+    "floor": math.floor, "ceil": math.ceil, "len": len, "sum": _fn_sum, "make_divisible": _fn_make_divisible,
     "range": lambda *a: tuple(range(*a)),
 }
 

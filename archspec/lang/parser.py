@@ -11,7 +11,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import DedentError, Indenter
 
-from archspec.diagnostics import Diagnostic, Span, SpecError, remember_source
+from archspec.diagnostics import Diagnostic, Span, SpecError, line_col, remember_source, split_lines
 from archspec.lang import ast
 
 MAX_NESTING = 64  # open brackets or indentation levels; deeper input is refused with a diagnostic
@@ -25,6 +25,39 @@ class _Indenter(Indenter):
     DEDENT_type = "_DEDENT"
     tab_len = 8
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.alt_level = [0]
+
+    def handle_NL(self, token: Token) -> Any:
+        """As lark's, with Python's rule for tabs: a tab advances to the next multiple of 8 columns, and
+        an indentation whose comparison with the enclosing ones depends on the width of a tab (spaces
+        then a tab, or a tab where the block used spaces) is an error, as Python's TabError."""
+        if self.paren_level > 0:
+            return
+        yield token
+        indent_str = token.rsplit("\n", 1)[1]
+        col, alt = _columns(indent_str)
+        if col > self.indent_level[-1]:
+            if alt <= self.alt_level[-1]:
+                raise _TabError(token, indent_str)
+            self.indent_level.append(col)
+            self.alt_level.append(alt)
+            yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+            return
+        while col < self.indent_level[-1]:
+            self.indent_level.pop()
+            self.alt_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
+        if col != self.indent_level[-1]:
+            raise DedentError(f"Unexpected dedent to column {col}. Expected dedent to {self.indent_level[-1]}")
+        if alt != self.alt_level[-1]:
+            raise _TabError(token, indent_str)
+
+    def process(self, stream: Any) -> Any:
+        self.alt_level = [0]
+        return super().process(stream)
+
     def _process(self, stream: Any) -> Any:
         for token in super()._process(self._guard(stream)):
             if len(self.indent_level) > MAX_NESTING or self.paren_level > MAX_NESTING:
@@ -37,6 +70,21 @@ class _Indenter(Indenter):
             if token.type in self.CLOSE_PAREN_types and self.paren_level == 0:
                 self.paren_level = 1
             yield token
+
+
+def _columns(indent: str) -> tuple[int, int]:
+    """The width of an indentation with tabs to the next multiple of 8, and with tabs as one column."""
+    col = 0
+    for ch in indent:
+        col = (col // 8 + 1) * 8 if ch == "\t" else col + 1
+    return col, len(indent)
+
+
+class _TabError(Exception):
+    def __init__(self, token: Token, indent: str) -> None:
+        self.line = token.end_line or 1
+        self.column = (indent.find("\t") if "\t" in indent else 0) + 1
+        self.indent = indent
 
 
 class _TooDeep(Exception):
@@ -91,7 +139,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
             expected=_describe_expected(set(e.allowed or ())) or None,
             hint="names are letters, digits and `_`; sizes are written like `3x3`; comments start with `#`"))
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
-        lines = text.rstrip("\n").splitlines() or [""]
+        lines = split_lines(text.rstrip("\r\n")) or [""]
         return SpecError(Diagnostic("E100", "unexpected end of file",
                                     _span_at(file, len(lines), len(lines[-1]) + 1),
                                     expected=_describe_expected(set(getattr(e, "expected", ()) or ())),
@@ -101,8 +149,12 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     expected = set(e.expected or ())
     received = _TOKEN_NAMES.get(tok.type, f"`{tok}`") if tok.type.startswith("_") else f"`{tok}`"
     hint = None
+    notes = []
     if tok.type == "_INDENT":
         msg, hint = "unexpected indentation", "indent only the body of a `block`, `repeat`, `if`, `branch` or merge"
+        if "\t" in str(tok):
+            msg = "unexpected indentation (the line is indented with a tab)"
+            notes.append("a tab advances to the next multiple of 8 columns")
     elif tok.type == "_NL" and "COLON" in expected:
         msg, hint = "missing `:`", "a `block`, `network`, `repeat`, `if` or `branch` header ends with `:`"
     elif tok.type == "_NL" and "_INDENT" in expected:
@@ -122,7 +174,7 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     else:
         span = _span_at(file, tok.line or line, tok.column or col, width)
     return SpecError(Diagnostic("E100", msg, span, expected=_describe_expected(expected), received=received,
-                                hint=hint))
+                                hint=hint, notes=notes))
 
 
 def parse(text: str, file: str = "<string>") -> ast.SpecFile:
@@ -139,9 +191,7 @@ def parse(text: str, file: str = "<string>") -> ast.SpecFile:
 def _parse(text: str, file: str) -> ast.SpecFile:
     remember_source(file, text)
     if "\x00" in text:
-        pos = text.index("\x00")
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        line, col = line_col(text, text.index("\x00"))
         raise SpecError(Diagnostic("E102", "the file holds binary data (a NUL byte)", _span_at(file, line, col),
                                    hint="archspec reads UTF-8 text (.arch) or YAML specs"))
     try:
@@ -153,8 +203,16 @@ def _parse(text: str, file: str) -> ast.SpecFile:
         raise SpecError(Diagnostic("E101", "this line's indentation matches no enclosing block",
                                    _span_at(file, line, 1, _indent_width(text, line)),
                                    expected="an indentation of " + " or ".join(map(str, levels)) + " columns",
-                                   received=f"{_indent_width(text, line)} columns",
+                                   received=f"{_indent_columns(text, line)} columns",
                                    hint="indent by the same amount as an earlier line of the enclosing block")) from None
+    except _TabError as e:
+        raise SpecError(Diagnostic("E101", "inconsistent use of tabs and spaces in the indentation",
+                                   _span_at(file, e.line, e.column),
+                                   expected="an indentation that means the same whatever the width of a tab: "
+                                            "spaces only, or tabs only",
+                                   received=_show_indent(e.indent),
+                                   hint="indent with spaces (a tab after spaces lands at column 8, whatever "
+                                        "your editor shows)")) from None
     except _TooDeep as e:
         raise SpecError(Diagnostic("E600", f"nesting deeper than {MAX_NESTING} levels",
                                    _span_at(file, e.token.line or 1, e.token.column or 1),
@@ -182,23 +240,41 @@ def parse_expr(text: str, file: str = "<option>") -> ast.Expr:
     return default
 
 
+def _show_indent(indent: str) -> str:
+    """`4 spaces then 1 tab`."""
+    parts: list[tuple[int, str]] = []
+    for ch in indent:
+        word = "tab" if ch == "\t" else "space"
+        if parts and parts[-1][1] == word:
+            parts[-1] = (parts[-1][0] + 1, word)
+        else:
+            parts.append((1, word))
+    return " then ".join(f"{n} {w}{'s' if n > 1 else ''}" for n, w in parts) or "no indentation"
+
+
 def _indent_width(text: str, line: int) -> int:
-    lines = text.splitlines()
+    lines = split_lines(text)
     if 1 <= line <= len(lines):
         s = lines[line - 1]
-        return max(1, len(s) - len(s.lstrip()))
+        return max(1, len(s) - len(s.lstrip(" \t")))
     return 1
+
+
+def _indent_columns(text: str, line: int) -> int:
+    lines = split_lines(text)
+    s = lines[line - 1] if 1 <= line <= len(lines) else ""
+    return _columns(s[:len(s) - len(s.lstrip(" \t"))])[0]
 
 
 def _dedent_line(text: str) -> tuple[int, list[int]]:
     """The first line whose indentation matches no open level (the line DedentError complains of),
     with the levels that were open there."""
     stack = [0]
-    for i, raw in enumerate(text.splitlines(), 1):
+    for i, raw in enumerate(split_lines(text), 1):
         s = raw.split("#", 1)[0]
-        if not s.strip():
+        if not s.strip(" \t\f"):
             continue
-        ind = len(s) - len(s.lstrip(" \t"))
+        ind = _columns(s[:len(s) - len(s.lstrip(" \t"))])[0]
         if ind > stack[-1]:
             stack.append(ind)
         else:

@@ -19,7 +19,15 @@ from pydantic import BaseModel
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, remember_source
+from archspec.diagnostics import (
+    Diagnostic,
+    Span,
+    SpecError,
+    did_you_mean,
+    line_col,
+    remember_source,
+    split_lines,
+)
 from archspec.lang import ast
 from archspec.lang.parser import MAX_NESTING, parse
 
@@ -48,7 +56,7 @@ _QUOTE_HINT = ("quote values that hold `: ` or ` #`, or that start with `{`, `[`
 
 def parse_yaml(text: str, file: str = "<string>") -> ast.SpecFile:
     """Parse a YAML spec into an `ast.SpecFile`; raise `SpecError` (mostly E110) on a mistake."""
-    remember_source(file, text)
+    remember_source(file, text, yaml=True)
     return _Reader(file, text).spec(_compose(text, file))
 
 
@@ -97,8 +105,7 @@ def _compose(text: str, file: str) -> Node | None:
     except yaml.MarkedYAMLError as e:
         raise _yaml_error(e, file, text) from None
     except yaml.reader.ReaderError as e:
-        line = text.count("\n", 0, e.position) + 1
-        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        line, col = line_col(text, e.position, yaml=True)
         char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
         raise SpecError(Diagnostic("E102", f"the file holds a character YAML does not allow ({char})",
                                    Span(file, line, col, line, col + 1), hint="archspec reads UTF-8 text")) from None
@@ -177,7 +184,7 @@ Items = dict[str, tuple[ScalarNode, Node]]  # a mapping's entries by key: (key n
 class _Reader:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
-        self.lines = text.splitlines()
+        self.lines = split_lines(text, yaml=True)
         self.scalars = SafeConstructor()
         self.parsed: dict[str, list[Any]] = {}  # wrapped source → statements: strings repeat (`bn`, `3x3`)
 
@@ -279,6 +286,9 @@ class _Reader:
             return stmts[0].value
         if node.tag == _BOOL:
             return ast.Bool(value=self.scalars.construct_object(node), span=self.span(node))
+        if node.tag == _INT and len(node.value) > 40:  # far beyond any limit, and beyond what `int()` converts
+            raise SpecError(Diagnostic("E600", f"number too large ({len(node.value):,} characters)", self.span(node),
+                                       expected="at most 2**62 in magnitude"))
         if node.tag in (_INT, _FLOAT):
             return ast.Num(value=self.scalars.construct_object(node), span=self.span(node))
         raise self.error(node, "a value is missing", expected="a number, a size like `3x3`, a name or an expression")

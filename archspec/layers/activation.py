@@ -16,15 +16,18 @@ class _Activation(LayerKind[Any]):
     flops_rule = "1 · elements"
     ops_per_element: ClassVar[int] = 1
     torch_name: ClassVar[str]
+    # ptflops 0.7.5 hooks nn.ReLU, ReLU6, GELU, LeakyReLU, ELU and PReLU (their elements); not Tanh,
+    # Sigmoid, SiLU, Hardswish, Hardsigmoid or Softmax
+    ptflops_counts: ClassVar[bool] = False
 
     def cost(self, a: Any, ins: list[Shape], out: Shape) -> Cost:
         return Cost(flops=self.ops_per_element * prod(out))
 
     def peer_macs(self, convention: Convention, a: Any, ins: list[Shape], out: Shape, cost: Cost) -> int:
         if convention == "ptflops":
-            return prod(out)
+            return prod(out) if self.ptflops_counts else 0
         if convention == "torchinfo":
-            return cost.params
+            return cost.params + cost.fixed
         return 0
 
     def build(self, a: Any, ins: list[Shape], out: Shape) -> torch.nn.Module:
@@ -37,16 +40,16 @@ class _Activation(LayerKind[Any]):
         return call("nn." + self.torch_name)
 
 
-def _simple(name: str, torch_name: str, summary: str, aliases: tuple[str, ...] = ()) -> None:
+def _simple(name: str, torch_name: str, summary: str, aliases: tuple[str, ...] = (), ptflops: bool = False) -> None:
     cls = type(name.capitalize(), (_Activation,), {
         "name": name, "aliases": aliases, "Args": NoArgs, "torch_name": torch_name, "summary": summary,
-        "__module__": __name__})
+        "ptflops_counts": ptflops, "__module__": __name__})
     register(cls)
 
 
-_simple("relu", "ReLU", "max(0, x)")
-_simple("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet)")
-_simple("gelu", "GELU", "x · Φ(x)")
+_simple("relu", "ReLU", "max(0, x)", ptflops=True)
+_simple("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet)", ptflops=True)
+_simple("gelu", "GELU", "x · Φ(x)", ptflops=True)
 _simple("silu", "SiLU", "x · σ(x)", ("swish",))
 _simple("tanh", "Tanh", "hyperbolic tangent")
 _simple("sigmoid", "Sigmoid", "1 / (1 + e^−x)")
@@ -64,6 +67,7 @@ class LeakyReLU(_Activation):
     aliases = ("leaky_relu",)
     Args = LeakyArgs
     positional = ("slope",)
+    ptflops_counts = True
     summary = "max(0, x) + slope · min(0, x)"
 
     def build(self, a: LeakyArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
@@ -84,6 +88,7 @@ class ELU(_Activation):
     name = "elu"
     Args = EluArgs
     positional = ("alpha",)
+    ptflops_counts = True
     summary = "x if x > 0 else alpha · (e^x − 1)"
 
     def build(self, a: EluArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
@@ -105,6 +110,7 @@ class PReLU(_Activation):
     name = "prelu"
     Args = PReluArgs
     flags = ("shared",)
+    ptflops_counts = True
     summary = "max(0, x) + a · min(0, x) with a learned slope a per channel (one for all with `shared`)"
     params_rule = "C (1 with `shared`)"
 
@@ -112,6 +118,11 @@ class PReLU(_Activation):
         c = super().cost(a, ins, out)
         c.params = 1 if a.shared else ins[0][0]
         return c
+
+    def peer_macs(self, convention: Convention, a: PReluArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        if convention == "thop":  # count_prelu: its elements (in eval mode)
+            return prod(out)
+        return super().peer_macs(convention, a, ins, out, cost)
 
     def build(self, a: PReluArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
         from torch import nn
@@ -133,6 +144,12 @@ class Softmax(_Activation):
     ops_per_element = 3
     flops_rule = "3 · elements (exponential, sum, division)"
     summary = "Softmax over the channel axis (or `axis`)."
+
+    def peer_macs(self, convention: Convention, a: SoftmaxArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
+        if convention == "thop":  # count_softmax: per slice of n along the axis, n exp + (n − 1) adds + n divs
+            n = out[a.axis]
+            return (prod(out) // n) * (3 * n - 1)
+        return super().peer_macs(convention, a, ins, out, cost)
 
     def shape(self, a: SoftmaxArgs, ins: list[Shape]) -> Shape:
         if not 0 <= a.axis < len(ins[0]):

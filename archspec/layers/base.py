@@ -178,7 +178,7 @@ def norm_size(v: Size, nd: int, what: str) -> tuple[int, ...]:
         raise ShapeError(f"{what} {fmt_shape(t)} has {len(t)} axes but the input has {nd} spatial axes",
                          expected=f"{nd} values, e.g. {'x'.join(['3'] * nd)}")
     if any(x < 0 for x in t):
-        raise ShapeError(f"{what} must not be negative, got {fmt_shape(t)}")
+        raise ShapeError(f"{what} must not be negative, got {fmt_shape(t)}", code="E202")
     return t
 
 
@@ -207,14 +207,13 @@ def resolve_pad(pad: Padding, n: tuple[int, ...], k: tuple[int, ...], s: tuple[i
 def window_out(n: int, k: int, s: int, before: int, after: int, d: int = 1, ceil: bool = False) -> int:
     """⌊(n + p − d·(k−1) − 1) / s⌋ + 1, or with ceil mode as PyTorch computes it."""
     span = n + before + after - d * (k - 1) - 1
-    if span < 0:
-        return 0
     if not ceil:
-        return span // s + 1
+        return max(span // s + 1, 0)
+    # ceil mode: a window may overhang the end (even a window larger than the input, as PyTorch allows)
     out = -(-span // s) + 1
     if (out - 1) * s >= n + before:  # the last window must start inside the input or left padding
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def describe_size(t: tuple[int, ...]) -> str:

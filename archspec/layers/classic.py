@@ -5,9 +5,9 @@ locally connected layers (unshared weights), and ResNet-CIFAR's zero-padding sho
 
 How the peers count these kinds (`--convention`): each compiles to a module of
 archspec/backends/torch_classic.py that the peers do not know by name. torchinfo then counts its
-parameters once per sample; thop counts an unknown module as zero; fvcore and ptflops are given the
-analysis's MACs (fvcore traces the convolutions and matrix products these modules run, which are
-exactly those MACs).
+parameters once per sample; thop and ptflops (module hooks only, `count_functional=False`) count an
+unknown module as zero; fvcore is given the analysis's MACs (it traces the convolutions and matrix
+products these modules run, which are exactly those MACs).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class _Compiled(LayerKind[Any]):
     def peer_macs(self, convention: Convention, a: Any, ins: list[Shape], out: Shape, cost: Cost) -> int:
         if convention == "torchinfo":
             return cost.params + cost.fixed
-        if convention == "thop":
+        if convention in ("thop", "ptflops"):
             return 0
         return cost.macs
 

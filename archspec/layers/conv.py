@@ -154,11 +154,11 @@ class _ConvBase(LayerKind[ConvArgs]):
 
     def peer_macs(self, convention: Convention, a: ConvArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
         if convention == "torchinfo":  # (weight + bias) × output positions
-            return cost.params * prod(out[1:])
+            return (cost.params + cost.fixed) * prod(out[1:])
+        if convention in ("thop", "ptflops") and a.table is not None:  # compiled as a module they do not know
+            return 0
         if convention == "ptflops":  # bias included
             return cost.macs + (prod(out) if a.bias else 0)
-        if convention == "thop" and a.table is not None:  # compiled as a module thop does not know
-            return 0
         return cost.macs
 
     def describe(self, a: ConvArgs) -> str:
@@ -327,13 +327,24 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
     def shape(self, a: ConvTransposeArgs, ins: list[Shape]) -> Shape:
         x = ins[0]
         k, s, p, op, d = self._geo(a, x)
+        if min(k) < 1 or min(s) < 1 or min(d) < 1:
+            raise ShapeError(f"kernel, stride and dilation must be at least 1, got kernel {fmt_shape(k)}, "
+                             f"stride {fmt_shape(s)}, dilation {fmt_shape(d)}", code="E202")
+        if any(opi >= max(si, di) for opi, si, di in zip(op, s, d)):
+            raise ShapeError(f"`output_padding` {fmt_shape(op)} must be smaller than the stride ({fmt_shape(s)}) "
+                             f"or the dilation ({fmt_shape(d)})", code="E202",
+                             expected="output_padding < max(stride, dilation) on every axis",
+                             hint="output_padding picks one of the `stride` output sizes that map to the same "
+                                  "input size; with stride 1 it must be 0")
         if x[0] % a.groups or a.filters % a.groups:
             raise ShapeError(f"`in_channels` (={x[0]}) and `filters` (={a.filters}) must be divisible by "
                              f"`groups` (={a.groups})")
         out = tuple((n - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
                     for n, ki, si, pi, opi, di in zip(x[1:], k, s, p, op, d))
         if min(out) < 1:
-            raise ShapeError(f"`{self.name}` output would be {fmt_shape(out)}", expected="padding smaller than the kernel")
+            raise ShapeError(f"`{self.name}` output would be {fmt_shape(out)}",
+                             expected="an output of at least 1 per axis: (n − 1)·s − 2p + d·(k − 1) + output_padding + 1",
+                             hint="use less padding (`pad`), or a larger kernel or stride")
         return (a.filters, *out)
 
     def cost(self, a: ConvTransposeArgs, ins: list[Shape], out: Shape) -> Cost:
@@ -357,9 +368,11 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
         k = self._geo(a, x)[0]
         weights = x[0] * (a.filters // a.groups) * prod(k)
         if convention == "torchinfo":  # weight (and bias) × output positions: stride^d too many
-            return cost.params * prod(out[1:])
-        if convention in ("thop", "ptflops"):  # counted over output positions, as a convolution
-            return weights * prod(out[1:]) + (prod(out) if (a.bias and convention == "ptflops") else 0)
+            return (cost.params + cost.fixed) * prod(out[1:])
+        if convention == "thop":  # counted over output positions, as a convolution: stride^d too many
+            return weights * prod(out[1:])
+        if convention == "ptflops":  # since 0.7.5: over input positions (our MACs), plus the bias per output
+            return cost.macs + (prod(out) if a.bias else 0)
         return cost.macs
 
     def describe(self, a: ConvTransposeArgs) -> str:

@@ -237,8 +237,11 @@ class Upsample(LayerKind[UpsampleArgs]):
         return [RF(1 if a.mode == "nearest" else 2, Fraction(1, si), 0) for si in s]
 
     def peer_macs(self, convention: Convention, a: UpsampleArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "fvcore":
-            return prod(out) * (1 if a.mode == "nearest" else 4)
+        nd = len(out) - 1
+        if convention == "fvcore":  # aten::upsample_nearest2d 1×, upsample_bilinear2d 4×; 1D and 3D not counted
+            return prod(out) * (1 if a.mode == "nearest" else 4) if nd == 2 else 0
+        if convention == "thop":  # count_upsample: nearest 1×, linear 5×, bilinear 11× output; trilinear 0
+            return prod(out) * (1 if a.mode == "nearest" else {1: 5, 2: 11, 3: 0}[nd])
         if convention == "ptflops":
             return prod(out)
         return 0
@@ -338,6 +341,8 @@ class Crop(LayerKind[CropArgs]):
                              expected="`crop 4` or `crop size=28x28`")
         if a.size is not None:
             target = norm_size(a.size, nd, "size")
+            if min(target) < 1:
+                raise ShapeError(f"`crop` size must be at least 1 on every axis, got {fmt_shape(target)}", code="E202")
             if any(t > n for t, n in zip(target, x[1:])):
                 raise ShapeError(f"cannot crop {fmt_shape(x[1:])} to the larger {fmt_shape(target)}")
             return [((n - t) // 2, n - t - (n - t) // 2) for n, t in zip(x[1:], target)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import PositiveInt
+from pydantic import PositiveInt, field_validator
 
 from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, register, spatial_rank
 from archspec.layers.torchspec import Opt, Torch, call
@@ -17,6 +17,13 @@ class BatchNormArgs(Args):
     eps: float = 1e-5
     momentum: float = 0.1
     affine: bool = True
+
+    @field_validator("eps")
+    @classmethod
+    def _eps(cls, v: float) -> float:
+        if not v > 0:  # PyTorch: "batch_norm eps must be positive during training" (non-negative in eval)
+            raise ValueError("a positive number (PyTorch refuses eps ≤ 0 in training)")
+        return v
 
 
 @register
@@ -37,9 +44,10 @@ class BatchNorm(LayerKind[BatchNormArgs]):
         return Cost(params=2 * c if a.affine else 0, buffers=2 * c, flops=2 * n)
 
     def peer_macs(self, convention: Convention, a: BatchNormArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        n = cost.flops // 2
-        return {"torchinfo": cost.params, "fvcore": 2 * n, "thop": 4 * n,
-                "ptflops": 2 * n if a.affine else n}.get(convention, 0)
+        n = cost.flops // 2  # elements
+        scale = 2 if a.affine else 1  # every peer that counts batch norm counts its scale and shift apart
+        return {"torchinfo": cost.params + cost.fixed, "fvcore": scale * n, "thop": 2 * scale * n,
+                "ptflops": scale * n}.get(convention, 0)
 
     def describe(self, a: BatchNormArgs) -> str:
         return "" if a.affine else "no affine"

@@ -77,8 +77,11 @@ class _Pool(LayerKind[PoolArgs]):
         return [RF(ki, si, b) for ki, si, (b, _) in zip(k, s, pads)]
 
     def peer_macs(self, convention: Convention, a: PoolArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "ptflops":
-            return prod(ins[0])
+        if convention == "ptflops":  # the pool module's input: padded first where the padding is uneven
+            _, _, pads = self._geo(a, ins[0])
+            if all(b == e for b, e in pads):
+                return prod(ins[0])
+            return ins[0][0] * prod(tuple(n + b + e for n, (b, e) in zip(ins[0][1:], pads)))
         return 0
 
     def describe(self, a: PoolArgs) -> str:
@@ -238,8 +241,8 @@ class GlobalAvgPool(_GlobalPool):
     summary = "Mean over all spatial positions: C×H×W → C."
 
     def peer_macs(self, convention: Convention, a: GlobalArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention in ("fvcore", "ptflops"):  # AdaptiveAvgPool: 1 × input
-            return prod(ins[0])
+        if convention == "ptflops" or (convention == "fvcore" and len(ins[0]) == 3):  # AdaptiveAvgPool: 1 × input
+            return prod(ins[0])  # (fvcore counts aten::adaptive_avg_pool2d only, not 1d or 3d)
         if convention == "thop":  # (kernel area + 1) × output
             return (prod(ins[0][1:]) + 1) * prod(out)
         return 0
@@ -296,11 +299,13 @@ class AdaptiveAvgPool(_Adaptive):
     summary = "Average pooling to a fixed output size (PyTorch's AdaptiveAvgPool)."
 
     def peer_macs(self, convention: Convention, a: AdaptiveArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention in ("fvcore", "ptflops"):
+        if convention == "ptflops" or (convention == "fvcore" and len(ins[0]) == 3):  # fvcore: 2D only
             return prod(ins[0])
-        if convention == "thop":
-            area = prod(tuple(-(-n // o) for n, o in zip(ins[0][1:], out[1:])))
-            return (area + 1) * prod(out)
+        if convention == "thop":  # count_adap_avgpool: (∏ in/out, in floating point, + 1) × output, truncated
+            ratio = 1.0
+            for n, o in zip(ins[0][1:], out[1:]):
+                ratio *= n / o
+            return int((ratio + 1) * prod(out))
         return 0
 
     def build(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:

@@ -1,7 +1,8 @@
 """Pass: parameters, buffers, MACs, FLOPs, connections and memory of every node (`meta["cost"]`).
 
 Each kind's `cost` rule gives the figures (conventions in `archspec.layers.base`); this pass applies
-freezing (a frozen layer's parameters count as non-trainable) and the per-peer MAC counts.
+freezing (a frozen layer's parameters count as non-trainable) and the per-peer MAC counts, which do not
+depend on freezing.
 """
 
 from __future__ import annotations
@@ -25,9 +26,44 @@ def run(g: nx.DiGraph, conventions: tuple[str, ...] = CONVENTIONS) -> None:
             kind = KINDS[d["kind"]]
             out = meta["shape"]
             c: Cost = kind.cost(d["args"], ins, out)
+            # the peers count a frozen layer's work as any other (torchinfo reads every parameter tensor,
+            # `requires_grad` or not): their rules see the layer's own cost, before freezing
+            peers = {conv: kind.peer_macs(conv, d["args"], ins, out, c) for conv in conventions}
             if d["frozen"]:
                 c = Cost(params=0, fixed=c.params + c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
                          connections=c.connections)
-            hit = cache[key] = (c, 0 if kind.view else prod(out),
-                                {conv: kind.peer_macs(conv, d["args"], ins, out, c) for conv in conventions})
+            hit = cache[key] = (c, 0 if kind.view else prod(out), peers)
         meta["cost"], meta["activations"], meta["peer_macs"] = hit
+
+
+BYTES_PER_ELEMENT = 4  # float32
+
+
+def torchinfo_memory(g: nx.DiGraph, batch: int = 1) -> dict[str, int]:
+    """torchinfo 1.8's memory estimate of the compiled network, in bytes (float32), from the graph:
+
+    input_bytes             the inputs ("Input size")
+    forward_backward_bytes  2 × the outputs of the layers that own parameters, frozen or not: one for the
+                            output, one for its gradient ("Forward/backward pass size"); the outputs of
+                            layers without parameters (activations, pooling, merges) are not counted
+    params_bytes            every parameter, trainable or not; buffers are not counted ("Params size")
+    total_bytes             their sum ("Estimated Total Size")
+
+    Run the cost pass first.
+    """
+    inputs = outputs = params = 0
+    for _, d in g.nodes(data=True):
+        meta = d["meta"]
+        if d["role"] == "input":
+            inputs += prod(meta["shape"])
+            continue
+        c: Cost = meta["cost"]
+        owned = c.params + c.fixed
+        if owned:
+            outputs += 2 * prod(meta["shape"])
+            params += owned
+    b = BYTES_PER_ELEMENT
+    out = {"input_bytes": inputs * batch * b, "forward_backward_bytes": outputs * batch * b,
+           "params_bytes": params * b}
+    out["total_bytes"] = sum(out.values())
+    return out

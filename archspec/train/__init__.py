@@ -8,12 +8,13 @@ SPEC CHECKPOINT`; the guide is docs/training.md. The modules, in the order a run
 
     config.py      the settings: defaults < the spec's `training` parameter < --config FILE < options
     data.py        --data sources, the test split, samples fitted to the spec's input (formats.py reads
-                   files, synthetic.py draws the built-in glyphs)
+                   files, checked by validate.py before their data is read; synthetic.py draws the
+                   built-in glyphs)
     device.py      CUDA / MPS / CPU, mixed precision, threads, the processes of a torchrun
     heads.py       the outputs as weighted losses
     batches.py     batches from tensors held on the device, the data order, augmentation
     loop.py        epochs, evaluation, optimizers and schedules
-    checkpoint.py  atomic, weights-only checkpoints
+    checkpoint.py  atomic, weights-only checkpoints with checksums, checked before use
     outdir.py      the run folder
     report.py      progress bars, metrics files, confusion matrix, SVG curves
     run.py         `train`, which puts them together; score.py `evaluate`

@@ -14,6 +14,7 @@ Pure Python: nothing here imports torch.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_record(self) -> dict[str, Any]:
+        """The settings as a run records them (settings.json, checkpoints): the data's path absolute."""
+        return {**asdict(self), "data": absolute_data(self.data)}
 
 
 RUN_KEYS = frozenset({"data", "holdout", "limit", "fit", "device", "amp", "compile", "threads", "eval_every"})
@@ -182,6 +187,8 @@ def spec_settings(params: dict[str, Any]) -> dict[str, Any]:
 def read_settings_file(path: str | Path) -> dict[str, Any]:
     """A settings file: a JSON, YAML or TOML mapping."""
     p = Path(path)
+    if p.exists() and not p.is_file():  # a FIFO would block the read, a device never end it
+        raise SpecError(Diagnostic("E102", f"the settings file {p} is not a regular file"))
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
@@ -219,3 +226,12 @@ def build_config(spec_params: dict[str, Any], file: str | Path | None = None,
         apply(cfg, read_settings_file(file), str(file), sources)
     apply(cfg, {k: v for k, v in (overrides or {}).items() if v is not None}, "command line", sources)
     return cfg, sources
+
+
+def absolute_data(source: str) -> str:
+    """A data source with its path made absolute (`mnist:../data` → `mnist:/home/me/data`), so that the
+    checkpoints and settings.json of a run name the same data from any folder."""
+    kind, sep, path = source.partition(":")
+    if not sep or not path.strip() or kind.strip().lower() == "synthetic":
+        return source
+    return f"{kind}:{os.path.abspath(os.path.expanduser(path))}"

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from archspec.diagnostics import Diagnostic, SpecError
-from archspec.train import formats, synthetic
+from archspec.train import formats, synthetic, validate
 from archspec.train.formats import Split
 
 KINDS = ("synthetic", "mnist", "cifar10", "folder", "npz")
@@ -120,6 +120,12 @@ def _synthetic(arg: str, shape: tuple[int, ...], classes: int, segmentation: boo
         raise SpecError(Diagnostic("E202", f"--data synthetic:N takes a number of samples, got {arg!r}")) from None
     if n < 1:
         raise SpecError(Diagnostic("E202", "--data synthetic:N needs at least one sample"))
+    total = n + max(1, n // 5)
+    per_sample = int(np.prod(shape, dtype=object)) + 8 * (int(np.prod(shape[1:], dtype=object)) if segmentation else 1)
+    if total * per_sample > validate.MAX_BYTES:
+        raise validate.over(f"synthetic:{arg}", f"asks for {total:,} samples of {_fmt(shape)}: "
+                            f"{validate.size_text(total * per_sample)}", validate.size_text(validate.MAX_BYTES),
+                            f"at most synthetic:{validate.MAX_BYTES // per_sample * 5 // 6} for this input")
     glyph_classes = classes - 1 if segmentation else classes
     if glyph_classes < 1:
         raise SpecError(Diagnostic("E300", f"the network's output has {classes} classes: too few to train on",
@@ -128,7 +134,7 @@ def _synthetic(arg: str, shape: tuple[int, ...], classes: int, segmentation: boo
         synthetic.native_shape(shape)
     except ValueError as e:
         raise SpecError(Diagnostic("E300", str(e))) from None
-    x, y = synthetic.make(n + max(1, n // 5), shape, glyph_classes, seed, masks=segmentation)
+    x, y = synthetic.make(total, shape, glyph_classes, seed, masks=segmentation)
     names = (["background"] if segmentation else []) + [str(i) for i in range(glyph_classes)]
     return formats.Raw(Split(x[:n], y[:n]), Split(x[n:], y[n:]), names)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from archspec.diagnostics import Diagnostic, SpecError
+from archspec.train import validate
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -49,7 +51,8 @@ class Raw:
 
 
 def unreadable(message: str, hint: str | None = None) -> SpecError:
-    return SpecError(Diagnostic("E102", message, hint=hint))
+    """E710: a dataset file whose content is not what its format says."""
+    return SpecError(Diagnostic("E710", message, hint=hint))
 
 
 def missing(message: str, hint: str | None = None) -> SpecError:
@@ -64,37 +67,46 @@ def _folder(path: Path, what: str, example: str) -> Path:
     return path
 
 
-def _open(path: Path) -> bytes:
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise unreadable(f"{path} is not a valid gzip file: {e}") from None
-    return data
+def _read_body(f: Any, n: int) -> bytearray:
+    """Exactly `n` bytes from the stream `f` (fewer: the file is cut short), read into one buffer."""
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = f.readinto(view[got:got + (1 << 24)])
+        if not k:
+            break
+        got += k
+    return buf if got == n else buf[:got]
 
 
-# -- IDX ------------------------------------------------------------------------------------------
+def read_idx(path: Path, rank: int | None = None) -> np.ndarray:
+    """An IDX file (the MNIST format), gz or not: the header is read and checked first
+    (validate.idx_header), then exactly the data it announces, so that a gzip bomb or a header of
+    impossible sizes costs nothing; bytes beyond the data are refused."""
+    import zlib
 
-_IDX_TYPES: dict[int, np.dtype[Any]] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
-                                        0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (the MNIST format): magic 0x0000TTNN, then NN big-endian 32-bit sizes, then the data."""
-    data = _open(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
-        raise unreadable(f"{path} is not an IDX file (its first bytes are {data[:4].hex()})")
-    rank = data[3]
-    head = 4 + 4 * rank
-    if len(data) < head:
-        raise unreadable(f"{path} is cut short (its header needs {head} bytes)")
-    dims = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=rank, offset=4))
-    dtype = _IDX_TYPES[data[2]]
-    count = int(np.prod(dims, dtype=np.int64))
-    if len(data) - head < count * dtype.itemsize:
-        raise unreadable(f"{path} is cut short: its header announces {count:,} values of shape {dims}")
-    return np.frombuffer(data, dtype=dtype, count=count, offset=head).reshape(dims).astype(dtype.newbyteorder("="))
+    st = validate.regular_file(path)
+    gz = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = f.read(4)
+            if len(head) == 4 and head[0] == 0 and head[1] == 0:
+                head += f.read(4 * head[3])
+            dtype, dims, n = validate.idx_header(path, head, rank)
+            if not gz and st.st_size != len(head) + n:
+                raise unreadable(f"{path} is {'cut short' if st.st_size < len(head) + n else 'longer than its header says'}"
+                                 f": its header announces {n:,} bytes of data after the header, the file has "
+                                 f"{st.st_size - len(head):,}")
+            body = _read_body(f, n)
+            if len(body) < n:
+                raise unreadable(f"{path} is cut short: its header announces {n:,} bytes of data, it holds {len(body):,}")
+            if f.read(1):
+                raise unreadable(f"{path} holds more data than its header announces ({n:,} bytes)")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise unreadable(f"{path} is not a valid gzip file: {e}") from None
+    except OSError as e:
+        raise SpecError(Diagnostic("E102", f"cannot read {path}: {e.strerror or e}")) from None
+    return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def _idx_files(folder: Path) -> dict[str, tuple[Path, Path]]:
@@ -118,11 +130,15 @@ def _idx_files(folder: Path) -> dict[str, tuple[Path, Path]]:
 def read_mnist(folder: Path) -> Raw:
     folder = _folder(folder, "MNIST folder", "mnist:data/mnist")
     splits: dict[str, Split] = {}
-    for split, pair in _idx_files(folder).items():
-        x, y = read_idx(pair[0]), read_idx(pair[1])
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise unreadable(f"{pair[0].name} holds {x.shape}, {pair[1].name} {y.shape}: expected N×H×W images "
-                             "and N labels")
+    for split, (images, labels) in _idx_files(folder).items():
+        y = read_idx(labels, rank=1)
+        if y.dtype.kind not in "iu":
+            raise unreadable(f"{labels} holds labels of type {y.dtype}; labels are whole numbers 0, 1, ...")
+        validate.check_labels(labels, y)
+        x = read_idx(images, rank=3)
+        if len(x) != len(y):
+            raise unreadable(f"{images} holds {len(x):,} images, {labels.name} {len(y):,} labels",
+                             "the images and labels files of a split hold the same number of samples")
         splits[split] = Split(x[:, None], y.astype(np.int64))
     if not splits:
         raise missing(f"no IDX files in {folder}",
@@ -164,6 +180,8 @@ def safe_unpickle(data: bytes) -> Any:
 
 
 def _cifar_python(path: Path) -> Split:
+    st = validate.regular_file(path)
+    validate.check_bytes(path, st.st_size, "a CIFAR-10 batch of this size")
     try:
         d = safe_unpickle(path.read_bytes())
     except Exception as e:  # a pickle can fail in many ways; all mean "not a CIFAR batch we accept"
@@ -177,11 +195,18 @@ def _cifar_python(path: Path) -> Split:
     labels = np.asarray(y)
     if labels.dtype == object or labels.shape != (len(x),):
         raise unreadable(f"{path}: `labels` is not a list of {len(x)} integers")
+    if not len(x):
+        raise unreadable(f"{path} holds no images")
+    validate.check_labels(path, labels)
     return Split(x.reshape(-1, 3, 32, 32), labels.astype(np.int64))
 
 
 def _cifar_binary(path: Path) -> Split:
+    st = validate.regular_file(path)
+    validate.check_bytes(path, st.st_size, "a CIFAR-10 batch of this size")
     data = path.read_bytes()
+    if not data:
+        raise unreadable(f"{path} holds no images (0 bytes)")
     if len(data) % _CIFAR_RECORD:
         raise unreadable(f"{path} is not a CIFAR-10 binary batch: {len(data):,} bytes is not a whole number of "
                          f"{_CIFAR_RECORD}-byte records")
@@ -260,67 +285,134 @@ def read_folder(folder: Path, shape: Sequence[int]) -> Raw:
     test_dir = subs.get("test") or subs.get("val") or subs.get("validation")
     if "train" in subs and test_dir is not None:
         classes = [p.name for p in _class_folders(subs["train"])]
-        train = _read_images(image, subs["train"], classes, shape)
-        return Raw(train, _read_images(image, test_dir, classes, shape), classes)
+        train_files = _image_files(subs["train"], classes)
+        test_files = _image_files(test_dir, classes)
+        validate.check_images(folder, len(train_files) + len(test_files), shape)
+        return Raw(_read_images(image, train_files, shape), _read_images(image, test_files, shape), classes)
     classes = [p.name for p in _class_folders(folder)]
-    return Raw(_read_images(image, folder, classes, shape), None, classes)
+    files = _image_files(folder, classes)
+    validate.check_images(folder, len(files), shape)
+    return Raw(_read_images(image, files, shape), None, classes)
 
 
-def _read_images(image: Any, folder: Path, classes: list[str], shape: Sequence[int]) -> Split:
+def _image_files(folder: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """The image files of each class folder, with their labels; each class needs one, and there are at
+    least two classes. Files that are not regular files (a FIFO named cat.png) are refused here, before
+    anything opens them."""
     if not classes:
         raise missing(f"{folder} has no class sub-folders", "put the images of each class in a folder named "
                       "after the class: DIR/cat/1.jpg, DIR/dog/1.jpg, ...")
-    mode = "L" if shape[0] == 1 else "RGB"
-    size = (int(shape[2]), int(shape[1]))  # PIL: width, height
-    xs: list[np.ndarray] = []
-    ys: list[int] = []
+    if len(classes) < 2:
+        raise unreadable(f"{folder} has one class folder ({classes[0]}): training to classify needs two classes "
+                         "or more", "put the images of each class in a folder named after the class")
+    files: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
         sub = folder / name
         if not sub.is_dir():
             raise missing(f"{folder} has no folder for the class `{name}`, which the training folder has")
+        found = 0
         for p in sorted(sub.rglob("*")):
-            if p.suffix.lower() not in IMAGE_SUFFIXES:
+            if p.suffix.lower() not in IMAGE_SUFFIXES or p.is_dir():
                 continue
-            try:
-                with image.open(p) as im:
+            validate.regular_file(p)
+            files.append((p, label))
+            found += 1
+        if not found:
+            raise unreadable(f"the class folder {sub} holds no images",
+                             f"images are files ending in {', '.join(IMAGE_SUFFIXES)}; remove the folder, or add "
+                             "images of the class")
+    return files
+
+
+def _read_images(image: Any, files: list[tuple[Path, int]], shape: Sequence[int]) -> Split:
+    mode = "L" if shape[0] == 1 else "RGB"
+    size = (int(shape[2]), int(shape[1]))  # PIL: width, height
+    x = np.empty((len(files), *(int(d) for d in shape)), dtype=np.uint8)
+    for i, (p, _) in enumerate(files):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", image.DecompressionBombWarning)  # our limit is lower: check_pixels
+                with image.open(p) as im:  # reads the header only: the size is known before decoding
+                    validate.check_pixels(p, *im.size)
                     im = im.convert(mode)
                     if im.size != size:
                         im = im.resize(size, image.Resampling.BILINEAR)
                     arr = np.asarray(im, dtype=np.uint8)
-            except (OSError, ValueError) as e:
-                raise unreadable(f"cannot read the image {p}: {e}") from None
-            xs.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
-            ys.append(label)
-    if not xs:
-        raise missing(f"no images in the class folders of {folder}",
-                      f"images are files ending in {', '.join(IMAGE_SUFFIXES)}")
-    return Split(np.stack(xs), np.asarray(ys, dtype=np.int64))
+        except SpecError:
+            raise
+        except (image.DecompressionBombError, image.DecompressionBombWarning) as e:
+            raise validate.over(p, f"is too large an image to decode ({e})",
+                                f"{validate.MAX_IMAGE_PIXELS:,} pixels") from None
+        except Exception as e:  # a damaged image raises what its decoder raises (OSError, SyntaxError, ...)
+            raise unreadable(f"cannot read the image {p}: {e or type(e).__name__}",
+                             "remove it or replace it with a whole image") from None
+        x[i] = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return Split(x, np.asarray([label for _, label in files], dtype=np.int64))
 
 
 # -- npz ------------------------------------------------------------------------------------------
 
+NPZ_KEYS = ("x", "y", "x_test", "y_test", "classes")
+
+
 def read_npz(path: Path) -> Raw:
-    if not path.is_file():
+    if not path.exists():
         raise missing(f"no file {path}", "for example --data npz:data.npz, a numpy .npz with arrays x and y")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise unreadable(f"{path} is not a readable .npz file: {e}") from None
+    arrays, names = _npz_arrays(path)
     for key in ("x", "y"):
         if key not in arrays:
-            raise unreadable(f"{path} has no array `{key}` (it has {', '.join(arrays) or 'none'})",
+            raise unreadable(f"{path} has no array `{key}` (it has {', '.join(names) or 'none'})",
                              "an .npz for training holds x (samples) and y (labels), and optionally x_test, y_test")
     train = _npz_split(arrays["x"], arrays["y"], path, "")
     test = _npz_split(arrays["x_test"], arrays["y_test"], path, "_test") if "x_test" in arrays else None
-    ys = [train.y] + ([test.y] if test is not None else [])
-    n = int(max(int(y.max()) for y in ys)) + 1 if train.y.size else 0
-    names = [str(c) for c in arrays["classes"]] if "classes" in arrays and len(arrays["classes"]) >= n else \
-        [str(i) for i in range(n)]
+    n = max(validate.check_labels(path, train.y, "y"),
+            validate.check_labels(path, test.y, "y_test") if test is not None else 0)
+    names = [str(c) for c in arrays["classes"]] if "classes" in arrays and arrays["classes"].ndim == 1 and \
+        len(arrays["classes"]) >= n else [str(i) for i in range(n)]
     return Raw(train, test, names)
 
 
+def _npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The arrays of an npz that training reads (NPZ_KEYS), each header checked before its data is read;
+    and the names of all its arrays."""
+    import zipfile
+    import zlib
+
+    from numpy.lib import format as npy
+
+    validate.regular_file(path)
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = {i.filename.removesuffix(".npy"): i for i in z.infolist() if i.filename.endswith(".npy")}
+            total = 0
+            for key in NPZ_KEYS:
+                if key in members:
+                    with z.open(members[key]) as f:
+                        total += validate.npy_header(path, key, f)[2]
+                    validate.check_bytes(path, total, "its arrays together")
+            for key in NPZ_KEYS:
+                if key in members:
+                    with z.open(members[key]) as f:
+                        arrays[key] = npy.read_array(f, allow_pickle=False)
+    except SpecError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
+        raise unreadable(f"{path} is not a readable .npz file: {e}",
+                         "an .npz is a zip of .npy arrays, as numpy.savez writes it") from None
+    except OSError as e:
+        raise SpecError(Diagnostic("E102", f"cannot read {path}: {e.strerror or e}")) from None
+    return arrays, list(members)
+
+
 def _npz_split(x: np.ndarray, y: np.ndarray, path: Path, suffix: str) -> Split:
+    if x.ndim == 0:
+        raise unreadable(f"{path}: x{suffix} is a single value; x holds N samples",
+                         "for example x of shape N×784, or N×C×H×W")
+    if y.ndim < 1:
+        raise unreadable(f"{path}: y{suffix} is a single value; y holds one label per sample")
+    if not len(x):
+        raise unreadable(f"{path}: x{suffix} holds no samples")
     if len(x) != len(y):
         raise unreadable(f"{path}: x{suffix} has {len(x)} samples but y{suffix} {len(y)}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
@@ -328,8 +420,7 @@ def _npz_split(x: np.ndarray, y: np.ndarray, path: Path, suffix: str) -> Split:
     if not np.issubdtype(y.dtype, np.integer) and not (np.issubdtype(y.dtype, np.floating) and
                                                        np.all(np.mod(y, 1) == 0)):
         raise unreadable(f"{path}: y{suffix} holds {y.dtype}; labels are integers 0, 1, ...")
-    if y.size and y.min() < 0:
-        raise unreadable(f"{path}: y{suffix} has negative labels; labels are 0, 1, ...")
+    validate.check_labels(path, y, f"y{suffix}")
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
     return Split(x, y.astype(np.int64))

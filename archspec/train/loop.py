@@ -22,6 +22,7 @@ from archspec.train.batches import Augment, DeviceData, eval_order, mix, train_o
 from archspec.train.config import TrainConfig
 from archspec.train.device import Runtime, all_sum
 from archspec.train.heads import Head, crop_target, head_loss, outputs_of, predict, total_loss
+from archspec.train.report import CONFUSION_MAX
 
 EVAL_BATCH = 2  # evaluation batches: this many training batches (no gradients: less memory per sample)
 READS_PER_EPOCH = 20  # how often an epoch reads its running loss (progress, divergence check) ...
@@ -160,12 +161,13 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
 @torch.no_grad()
 def evaluate(f: Fit, data: DeviceData, confusion: bool = False) -> dict[str, Any]:
     """Loss and accuracy of the main output on `data`, shared between the processes; with `confusion`,
-    the confusion matrix (rows: true class, columns: predicted)."""
+    the confusion matrix (rows: true class, columns: predicted), None above CONFUSION_MAX classes."""
     rt, main = f.rt, f.heads[0]
     f.eval_model.eval()
     k = max(f.classes, main.units if main.units > 1 else 2)
+    confusion = confusion and k <= CONFUSION_MAX
     sums = torch.zeros(4, device=rt.device, dtype=torch.float64)
-    matrix = torch.zeros(k * k, device=rt.device, dtype=torch.int64)
+    matrix = torch.zeros(k * k if confusion else 1, device=rt.device, dtype=torch.int64)
     batch = max(1, EVAL_BATCH * f.cfg.batch_size // rt.world)
     for idx in eval_order(len(data), batch, rt.rank, rt.world):
         x, y = data.batch(idx)
@@ -183,6 +185,5 @@ def evaluate(f: Fit, data: DeviceData, confusion: bool = False) -> dict[str, Any
     total = all_sum(rt, sums).tolist()
     result: dict[str, Any] = {"loss": total[0] / max(total[2], 1), "acc": total[1] / max(total[3], 1),
                               "samples": int(total[2])}
-    if confusion:
-        result["confusion"] = all_sum(rt, matrix).view(k, k).tolist()
+    result["confusion"] = all_sum(rt, matrix).view(k, k).tolist() if confusion else None
     return result

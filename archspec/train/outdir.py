@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,6 +32,10 @@ def choose(out: str | None, name: str, resume: bool, root: str | Path = "runs") 
     """The run folder: `out`, else runs/NAME (runs/NAME-2, -3, ... when taken); with `resume`, the
     folder to continue (`out`, else the most recent runs/NAME* holding a checkpoint)."""
     if out is not None:
+        if not str(out).strip():
+            raise SpecError(Diagnostic("E202", "--out is empty: it would train into the current folder",
+                                       hint="give the run's folder, for example --out runs/NAME (or --out . to mean "
+                                            "the current folder)"))
         folder = Path(out)
         if resume and not holds_run(folder):
             raise SpecError(Diagnostic("E500", f"--resume: {folder} holds no run to continue (no {LAST})",
@@ -54,6 +59,27 @@ def choose(out: str | None, name: str, resume: bool, root: str | Path = "runs") 
         k += 1
         folder = base / f"{name}-{k}"
     return folder
+
+
+FILES = (LAST, BEST, "metrics.jsonl", "metrics.csv", "settings.json", "spec.arch", "spec.yaml", "spec.yml",
+         "curves.svg", "test.json")
+# write_atomic's temporary files (tempfile.mkstemp: `.NAME.` and 8 characters), and check_writable's probe
+_TEMPORARY = re.compile(r"\.(?:" + "|".join(re.escape(f) for f in FILES) + r"|probe)\.[a-z0-9_]{8}")
+
+
+def clean_temporaries(folder: Path) -> list[str]:
+    """Remove the temporary files that a write interrupted by a kill left in a run folder; returns their
+    names."""
+    removed = []
+    if folder.is_dir():
+        for p in sorted(folder.iterdir()):
+            if _TEMPORARY.fullmatch(p.name) and p.is_file() and not p.is_symlink():
+                try:
+                    p.unlink()
+                except OSError:
+                    continue
+                removed.append(p.name)
+    return removed
 
 
 def check_writable(folder: Path, need_bytes: int) -> None:

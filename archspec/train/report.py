@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+CONFUSION_MAX = 1000  # no confusion matrix above this many classes (k² counts: 8 MB here, 80 GB at 100,000)
 CSV_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s", "epoch_s",
                "elapsed_s"]
 
@@ -99,6 +100,15 @@ def rewrite_metrics(folder: Path, history: list[dict[str, Any]]) -> None:
         (folder / name).unlink(missing_ok=True)
     for row in history:
         append_metrics(folder, row)
+
+
+def class_names(classes: list[str], confusion: list[list[int]] | None) -> list[str]:
+    """The data's class names, and `unitN` for the output's units beyond them (the confusion matrix's rows)."""
+    return list(classes) + [f"unit{i}" for i in range(len(classes), len(confusion or []))]
+
+
+def no_confusion(classes: int) -> str:
+    return f"(no confusion matrix: {classes:,} classes, more than {CONFUSION_MAX:,})"
 
 
 def confusion_table(matrix: list[list[int]], classes: list[str], limit: int = 20) -> Table:

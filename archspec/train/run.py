@@ -12,11 +12,12 @@ the compiled model (archspec.backends.torch_module) with its losses (heads.py), 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from torch import nn
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.train import checkpoint, data, heads, loop, outdir, report
 from archspec.train.batches import DeviceData
-from archspec.train.config import TrainConfig, build_config
+from archspec.train.config import TrainConfig, absolute_data, build_config
 from archspec.train.device import Runtime, setup, teardown
 
 RUNTIME_KEYS = frozenset({"device", "amp", "compile", "threads"})  # may change when resuming
@@ -84,10 +85,13 @@ def main_io(g: nx.DiGraph) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str], cfg: TrainConfig,
-            user_params: Sequence[str], stats: dict[str, Any] | None = None) -> Prepared:
+            user_params: Sequence[str], stats: dict[str, Any] | None = None,
+            data_origin: Path | None = None, resuming: bool = False) -> Prepared:
     """Data, graph and model. `params` are the network's parameters to build with; when the data's
     classes differ from the output's units and the spec has a `classes` parameter the user did not set,
-    it is set to the data's count. `stats`: the normalisation to use instead of the data's own."""
+    it is set to the data's count. `stats`: the normalisation to use instead of the data's own.
+    `data_origin`: the checkpoint that named the data source (said in a data error's notes; `resuming`:
+    by --resume, else by evaluate)."""
     from archspec.backends.torch_module import build
     from archspec.passes import freeze as freeze_pass
 
@@ -95,8 +99,24 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
     g = spec.graph(params, input)
     input_shape, out_shape = main_io(g)
     seg = len(out_shape) > 1
-    ds = data.load(cfg.data, input_shape, classes=out_shape[0], segmentation=seg, holdout=cfg.holdout,
-                   limit=cfg.limit, fit=cfg.fit, seed=cfg.seed)
+    try:
+        ds = data.load(cfg.data, input_shape, classes=out_shape[0], segmentation=seg, holdout=cfg.holdout,
+                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed)
+    except SpecError as e:
+        if data_origin is not None:
+            d = e.diagnostic
+            d.notes.append(f"the data source `{cfg.data}` is the one recorded in the checkpoint {data_origin}")
+            kind, path = data.parse_source(cfg.data)
+            relative = bool(path) and not Path(path).is_absolute()
+            if relative:
+                d.notes.append("its path is relative to the folder the run was started from (archspec writes "
+                               "absolute paths since checkpoint version 2)")
+            if resuming:
+                d.hint = ("run --resume from the folder the run was started from" if relative else
+                          "put the data back where the run read it") + ", or start a new run"
+            else:
+                d.hint = f"give the data with --data {kind}:PATH"
+        raise
     if stats:
         ds.scale, ds.mean, ds.std = stats["scale"], stats["mean"], stats["std"]
         ds.classes = list(stats.get("classes", ds.classes))
@@ -129,7 +149,7 @@ def _settings_json(cfg: TrainConfig, sources: dict[str, str], p: Prepared, rt: R
                    started: str) -> dict[str, Any]:
     return checkpoint.plain({
         "format": "archspec-run", "version": 1, "network": spec_name, "started": started,
-        "settings": cfg.to_dict(), "sources": sources, "params": p.params, "input": list(p.input_shape),
+        "settings": cfg.to_record(), "sources": sources, "params": p.params, "input": list(p.input_shape),
         "outputs": [{"name": h.name, "loss": h.loss, "weight": h.weight, "shape": list(h.shape)} for h in p.heads],
         "data": data.info(p.ds), "notes": p.notes,
         "runtime": {"device": rt.describe(), "processes": rt.world, "torch": torch.__version__,
@@ -146,16 +166,18 @@ def _state_bytes(model: nn.Module, cfg: TrainConfig) -> int:
 
 def _resume_settings(ckpt: dict[str, Any], overrides: dict[str, Any], params: dict[str, Any]) -> TrainConfig:
     """The interrupted run's settings; options given now must agree with them (device and threads aside)."""
-    saved = dict(ckpt["settings"])
-    cfg = TrainConfig(**saved)
+    cfg = checkpoint.config_of(ckpt)
     differ = []
     probe, _ = build_config({}, None, {k: v for k, v in overrides.items() if v is not None})
     for k, v in overrides.items():
         if v is None or k in RUNTIME_KEYS:
             continue
-        if getattr(probe, k) != saved.get(k):
-            differ.append(f"{k}: {saved.get(k)!r} in the run, {getattr(probe, k)!r} now")
-    saved_params = ckpt.get("params", {})
+        now, then = getattr(probe, k), getattr(cfg, k)
+        if k == "data" and absolute_data(now) == absolute_data(then):
+            continue
+        if now != then:
+            differ.append(f"{k}: {then!r} in the run, {now!r} now")
+    saved_params = ckpt["params"]
     for k, v in params.items():
         if checkpoint.plain(v) != saved_params.get(k):
             differ.append(f"--set {k}: {saved_params.get(k)!r} in the run, {v!r} now")
@@ -182,12 +204,21 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
     user_params = dict(params or {})
     ckpt = None
     out_path = Path(out) if out is not None else None
+    notes: list[str] = []
     if resume:
         folder = outdir.choose(None if out is None else str(out), s.name, resume=True)
-        ckpt = checkpoint.load(folder / outdir.LAST)
+        notes += _cleaned(folder)
+        last = folder / outdir.LAST
+        ckpt = checkpoint.load(last, "resume")
+        text, suffix = spec_text(s)
+        if ckpt["spec_sha256"] != _sha(text):
+            raise SpecError(Diagnostic("E701", f"--resume: the spec {s.path} changed since the run started "
+                                               f"(the checkpoint {last} records another text)",
+                                       hint=f"restore it to continue the run (the run's copy is "
+                                            f"{folder / ('spec' + suffix)}), or start a new run with --init {last}"))
         cfg = _resume_settings(ckpt, settings, user_params)
         sources = {"(all)": f"resumed from {folder}"}
-        build_params = dict(ckpt.get("params", {}))
+        build_params = dict(ckpt["params"])
         out_path = folder
     else:
         g0 = s.graph(user_params, input)
@@ -195,28 +226,52 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
         build_params = user_params
         if out is not None:
             out_path = outdir.choose(str(out), s.name, resume=False)  # refuses a folder that holds a run
+            notes += _cleaned(out_path)
     rt = setup(cfg.device, cfg.amp, cfg.threads)
     console = console or report.make_console()
     if not rt.main:
         console = Console(quiet=True)
     try:
         return _train(s, cfg, sources, rt, console, build_params, user_params, input, freeze, out_path, ckpt,
-                      init, progress, on_epoch_end, resume)
+                      init, progress, on_epoch_end, notes)
     finally:
         teardown(rt)
+
+
+def _cleaned(folder: Path) -> list[str]:
+    removed = outdir.clean_temporaries(folder)
+    if not removed:
+        return []
+    return [f"removed {len(removed)} temporary file{'s' if len(removed) > 1 else ''} that an interrupted write left "
+            f"in {folder}: {', '.join(removed)}"]
+
+
+@contextlib.contextmanager
+def _writing(out: Path, what: str, hint: str | None = None) -> Iterator[None]:
+    """A context in which an OSError (a full disk, a folder gone) writing `what` in `out` is a diagnostic."""
+    try:
+        yield
+    except OSError as e:
+        raise SpecError(Diagnostic("E202", f"cannot write {what} to {out}: {e.strerror or e}",
+                                   hint=hint or "free some space or choose another folder with --out")) from None
 
 
 def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, console: Console,
            params: dict[str, Any], user_params: dict[str, Any], input: Any, freeze: Sequence[str],
            out: Path | None, ckpt: dict[str, Any] | None, init: str | Path | None, progress: bool | None,
-           on_epoch_end: Callable[[int, dict[str, Any]], None] | None, resume: bool) -> Result:
+           on_epoch_end: Callable[[int, dict[str, Any]], None] | None, notes: list[str]) -> Result:
     torch.manual_seed(cfg.seed)
-    p = prepare(s, params, input, freeze, cfg, list(user_params) + (list(params) if ckpt else []))
+    last = out / outdir.LAST if out is not None else None
+    p = prepare(s, params, input, freeze, cfg, list(user_params) + (list(params) if ckpt else []),
+                data_origin=last if ckpt is not None else None, resuming=True)
+    p.notes[:0] = notes
     model = p.model
     if init is not None and ckpt is None:
-        loaded, init_notes = checkpoint.init_weights(model, checkpoint.load(init)["model"])
+        loaded, init_notes = checkpoint.init_weights(model, checkpoint.load(init, "init")["model"])
         if not loaded:
-            raise SpecError(Diagnostic("E202", f"--init {init}: no tensor of the checkpoint fits this network"))
+            raise SpecError(Diagnostic("E701", f"--init: no tensor of the checkpoint {init} fits this network",
+                                       hint="the tensors are matched by name and shape: give a checkpoint of this "
+                                            "network (or of one that shares layers with it)"))
         p.notes.append(f"--init: {loaded} tensors loaded from {init}")
         p.notes.extend(init_notes)
     model.to(rt.device)
@@ -248,31 +303,24 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     best = {"acc": -1.0, "epoch": 0}
     start_epoch = 0
     if ckpt is not None:
-        if ckpt.get("spec_sha256") != _sha(text):
-            raise SpecError(Diagnostic("E202", f"--resume: the spec {s.path} changed since the run started",
-                                       hint=f"the run's copy is {out / ('spec' + suffix)}"))
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None and ckpt.get("scheduler") is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        if rt.scaler is not None and ckpt.get("scaler"):
-            rt.scaler.load_state_dict(ckpt["scaler"])
-        checkpoint.set_rng_state(ckpt["rng"])
-        history = list(ckpt.get("history", []))
-        best = dict(ckpt.get("best", best))
-        start_epoch = int(ckpt["epoch"])
-        started = ckpt.get("started", started)
+        assert last is not None
+        _restore(last, ckpt, model, optimizer, scheduler, rt)
+        history = list(ckpt["history"])
+        start_epoch = ckpt["epoch"]
+        best = _reconcile_best(out, ckpt, p.notes)
+        started = ckpt["started"]
         p.notes.append(f"resuming {out} after epoch {start_epoch} of {cfg.epochs}")
     settings_doc = _settings_json(cfg, sources, p, rt, s.name, started)
     if rt.main:
         outdir.check_writable(out, _state_bytes(model, cfg))
-        from archspec.cli import write_atomic
+        from archspec.files import write_atomic
 
-        if ckpt is None:
-            write_atomic(out / f"spec{suffix}", text)
-            write_atomic(out / "settings.json", json.dumps(settings_doc, indent=2) + "\n")
-        else:
-            report.rewrite_metrics(out, history)
+        with _writing(out, "the run's first files"):
+            if ckpt is None:
+                write_atomic(out / f"spec{suffix}", text)
+                write_atomic(out / "settings.json", json.dumps(settings_doc, indent=2) + "\n")
+            else:
+                report.rewrite_metrics(out, history)
     core = model
     train_model: nn.Module = model
     if rt.distributed:
@@ -290,7 +338,7 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     f = loop.Fit(train_model, core, eval_model, p.heads, optimizer, scheduler, rt, cfg, train_data, test_data,
                  classes=len(p.ds.classes), frozen_norms=loop.frozen_norms(model))
     _intro(console, s.name, cfg, p, rt, out, trainable)
-    meta = {"started": started, "settings": cfg.to_dict(), "params": p.params, "input": list(p.input_shape),
+    meta = {"started": started, "settings": cfg.to_record(), "params": p.params, "input": list(p.input_shape),
             "data": data.info(p.ds), "spec_name": s.name, "spec_sha256": _sha(text)}
     result = Result("done", out, start_epoch, classes=list(p.ds.classes), history=history, notes=p.notes,
                     model=core)
@@ -325,8 +373,8 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
                     on_epoch_end(epoch + 1, row)
     except loop.Diverged as e:
         result.status = "diverged"
-        last = (f"{out / outdir.LAST} (epoch {result.epochs})" if result.epochs else "none: no epoch finished")
-        result.message = (f"{e}; training stopped. The last good checkpoint is {last}. Try a lower learning "
+        good = (f"{out / outdir.LAST} (epoch {result.epochs})" if result.epochs else "none: no epoch finished")
+        result.message = (f"{e}; training stopped. The last good checkpoint is {good}. Try a lower learning "
                           f"rate (--lr), --grad-clip, or another optimizer.")
         console.print(f"[bold red]diverged:[/] {result.message}", soft_wrap=True)
         return result
@@ -344,6 +392,48 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _restore(path: Path, ckpt: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+             rt: Runtime) -> None:
+    """Load a checked `last.pt` into the run: each state is compared with this run's before it is loaded,
+    and the random generators are restored last."""
+    checkpoint.check_model(path, ckpt["model"], model, "resume")
+    model.load_state_dict(ckpt["model"])
+    checkpoint.check_optimizer(path, ckpt["optimizer"], optimizer)
+    checkpoint.check_like(path, "scheduler", ckpt["scheduler"], scheduler.state_dict() if scheduler else None)
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise checkpoint.damaged(path, f"holds an optimizer or schedule state that does not load: {e}", "resume",
+                                 "optimizer") from None
+    if rt.scaler is not None and ckpt["scaler"]:  # a run continued on the CPU leaves the scaler out
+        checkpoint.check_like(path, "scaler", ckpt["scaler"], rt.scaler.state_dict())
+        rt.scaler.load_state_dict(ckpt["scaler"])
+    checkpoint.restore_rng(path, ckpt["rng"])
+
+
+def _reconcile_best(out: Path, ckpt: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The best epoch so far, as best.pt holds it: best.pt is written before last.pt, so a kill between
+    the two leaves best.pt one epoch ahead (and a run of an older archspec, which wrote last.pt first,
+    could leave it behind); best.pt is the truth, and a note says when last.pt recorded another epoch."""
+    recorded = dict(ckpt["best"])
+    path = out / outdir.BEST
+    if not path.exists():
+        if recorded["epoch"]:
+            notes.append(f"{path} is missing (last.pt recorded epoch {recorded['epoch']} as the best): the next "
+                         "epoch that improves on the test accuracy writes it")
+        return {"acc": -1.0, "epoch": 0}
+    b = checkpoint.load(path, "best")
+    if {k: tuple(v.shape) for k, v in b["model"].items()} != {k: tuple(v.shape) for k, v in ckpt["model"].items()}:
+        raise checkpoint.damaged(path, "holds the weights of another network than last.pt", "best", "model")
+    if b["epoch"] != recorded["epoch"] or b["test_acc"] != recorded["acc"]:
+        notes.append(f"best.pt holds epoch {b['epoch']} (test accuracy {b['test_acc']:.2%}), last.pt recorded epoch "
+                     f"{recorded['epoch']}: a write was interrupted; best.pt is kept as the best so far")
+        return {"acc": float(b["test_acc"]), "epoch": b["epoch"]}
+    return recorded
+
+
 def _save_epoch(out: Path, f: loop.Fit, epoch: int, history: list[dict[str, Any]], best: dict[str, Any],
                 improved: bool, meta: dict[str, Any]) -> None:
     state = f.core.state_dict()
@@ -352,12 +442,12 @@ def _save_epoch(out: Path, f: loop.Fit, epoch: int, history: list[dict[str, Any]
                "scaler": f.rt.scaler.state_dict() if f.rt.scaler is not None else None,
                "rng": checkpoint.rng_state(), "history": checkpoint.plain(history), "best": dict(best),
                **checkpoint.plain(meta)}
-    checkpoint.save(out / outdir.LAST, payload)
-    if improved:
+    if improved:  # best.pt first: last.pt never records a best that is not on the disk
         checkpoint.save(out / outdir.BEST, {"epoch": epoch, "model": state, "test_acc": best["acc"],
                                             **checkpoint.plain(meta)})
+    checkpoint.save(out / outdir.LAST, payload)
     report.append_metrics(out, history[-1])
-    from archspec.cli import write_atomic
+    from archspec.files import write_atomic
 
     write_atomic(out / "curves.svg", report.curves_svg(history, f"{meta['spec_name']}: {epoch} epochs"))
 
@@ -382,15 +472,19 @@ def _finish(console: Console, f: loop.Fit, result: Result, best: dict[str, Any],
     result.test_acc, result.test_loss, result.confusion = ev["acc"], ev["loss"], ev["confusion"]
     result.best_acc = best["acc"] if best["acc"] >= 0 else None
     result.best_epoch = best["epoch"] or None
-    names = list(p.ds.classes) + [f"unit{i}" for i in range(len(p.ds.classes), len(ev["confusion"]))]
+    names = report.class_names(p.ds.classes, ev["confusion"])
     if f.rt.main:
-        from archspec.cli import write_atomic
+        from archspec.files import write_atomic
 
         doc = {"network": name, "epochs": result.epochs, "test_loss": ev["loss"], "test_acc": ev["acc"],
                "samples": ev["samples"], "best_acc": result.best_acc, "best_epoch": result.best_epoch,
                "classes": names, "confusion": ev["confusion"]}
-        write_atomic(out / "test.json", json.dumps(doc, indent=1) + "\n")
-        console.print(report.confusion_table(ev["confusion"], names))
+        with _writing(out, "the test results (test.json)",
+                      f"the checkpoints are complete: free some space, then `--resume --out {out}` writes the test "
+                      "results without training again"):
+            write_atomic(out / "test.json", json.dumps(doc, indent=1) + "\n")
+        console.print(report.confusion_table(ev["confusion"], names) if ev["confusion"] is not None
+                      else report.no_confusion(len(names)))
         console.print(f"[bold]Test accuracy {ev['acc']:.2%}[/] (loss {ev['loss']:.4f}, {ev['samples']:,} samples"
                       + (", per position" if p.heads[0].spatial else "") + ")"
                       + (f"; best {result.best_acc:.2%} after epoch {result.best_epoch}" if result.best_acc else ""))

@@ -10,10 +10,9 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from archspec.diagnostics import Diagnostic, SpecError
 from archspec.train import checkpoint, loop
 from archspec.train.batches import DeviceData
-from archspec.train.config import TrainConfig, apply
+from archspec.train.config import apply
 from archspec.train.device import setup, teardown
 
 
@@ -23,31 +22,26 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
              console: Console | None = None) -> dict[str, Any]:
     """Score a checkpoint; returns {"loss", "acc", "samples", "confusion", "classes"}."""
     import archspec
-    from archspec.train.report import confusion_table, make_console
+    from archspec.train.report import class_names, confusion_table, make_console, no_confusion
     from archspec.train.run import prepare
 
     console = console or make_console()
-    ckpt = checkpoint.load(ckpt_path)
-    if "settings" not in ckpt:
-        raise SpecError(Diagnostic("E202", f"{ckpt_path} is a bare state dict: it does not say how its data was "
-                                           "normalised", hint="evaluate a checkpoint written by `archspec train`"))
+    ckpt = checkpoint.load(ckpt_path, "evaluate")
     s = archspec.load(spec)
-    cfg = TrainConfig(**ckpt["settings"])
+    cfg = checkpoint.config_of(ckpt)
     given = {"data": data, "holdout": holdout, "limit": limit, "fit": fit, "device": device, "threads": threads}
     apply(cfg, {k: v for k, v in given.items() if v is not None}, "command line", {})
     if data is not None and holdout is None:
         cfg = replace(cfg, holdout=None)
     if data is not None and limit is None:
         cfg = replace(cfg, limit=0)
-    build = {**ckpt.get("params", {}), **(params or {})}
+    build = {**ckpt["params"], **(params or {})}
     rt = setup(cfg.device, False, cfg.threads)
     try:
-        p = prepare(s, build, input, (), cfg, list(build), stats=ckpt["data"])
-        try:
-            p.model.load_state_dict(ckpt["model"])
-        except RuntimeError as e:
-            raise SpecError(Diagnostic("E202", f"the checkpoint does not fit this network: {str(e).splitlines()[0]}",
-                                       hint="give the spec and --set values the checkpoint was trained with")) from None
+        p = prepare(s, build, input, (), cfg, list(build), stats=ckpt["data"],
+                    data_origin=Path(ckpt_path) if data is None else None)
+        checkpoint.check_model(ckpt_path, ckpt["model"], p.model, "evaluate")
+        p.model.load_state_dict(ckpt["model"])
         p.model.to(rt.device)
         test = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std)
         f = loop.Fit(p.model, p.model, p.model, p.heads, torch.optim.SGD([torch.zeros(1, requires_grad=True)]),
@@ -55,10 +49,10 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
         ev = loop.evaluate(f, test, confusion=True)
     finally:
         teardown(rt)
-    names = list(p.ds.classes) + [f"unit{i}" for i in range(len(p.ds.classes), len(ev["confusion"]))]
+    names = class_names(p.ds.classes, ev["confusion"])
     console.print(f"[bold]{s.name}[/] from {ckpt_path} (epoch {ckpt.get('epoch', '?')}) on {p.ds.describe()}")
     for note in p.notes:
         console.print(f"  [dim]note:[/] {note}")
-    console.print(confusion_table(ev["confusion"], names))
+    console.print(confusion_table(ev["confusion"], names) if ev["confusion"] is not None else no_confusion(len(names)))
     console.print(f"[bold]Test accuracy {ev['acc']:.2%}[/] (loss {ev['loss']:.4f}, {ev['samples']:,} samples)")
     return {**ev, "classes": names}
