@@ -43,10 +43,12 @@ class LayerCheck:
     macs: int
     torch_macs: int
 
+    observed: bool = True  # False for a layer written as an expression in `forward` (a merge): no module to hook
+
     @property
     def differences(self) -> list[str]:
         out = []
-        if self.torch_shape != self.shape:
+        if self.observed and self.torch_shape != self.shape:
             out.append("shape")
         for what in ("params", "trainable", "buffers", "macs"):
             if getattr(self, what) != getattr(self, "torch_" + what):
@@ -107,7 +109,7 @@ class CheckReport:
             for col in ("Layer", "Kind", "Output", "Params", "Trainable", "Buffers", "MACs", ""):
                 t.add_column(col, justify="right" if col in ("Params", "Trainable", "Buffers", "MACs") else "left")
             for r in rows:
-                t.add_row(Text(r.name), Text(r.kind), cell(r.shape, r.torch_shape, lambda s: fmt_shape(s) if s else "?"),
+                t.add_row(Text(r.name), Text(r.kind), cell(r.shape, r.torch_shape if r.observed else r.shape, lambda s: fmt_shape(s) if s else "?"),
                           cell(r.params, r.torch_params), cell(r.trainable, r.torch_trainable),
                           cell(r.buffers, r.torch_buffers), cell(r.macs, r.torch_macs),
                           Text("✓", style="green") if r.ok else Text("✗", style="bold red"))
@@ -165,16 +167,19 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
     root = type(model).__name__
     for r in a.rows:
         d = g.nodes[r.name]
+        observed = True
         if d["role"] == "input":
             shapes[r.name] = tuple(d["meta"]["shape"])
             m: nn.Module = nn.Identity()
-        else:
+        elif r.name in plan.paths:
             m = module_for(model, plan, r.name)
+        else:  # a merge, a crop, global pooling: Python in forward, no module of its own
+            m, observed = nn.Identity(), False
         report.layers.append(LayerCheck(
             r.name, r.kind + (" (fused)" if r.fused else ""), tuple(r.output_shape), shapes.get(r.name),
             r.params, _numel(m.parameters()), r.trainable_params, _numel(p for p in m.parameters() if p.requires_grad),
             r.buffers, _buffers(m), r.macs, _macs(flops.get(f"{root}.{plan.paths[r.name]}", 0), batch)
-            if r.name in plan.paths else 0))
+            if r.name in plan.paths else 0, observed))
     t = a.totals
     outs = _output_shapes(out, a)
     report.totals = [

@@ -1,11 +1,9 @@
 """`archspec.compile`: a spec as a `torch.nn.Module` whose parameters, shapes and MACs are the analysis's.
 
-Each layer node becomes the module its kind's `build` returns, at the node's path in the block
-hierarchy (`stage3.bottleneck2.conv1`), registered in the spec's layer order. The `forward` methods are
-generated straight-line Python (`codegen.py`), executed under a file-like name registered with
-`linecache`, so tracebacks and TorchScript see the generated lines (as torch.fx's GraphModule does):
-nothing interprets the graph at run time, and the module works with `torch.compile`,
-`torch.jit.script`, `torch.export`, `channels_last`, autocast and `.to(device)`.
+The network is written as Python source from each layer's PyTorch form (archspec/pytorch/codegen.py) and
+that source is run: the module in memory is the file `archspec compile -o` writes. Parameters are
+registered in the spec's layer order; nothing interprets the graph at run time, and the module works with
+`torch.compile`, `torch.jit.script`, `torch.export`, `channels_last`, autocast and `.to(device)`.
 
     model = archspec.compile("resnet", depth=50)
     model = archspec.compile("vgg16", input="3x32x32", freeze=["stage1", "stage2"])
@@ -13,10 +11,6 @@ nothing interprets the graph at run time, and the module works with `torch.compi
 
 from __future__ import annotations
 
-import builtins
-import contextlib
-import itertools
-import linecache
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,12 +19,10 @@ import networkx as nx
 import torch
 from torch import nn
 
-from archspec.backends.codegen import CodegenError, Container, Plan, forward_source, make_plan
-from archspec.backends.pyfile import file_source
 from archspec.diagnostics import Diagnostic, SpecError
-from archspec.layers import KINDS
-
-_counter = itertools.count()
+from archspec.lang.expr import show
+from archspec.pytorch.codegen import CodegenError, Plan, comment, source
+from archspec.pytorch.compile import instantiate
 
 
 class CompileError(SpecError):
@@ -75,11 +67,7 @@ def generate_code(spec: Any, *, input: Any = None, params: dict[str, Any] | None
     SPEC -o FILE` writes."""
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     _, plan = build(g, device="meta", class_name=class_name)
-    try:
-        return file_source(plan, _header(g, plan), [g.nodes[n]["meta"]["shape"] for _, n in plan.inputs])
-    except CodegenError as e:
-        raise CompileError(Diagnostic("E200", f"cannot write the network as Python source: {e}",
-                                      hint="`archspec.compile` builds it in memory all the same")) from None
+    return source(plan, _header(g, plan), [g.nodes[n]["meta"]["shape"] for _, n in plan.inputs])
 
 
 def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[str, Any] | None = None,
@@ -106,81 +94,19 @@ def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[
 
 def build(g: nx.DiGraph, *, device: str | torch.device | None = None,
           class_name: str | None = None) -> tuple[nn.Module, Plan]:
-    """The module of a graph, and the plan it was generated from (paths of nodes, classes, source)."""
-    ctx = torch.device(device) if device is not None else contextlib.nullcontext()
-    with ctx:
-        modules = _build_layers(g)
-    plan = make_plan(g, modules, class_name)
-    classes = _exec_classes(plan)
-    return _instantiate(plan, classes), plan
+    """The module of a graph, and the plan its source was written from (paths of nodes, classes)."""
+    from archspec.ir.legacy import from_nx
+    from archspec.passes import costs
 
-
-def _build_layers(g: nx.DiGraph) -> dict[str, nn.Module]:
-    modules: dict[str, nn.Module] = {}
-    for n, d in g.nodes(data=True):
-        if d["role"] not in ("layer", "merge"):
-            continue
-        kind = KINDS[d["kind"]]
-        ins = [g.nodes[i]["meta"]["shape"] for i in d["inputs"]]
-        try:
-            m = kind.build(d["args"], ins, d["meta"]["shape"])
-        except NotImplementedError as e:
-            raise CompileError(Diagnostic("E200", f"layer `{n}` cannot be compiled to PyTorch: {e}", d["span"],
-                                          hint="`archspec analyze` works for it; the compiler needs the kind's "
-                                               "`build` method (archspec/layers/)")) from None
-        if d["frozen"]:
-            m.requires_grad_(False)
-        modules[n] = m
-    return modules
-
-
-def _exec_classes(plan: Plan) -> dict[str, type]:
-    ns = _namespace(forward_source(plan), plan.root_class)
-    return {cd.name: ns[cd.name] for cd in plan.classes}
-
-
-_NAMESPACES: dict[str, dict[str, Any]] = {}  # generated source → the namespace it was executed in
-
-
-def _namespace(src: str, name: str) -> dict[str, Any]:
-    """Execute generated classes under a file-like name that linecache knows (tracebacks, TorchScript);
-    the classes pickle by their source, so `torch.save(model)` and `copy.deepcopy` work."""
-    ns = _NAMESPACES.get(src)
-    if ns is None:
-        filename = f"<archspec:{name}:{next(_counter)}>"
-        linecache.cache[filename] = (len(src), None, src.splitlines(keepends=True), filename)
-        ns = {"__name__": f"archspec.generated.{name}"}
-        exec(builtins.compile(src, filename, "exec"), ns)
-        for obj in list(ns.values()):
-            if isinstance(obj, type) and issubclass(obj, nn.Module) and obj.__module__ == ns["__name__"]:
-                obj._archspec_source = (src, name)  # type: ignore[attr-defined]
-                obj.__reduce__ = _reduce  # type: ignore[method-assign,assignment]
-        _NAMESPACES[src] = ns
-    return ns
-
-
-def _reduce(self: nn.Module) -> tuple[Any, ...]:
-    src, name = type(self)._archspec_source  # type: ignore[attr-defined]
-    return _restore, (src, name, type(self).__name__, self.__dict__)
-
-
-def _restore(src: str, name: str, cls_name: str, state: dict[str, Any]) -> nn.Module:
-    cls = _namespace(src, name)[cls_name]
-    obj = cls.__new__(cls)
-    obj.__dict__.update(state)
-    return obj
-
-
-def _instantiate(plan: Plan, classes: dict[str, type]) -> nn.Module:
-    def make(c: Container) -> nn.Module:
-        m = classes[c.cls]()
-        for attr, ch in c.children.items():
-            m.add_module(attr, make(ch) if isinstance(ch, Container) else plan.modules[ch])
-        return m
-
-    model = make(plan.root)
-    model.loss_weights = {f: w for f, _, w in plan.outputs}  # type: ignore[assignment]
-    return model
+    if g.number_of_nodes() and "cost" not in next(iter(g.nodes.values()))["meta"]:
+        costs.run(g)
+    try:
+        return instantiate(from_nx(g), device=device, class_name=class_name)
+    except CodegenError as e:
+        node = g.nodes[e.node] if e.node in g else None
+        raise CompileError(Diagnostic("E200", str(e), node["span"] if node else None,
+                                      hint="`archspec analyze` works for it; the compiler needs the kind's "
+                                           "`pytorch` rule (archspec/layers/)")) from None
 
 
 def module_for(model: nn.Module, plan: Plan, node: str) -> nn.Module:
@@ -190,15 +116,13 @@ def module_for(model: nn.Module, plan: Plan, node: str) -> nn.Module:
 
 def _header(g: nx.DiGraph, plan: Plan) -> list[str]:
     from archspec import __version__
-    from archspec.backends.codegen import comment
-    from archspec.lang.expr import show
 
     name = comment(g.graph.get("name", "network"))
     source = comment(Path(str(g.graph.get("source") or "")).name)
     params = ", ".join(f"{comment(k)}={comment(show(v))}" for k, v in g.graph.get("params", {}).items())
     ins = ", ".join("x".join(map(str, g.nodes[n]["meta"]["shape"])) for _, n in plan.inputs)
     outs = ", ".join(f"{f} " + "x".join(map(str, g.nodes[s]["meta"]["shape"])) for f, s, _ in plan.outputs)
-    total = sum(p.numel() for m in plan.modules.values() for p in m.parameters())
+    total = sum(c.params + c.fixed for n in plan.paths for c in [g.nodes[n]["meta"]["cost"]])
     return [f"{name}" + (f"({params})" if params else "") + f", generated by archspec {__version__} from {source}.",
             "",
             f"Input {ins} (channels first, without the batch); output {outs}; {total:,} parameters.",

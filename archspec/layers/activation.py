@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from archspec.layers.base import Args, Convention, Cost, LayerKind, NoArgs, Shape, ShapeError, prod, register
 from archspec.layers.torchspec import Opt, Torch, call
-
-if TYPE_CHECKING:
-    import torch.nn
 
 
 class _Activation(LayerKind[Any]):
@@ -29,12 +26,6 @@ class _Activation(LayerKind[Any]):
         if convention == "torchinfo":
             return cost.params + cost.fixed
         return 0
-
-    def build(self, a: Any, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        module: torch.nn.Module = getattr(nn, self.torch_name)()
-        return module
 
     def pytorch(self, a: Any, ins: list[Shape], out: Shape) -> Torch:
         return call("nn." + self.torch_name)
@@ -70,11 +61,6 @@ class LeakyReLU(_Activation):
     ptflops_counts = True
     summary = "max(0, x) + slope · min(0, x)"
 
-    def build(self, a: LeakyArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.LeakyReLU(a.slope)
-
     def pytorch(self, a: LeakyArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.LeakyReLU", negative_slope=Opt(a.slope, 0.01))
 
@@ -90,11 +76,6 @@ class ELU(_Activation):
     positional = ("alpha",)
     ptflops_counts = True
     summary = "x if x > 0 else alpha · (e^x − 1)"
-
-    def build(self, a: EluArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.ELU(a.alpha)
 
     def pytorch(self, a: EluArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.ELU", alpha=Opt(a.alpha, 1.0))
@@ -124,11 +105,6 @@ class PReLU(_Activation):
             return prod(out)
         return super().peer_macs(convention, a, ins, out, cost)
 
-    def build(self, a: PReluArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.PReLU(1 if a.shared else ins[0][0], a.init)
-
     def pytorch(self, a: PReluArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.PReLU", num_parameters=Opt(1 if a.shared else ins[0][0], 1), init=Opt(a.init, 0.25))
 
@@ -156,11 +132,6 @@ class Softmax(_Activation):
             raise ShapeError(f"`softmax` axis {a.axis} is outside the {len(ins[0])} axes of its input", code="E202",
                              expected=f"an axis from 0 (channels) to {len(ins[0]) - 1}")
         return ins[0]
-
-    def build(self, a: SoftmaxArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.Softmax(dim=a.axis + 1)
 
     def pytorch(self, a: SoftmaxArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.Softmax", dim=a.axis + 1)

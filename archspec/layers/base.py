@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
-    import torch.nn
-
     from archspec.layers.torchspec import Torch
 
 Shape = tuple[int, ...]
@@ -118,9 +116,6 @@ class LayerKind(Generic[A]):
         return ""
 
     # -- PyTorch -------------------------------------------------------------------------------
-    def build(self, a: A, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        raise NotImplementedError(f"`{self.name}` has no PyTorch builder yet")
-
     def pytorch(self, a: A, ins: list[Shape], out: Shape) -> Torch:
         """The layer's PyTorch form (`torchspec.py`): a constructor call, an expression over the inputs,
         or None where the tensor passes through. `NotImplementedError` when PyTorch cannot do it."""

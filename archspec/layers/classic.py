@@ -12,7 +12,7 @@ products these modules run, which are exactly those MACs).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import PositiveInt
 
@@ -38,9 +38,6 @@ from archspec.layers.base import (
 )
 from archspec.layers.conv import _geometry, conv_spatial
 from archspec.layers.torchspec import Expr, Helper, Opt, Torch, call
-
-if TYPE_CHECKING:
-    import torch.nn
 
 
 class _Compiled(LayerKind[Any]):
@@ -119,12 +116,6 @@ class Subsample(_Compiled):
             text += "/" + _show(a.stride)
         return text + ("" if a.bias else " no bias")
 
-    def build(self, a: SubsampleArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_classic import Subsample as SubsampleModule
-
-        k, s = self._geo(a, ins[0])
-        return SubsampleModule(ins[0][0], k, s, a.bias)
-
     def pytorch(self, a: SubsampleArgs, ins: list[Shape], out: Shape) -> Torch:
         k, s = self._geo(a, ins[0])
         return call("Subsample", ins[0][0], k, s, names=("channels", "kernel", "stride"),
@@ -166,11 +157,6 @@ class RBF(_Compiled):
 
     def describe(self, a: RBFArgs) -> str:
         return f"{a.units}" + (" trainable" if a.trainable else " fixed")
-
-    def build(self, a: RBFArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_classic import RBF as RBFModule
-
-        return RBFModule(ins[0][0], a.units, a.trainable)
 
     def pytorch(self, a: RBFArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("RBF", ins[0][0], a.units, names=("in_features", "units"), helper=RBF_UNITS,
@@ -237,12 +223,6 @@ class Local(_Compiled):
             parts.append("no bias")
         return " ".join(parts)
 
-    def build(self, a: LocalArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_classic import LocallyConnected
-
-        k, s, d, pads = self._geo(a, ins[0])
-        return LocallyConnected(ins[0][0], a.filters, k, s, pads, d, out[1:], a.bias)
-
     def pytorch(self, a: LocalArgs, ins: list[Shape], out: Shape) -> Torch:
         k, s, d, pads = self._geo(a, ins[0])
         return call("LocallyConnected", ins[0][0], a.filters, k, s, tuple(pads), d, out[1:],
@@ -294,13 +274,6 @@ class PadChannels(LayerKind[PadChannelsArgs]):
         s = _sizes(a.stride)
         return f"→ {a.channels}" + (f" /{max(s)}" if max(s) > 1 else "") + (" both sides" if a.side == "both" else "")
 
-    def build(self, a: PadChannelsArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_classic import PadChannels as PadChannelsModule
-
-        extra = a.channels - ins[0][0]
-        before = extra // 2 if a.side == "both" else 0
-        return PadChannelsModule(before, extra - before, self._stride(a, ins[0]))
-
     def pytorch(self, a: PadChannelsArgs, ins: list[Shape], out: Shape) -> Torch:
         extra = a.channels - ins[0][0]
         before = extra // 2 if a.side == "both" else 0
@@ -351,6 +324,16 @@ class TableConv(nn.Module):
                 row += len(t)
                 if self.bias is not None:
                     self.bias[j].uniform_(-bound, bound)
+
+    def dense_weight(self) -> Tensor:
+        """The equivalent C_out × C_in × k kernel, zeros where the table has no link."""
+        w = self.weight.new_zeros([self.out_channels, self.in_channels] + self.kernel)
+        row = 0
+        for j, t in enumerate(self.table):
+            for c in t:
+                w[j, c] = self.weight[row]
+                row += 1
+        return w
 
     def conv(self, x: Tensor, w: Tensor, groups: int) -> Tensor:
         if len(self.stride) == 1:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import PositiveInt, field_validator
 
@@ -27,9 +27,6 @@ from archspec.layers.base import (
     window_out,
 )
 from archspec.layers.torchspec import Opt, Torch, call, one, pad
-
-if TYPE_CHECKING:
-    import torch.nn
 
 
 class ConvArgs(Args):
@@ -182,25 +179,6 @@ class _ConvBase(LayerKind[ConvArgs]):
             parts.append("no bias")
         return " ".join(parts)
 
-    def build(self, a: ConvArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        x = ins[0]
-        nd, k, s, d, pads = _geometry(a, x, self.name, self.ranks)
-        groups, _ = _channels(a, x[0])
-        if a.table is not None:
-            from archspec.backends.torch_classic import TableConv
-
-            return TableConv(x[0], a.table, k, s, pads, d, a.bias)
-        cls: Any = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[nd]
-        symmetric = all(b == e for b, e in pads)
-        conv = cls(x[0], a.filters, k, s, tuple(b for b, _ in pads) if symmetric else 0, d, groups, a.bias)
-        if symmetric:
-            return conv
-        from archspec.backends.torch_ops import Pad
-
-        return nn.Sequential(Pad(pads), conv)
-
     def pytorch(self, a: ConvArgs, ins: list[Shape], out: Shape) -> Torch:
         x = ins[0]
         nd, k, s, d, pads = _geometry(a, x, self.name, self.ranks)
@@ -287,9 +265,6 @@ class DwConv(LayerKind[DwConvArgs]):
         c = Conv().describe(ConvArgs(filters=1, kernel=a.kernel, stride=a.stride, pad=a.pad, dilation=a.dilation,
                                      bias=a.bias))
         return c.split(" ", 1)[1] + (f" ×{a.multiplier}" if a.multiplier > 1 else "")
-
-    def build(self, a: DwConvArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        return Conv().build(self._as_conv(a, ins[0][0]), ins, out)
 
     def pytorch(self, a: DwConvArgs, ins: list[Shape], out: Shape) -> Torch:
         return Conv().pytorch(self._as_conv(a, ins[0][0]), ins, out)
@@ -379,14 +354,6 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
         k = a.kernel if isinstance(a.kernel, tuple) else (a.kernel, a.kernel)
         s = a.stride if isinstance(a.stride, tuple) else (a.stride,)
         return f"{a.filters} {'×'.join(map(str, k))}" + (f" ↑{max(s)}" if max(s) > 1 else "")
-
-    def build(self, a: ConvTransposeArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        nd = len(ins[0]) - 1
-        k, s, p, op, d = self._geo(a, ins[0])
-        cls: Any = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[nd]
-        return cls(ins[0][0], a.filters, k, s, p, op, a.groups, a.bias, d)
 
     def pytorch(self, a: ConvTransposeArgs, ins: list[Shape], out: Shape) -> Torch:
         nd = len(ins[0]) - 1

@@ -4,7 +4,7 @@ crop, output."""
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import PositiveInt, field_validator
 
@@ -28,9 +28,6 @@ from archspec.layers.base import (
     spatial_rank,
 )
 from archspec.layers.torchspec import Expr, Opt, Torch, call, crop, pad
-
-if TYPE_CHECKING:
-    import torch.nn
 
 MAX_ELEMENTS = 2**40  # a tensor larger than this (per sample) is refused: E600
 
@@ -67,11 +64,6 @@ class Input(LayerKind[InputArgs]):
 
     def describe(self, a: InputArgs) -> str:
         return ""
-
-    def build(self, a: InputArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.Identity()
 
     def pytorch(self, a: InputArgs, ins: list[Shape], out: Shape) -> Torch:
         return None
@@ -126,11 +118,6 @@ class Dense(LayerKind[DenseArgs]):
     def describe(self, a: DenseArgs) -> str:
         return str(a.units) + ("" if a.bias else " no bias")
 
-    def build(self, a: DenseArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.Linear(ins[0][0], a.units, a.bias)
-
     def pytorch(self, a: DenseArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.Linear", ins[0][0], a.units, names=("in_features", "out_features"),
                     bias=Opt(a.bias, True))
@@ -147,11 +134,6 @@ class Flatten(LayerKind[NoArgs]):
 
     def shape(self, a: NoArgs, ins: list[Shape]) -> Shape:
         return (prod(ins[0]),)
-
-    def build(self, a: NoArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.Flatten()
 
     def pytorch(self, a: NoArgs, ins: list[Shape], out: Shape) -> Torch:
         return Expr("torch.flatten({0}, 1)")
@@ -180,11 +162,6 @@ class Dropout(LayerKind[DropoutArgs]):
     def describe(self, a: DropoutArgs) -> str:
         return f"{a.p:g}"
 
-    def build(self, a: DropoutArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.Dropout(a.p)
-
     def pytorch(self, a: DropoutArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.Dropout", a.p, names=("p",))
 
@@ -196,11 +173,6 @@ class Identity(LayerKind[NoArgs]):
     category = "reshape"
     summary = "Passes its input through (an identity shortcut, a placeholder)."
     view = True
-
-    def build(self, a: NoArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.Identity()
 
     def pytorch(self, a: NoArgs, ins: list[Shape], out: Shape) -> Torch:
         return None
@@ -249,14 +221,6 @@ class Upsample(LayerKind[UpsampleArgs]):
     def describe(self, a: UpsampleArgs) -> str:
         s = a.scale if isinstance(a.scale, int) else max(a.scale)
         return f"×{s} {a.mode}"
-
-    def build(self, a: UpsampleArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        nd = len(ins[0]) - 1
-        mode = a.mode if a.mode == "nearest" else {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
-        s = norm_size(a.scale, nd, "scale")
-        return nn.Upsample(scale_factor=tuple(float(v) for v in s), mode=mode)
 
     def pytorch(self, a: UpsampleArgs, ins: list[Shape], out: Shape) -> Torch:
         nd = len(ins[0]) - 1
@@ -311,11 +275,6 @@ class ZeroPad(LayerKind[ZeroPadArgs]):
     def describe(self, a: ZeroPadArgs) -> str:
         return str(a.pad)
 
-    def build(self, a: ZeroPadArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_ops import Pad
-
-        return Pad(pairs(a.pad, len(ins[0]) - 1, "padding"))
-
     def pytorch(self, a: ZeroPadArgs, ins: list[Shape], out: Shape) -> Torch:
         return pad(pairs(a.pad, len(ins[0]) - 1, "padding"))
 
@@ -362,11 +321,6 @@ class Crop(LayerKind[CropArgs]):
 
     def describe(self, a: CropArgs) -> str:
         return f"to {a.size}" if a.size is not None else str(a.crop)
-
-    def build(self, a: CropArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_ops import Crop as CropModule
-
-        return CropModule(self._pairs(a, ins[0]))
 
     def pytorch(self, a: CropArgs, ins: list[Shape], out: Shape) -> Torch:
         return Expr(crop("{0}", ins[0][1:], self._pairs(a, ins[0])))

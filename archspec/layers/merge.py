@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from archspec.layers.base import (
     Args,
@@ -16,9 +16,6 @@ from archspec.layers.base import (
     register,
 )
 from archspec.layers.torchspec import Expr, Helper, Torch, crop
-
-if TYPE_CHECKING:
-    import torch.nn
 
 
 class ConcatArgs(Args):
@@ -67,11 +64,6 @@ class Concat(LayerKind[ConcatArgs]):
 
     def describe(self, a: ConcatArgs) -> str:
         return "crop" if a.crop == "center" else ""
-
-    def build(self, a: ConcatArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_ops import Concat as ConcatModule
-
-        return ConcatModule(a.axis + 1, center_crops(ins) if a.crop == "center" else None)
 
     def pytorch(self, a: ConcatArgs, ins: list[Shape], out: Shape) -> Torch:
         if a.crop == "center":
@@ -130,11 +122,6 @@ class _Elementwise(LayerKind[ElementwiseArgs]):
 
     def peer_macs(self, convention: Convention, a: ElementwiseArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
         return 0
-
-    def build(self, a: ElementwiseArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_ops import Elementwise
-
-        return Elementwise(self.name, [len(out) - len(s) for s in ins])
 
     def pytorch(self, a: ElementwiseArgs, ins: list[Shape], out: Shape) -> Torch:
         op = " + " if self.name == "add" else " * "

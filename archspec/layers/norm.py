@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import PositiveInt, field_validator
 
 from archspec.layers.base import Args, Convention, Cost, LayerKind, Shape, register, spatial_rank
 from archspec.layers.torchspec import Opt, Torch, call
-
-if TYPE_CHECKING:
-    import torch.nn
 
 
 class BatchNormArgs(Args):
@@ -52,13 +47,6 @@ class BatchNorm(LayerKind[BatchNormArgs]):
     def describe(self, a: BatchNormArgs) -> str:
         return "" if a.affine else "no affine"
 
-    def build(self, a: BatchNormArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        nd = max(len(ins[0]) - 1, 1)
-        cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[nd]
-        return cls(ins[0][0], a.eps, a.momentum, a.affine)
-
     def pytorch(self, a: BatchNormArgs, ins: list[Shape], out: Shape) -> Torch:
         nd = max(len(ins[0]) - 1, 1)
         return call(f"nn.BatchNorm{nd}d", ins[0][0], names=("num_features",),
@@ -97,11 +85,6 @@ class LRN(LayerKind[LRNArgs]):
 
     def describe(self, a: LRNArgs) -> str:
         return f"size {a.size}"
-
-    def build(self, a: LRNArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        return nn.LocalResponseNorm(a.size, a.alpha, a.beta, a.k)
 
     def pytorch(self, a: LRNArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.LocalResponseNorm", a.size, names=("size",),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 from archspec.layers.base import (
     GLOBAL,
@@ -26,9 +25,6 @@ from archspec.layers.base import (
     window_out,
 )
 from archspec.layers.torchspec import Expr, Opt, Torch, call, one, pad
-
-if TYPE_CHECKING:
-    import torch.nn
 
 
 class PoolArgs(Args):
@@ -106,18 +102,6 @@ class MaxPool(_Pool):
         k, _, _ = self._geo(a, ins[0])
         return Cost(flops=prod(out) * (prod(k) - 1))
 
-    def build(self, a: PoolArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        nd = len(ins[0]) - 1
-        k, s, pads = self._geo(a, ins[0])
-        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[nd]
-        if all(b == e for b, e in pads):
-            return cls(_one(k), _one(s), _one(tuple(b for b, _ in pads)), ceil_mode=a.ceil)
-        from archspec.backends.torch_ops import Pad
-
-        return nn.Sequential(Pad(pads, value=float("-inf")), cls(_one(k), _one(s), 0, ceil_mode=a.ceil))
-
     def pytorch(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Torch:
         nd = len(ins[0]) - 1
         k, s, pads = self._geo(a, ins[0])
@@ -141,33 +125,6 @@ class AvgPool(_Pool):
         if convention == "thop":
             return prod(out)
         return super().peer_macs(convention, a, ins, out, cost)
-
-    def build(self, a: PoolArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        nd = len(ins[0]) - 1
-        k, s, pads = self._geo(a, ins[0])
-        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[nd]
-        if nd == 3 and any(n < ki for n, ki in zip(ins[0][1:], k)):
-            # AvgPool3d refuses an input smaller than its window, padding or not (AvgPool1d/2d accept it);
-            # explicit zero padding is the same computation when the padding counts and no window is partial
-            whole = tuple(window_out(n, ki, si, b, e) for n, ki, si, (b, e) in zip(ins[0][1:], k, s, pads))
-            if not a.count_include_pad or whole != out[1:]:
-                raise NotImplementedError(f"PyTorch's AvgPool3d refuses an input ({fmt_shape(ins[0][1:])}) smaller "
-                                          f"than its window ({fmt_shape(k)}) unless the padding counts "
-                                          "(`count_include_pad`) and no window is partial (`ceil`)")
-            from archspec.backends.torch_ops import Pad
-
-            return nn.Sequential(Pad(pads), cls(_one(k), _one(s), 0))
-        if all(b == e for b, e in pads):
-            return cls(_one(k), _one(s), _one(tuple(b for b, _ in pads)), ceil_mode=a.ceil,
-                       count_include_pad=a.count_include_pad)
-        if not a.count_include_pad:
-            raise NotImplementedError("average pooling with uneven padding (`pad=same` here) and "
-                                      "`count_include_pad=false` has no PyTorch module")
-        from archspec.backends.torch_ops import Pad
-
-        return nn.Sequential(Pad(pads), cls(_one(k), _one(s), 0, ceil_mode=a.ceil))
 
     def pytorch(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Torch:
         nd = len(ins[0]) - 1
@@ -220,11 +177,6 @@ class _GlobalPool(LayerKind[GlobalArgs]):
 
     def describe(self, a: GlobalArgs) -> str:
         return "keepdims" if a.keepdims else ""
-
-    def build(self, a: GlobalArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from archspec.backends.torch_ops import GlobalPool
-
-        return GlobalPool(self.name.startswith("globalmax"), len(ins[0]) - 1, a.keepdims)
 
     def pytorch(self, a: GlobalArgs, ins: list[Shape], out: Shape) -> Torch:
         dims = list(range(2, len(ins[0]) + 1))
@@ -308,12 +260,6 @@ class AdaptiveAvgPool(_Adaptive):
             return int((ratio + 1) * prod(out))
         return 0
 
-    def build(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        cls = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}[len(ins[0]) - 1]
-        return cls(out[1:])
-
     def pytorch(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> Torch:
         return call(f"nn.AdaptiveAvgPool{len(ins[0]) - 1}d", one(out[1:]), names=("output_size",))
 
@@ -325,12 +271,6 @@ class AdaptiveMaxPool(_Adaptive):
 
     def peer_macs(self, convention: Convention, a: AdaptiveArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
         return prod(ins[0]) if convention == "ptflops" else 0
-
-    def build(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> torch.nn.Module:
-        from torch import nn
-
-        cls = {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d}[len(ins[0]) - 1]
-        return cls(out[1:])
 
     def pytorch(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> Torch:
         return call(f"nn.AdaptiveMaxPool{len(ins[0]) - 1}d", one(out[1:]), names=("output_size",))

@@ -8,8 +8,8 @@ module in memory and the file `archspec compile -o` writes cannot differ.
 How the spec's scopes (block instances and branches) become modules:
 
 - a scope whose layers form a chain (each reads the one before; one tensor in, one out) is an
-  `nn.Sequential(...)` of them, written where it is used (`self.stage1 = nn.Sequential(Basic(64, 64), ...)`),
-  as torchvision writes `layer1` and `downsample`;
+  `nn.Sequential` of them, written where it is used (`self.stage1 = nn.Sequential(OrderedDict(basic1=Basic(64,
+  64), ...))`), as torchvision writes `layer1` and `downsample`, its layers named as the spec names them;
 - a scope with one tensor out and any structure inside (a residual block, an inception block) is a class
   with its own straight-line `forward`. The instances of one block share a class: values that differ
   become constructor parameters (named after the block's parameters where they match), and a branch that is
@@ -211,9 +211,9 @@ def make_plan(g: Graph, class_name: str | None = None) -> Plan:
         else camel(g.name, reserved)
     reserved.add(root_name)
     inputs: list[tuple[str, str]] = []
-    for n in g.inputs:
-        name = "x" if len(g.inputs) == 1 else unique(ident(g[n].name, VAR_RESERVED), {p for p, _ in inputs})
-        inputs.append((name, n))
+    for nid in g.inputs:
+        name = "x" if len(g.inputs) == 1 else unique(ident(g[nid].name, VAR_RESERVED), {p for p, _ in inputs})
+        inputs.append((name, nid))
     outputs: list[tuple[str, str, float]] = []
     taken: set[str] = set()
     for o in g.outputs:
@@ -390,8 +390,8 @@ def _helpers(forms: dict[str, Torch], reserved: set[str]) -> list[Helper]:
 
 
 def _paths(b: Box, paths: dict[str, str]) -> None:
-    for k, s in enumerate(_registered(b)):
-        path = f"{b.path}.{k if b.form == 'seq' else s.attr}".lstrip(".")
+    for s in _registered(b):
+        path = f"{b.path}.{s.attr}".lstrip(".")
         if isinstance(s.item, Box):
             s.item.path = path
             _paths(s.item, paths)
@@ -565,11 +565,13 @@ class _Lifter:
             return self.module([plan.forms[i] if i is not WILD else WILD for i in items])
         if first.form == "seq":
             rows = [_registered(b) if b is not WILD else None for b in items]
-            parts = [self.item([r[k].item if r is not None else WILD for r in rows], plan)
-                     for k in range(len(rows[items.index(first)] or []))]
-            text = f"nn.Sequential({', '.join(parts)})"
-            if len(text) > 90:
-                text = "nn.Sequential(\n" + "".join("    " + p.replace("\n", "\n    ") + ",\n" for p in parts) + ")"
+            names = [s.attr for s in _registered(first)]
+            parts = [f"{name}={self.item([r[k].item if r is not None else WILD for r in rows], plan)}"
+                     for k, name in enumerate(names)]
+            text = f"nn.Sequential(OrderedDict({', '.join(parts)}))"
+            if len(text) > 90:  # one layer a line, as one writes it
+                text = "nn.Sequential(OrderedDict(\n" + "".join("    " + p.replace("\n", "\n    ") + ",\n"
+                                                                for p in parts) + "))"
             return text
         assert first.cls is not None
         args = [self.value([b.ctor[k] if b is not WILD else WILD for b in items], p)
@@ -586,8 +588,7 @@ def _write_class(plan: Plan, cd: ClassDef) -> None:
         present = [not (isinstance(i, Box) and i.form == "empty") for i in items]
         if not any(present):
             continue
-        items = [i if p else WILD for i, p in zip(items, present)]
-        text = lift.item(items, plan)
+        text = lift.item([i if p else WILD for i, p in zip(items, present)], plan)
         if all(present):
             init.append(f"self.{slot.attr} = {text}")
         else:
@@ -639,7 +640,7 @@ def _root_extras(plan: Plan) -> list[str]:
 
 
 def _code_path(path: str) -> str:
-    """`stage1.0.conv1` → `stage1[0].conv1`."""
+    """`stage1.0.conv1` → `stage1[0].conv1` (a module path as Python: nn.Sequential's own children are numbered)."""
     return re.sub(r"\.(\d+)", r"[\1]", path)
 
 
@@ -653,7 +654,7 @@ def _forward(plan: Plan, cd: ClassDef) -> list[str]:
     # a representative for each step: an instance where an optional step is a call
     rep = [next((i.steps[j] for i in cd.instances if i.steps[j].op == "call"), b.steps[j])
            for j in range(len(b.steps))]
-    reserved = {*VAR_RESERVED, *plan.helpers, *(c.name for c in plan.classes)}
+    reserved = {*VAR_RESERVED, *(h.name for h in plan.helpers), *(c.name for c in plan.classes)}
     if root:
         params = list(plan.inputs)
     else:
@@ -742,6 +743,8 @@ def source(plan: Plan, header: list[str] | None = None, example_inputs: list[tup
     lines = ['"""' + "\n".join(header) + '\n"""', ""] if header else []
     if "math." in helper_src:
         lines.append("import math")
+    if any("OrderedDict(" in ln for cd in plan.classes for ln in cd.init):
+        lines.append("from collections import OrderedDict")
     if typing:
         lines.append(f"from typing import {', '.join(sorted(typing))}")
     if lines and lines[-1] != "":
