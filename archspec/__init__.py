@@ -12,32 +12,32 @@ tensor's shape, the parameters, MACs, FLOPs, memory and receptive field without 
 
 from typing import TYPE_CHECKING, Any
 
-from archspec.analysis import Analysis, Row, Spec, Totals, analyze, load
 from archspec.diagnostics import Diagnostic, SpecError
+from archspec.report.analysis import Analysis, Row, Spec, Totals, analyze, load
 
 __version__ = "0.1.0"
 
 # Imported on first use: `import archspec` (and the analysis) never imports torch, nor graphviz.
 _LAZY = {
-    "render": "archspec.backends.render",  # a graphviz.Digraph of a spec
-    "view": "archspec.backends.html_view",  # the interactive HTML view of a spec (a notebook shows it)
-    "compile": "archspec.backends.torch_module",  # a spec as a torch.nn.Module
-    "generate_code": "archspec.backends.torch_module",  # the standalone Python file of a compiled spec
-    "CompileError": "archspec.backends.torch_module",
-    "port_weights": "archspec.backends.weights",  # load a hand-written model's weights by position
-    "WeightMismatchError": "archspec.backends.weights",
-    "check": "archspec.backends.check",  # compare the compiled module with the analysis
+    "render": "archspec.draw.render",  # a graphviz.Digraph of a spec
+    "view": "archspec.draw.html",  # the interactive HTML view of a spec (a notebook shows it)
+    "compile": "archspec.pytorch.module",  # a spec as a torch.nn.Module
+    "generate_code": "archspec.pytorch.module",  # the standalone Python file of a compiled spec
+    "CompileError": "archspec.pytorch.module",
+    "port_weights": "archspec.pytorch.weights",  # load a hand-written model's weights by position
+    "WeightMismatchError": "archspec.pytorch.weights",
+    "check": "archspec.pytorch.check",  # compare the compiled module with the analysis
 }
 
 if TYPE_CHECKING:
-    from archspec.backends.check import check as check
-    from archspec.backends.html_view import view as view
-    from archspec.backends.render import render as render
-    from archspec.backends.torch_module import CompileError as CompileError
-    from archspec.backends.torch_module import compile as compile
-    from archspec.backends.torch_module import generate_code as generate_code
-    from archspec.backends.weights import WeightMismatchError as WeightMismatchError
-    from archspec.backends.weights import port_weights as port_weights
+    from archspec.draw.html import view as view
+    from archspec.draw.render import render as render
+    from archspec.pytorch.check import check as check
+    from archspec.pytorch.module import CompileError as CompileError
+    from archspec.pytorch.module import compile as compile
+    from archspec.pytorch.module import generate_code as generate_code
+    from archspec.pytorch.weights import WeightMismatchError as WeightMismatchError
+    from archspec.pytorch.weights import port_weights as port_weights
 
 
 def __getattr__(name: str) -> Any:

@@ -32,7 +32,7 @@ class _AllOutputs(nn.Module):
 def layer_module(a: archspec.Analysis) -> nn.Module:
     """The module of the network's one layer (the whole network when the layer is an expression in
     `forward`, such as `padchannels`)."""
-    from archspec.backends.torch_module import build
+    from archspec.pytorch.module import build
 
     model, plan = build(a.graph)
     node = next(n for n, d in a.graph.nodes(data=True) if d["role"] == "layer")

@@ -1,4 +1,4 @@
-"""The classic layer kinds (archspec/layers/classic.py, conv's `table=`): shapes and counts as tables,
+"""The classic layer kinds (archspec/kinds/classic.py, conv's `table=`): shapes and counts as tables,
 each cross-checked against its PyTorch module (numel, output shape, FlopCounterMode), and the course
 exercises about locally connected layers, shared weights and receptive fields."""
 
@@ -174,7 +174,7 @@ def test_peer_conventions():
 
 
 def test_docs_list_the_classic_kinds():
-    from archspec.docs_gen import layers_markdown
+    from archspec.kinds.docs import layers_markdown
 
     text = layers_markdown()
     for name in ("subsample", "rbf", "local", "padchannels"):

@@ -19,8 +19,8 @@ import torch
 from conftest import SPECS
 
 import archspec
-from archspec.backends.check import check
-from archspec.backends.torch_module import spec_graph
+from archspec.pytorch.check import check
+from archspec.pytorch.module import spec_graph
 
 ALL_SPECS = sorted(SPECS.rglob("*.arch"))
 IDS = [str(p.relative_to(SPECS)) for p in ALL_SPECS]
@@ -314,8 +314,8 @@ def test_generated_file_runs_in_a_fresh_process(tmp_path):
 # -- check reports disagreements ---------------------------------------------------------------------
 
 def test_check_finds_a_wrong_builder(monkeypatch):
-    from archspec.layers import KINDS
-    from archspec.layers.torchspec import call
+    from archspec.kinds import KINDS
+    from archspec.kinds.torchspec import call
 
     dense = KINDS["dense"]
 
@@ -401,7 +401,7 @@ SINKS = {  # every kind with options the shipped specs leave out: uneven `same` 
 
 
 def test_every_layer_kind_is_compiled_somewhere():
-    from archspec.layers import KINDS
+    from archspec.kinds import KINDS
 
     used = set()
     for text in [*SINKS.values(), *(p.read_text() for p in ALL_SPECS)]:
@@ -470,7 +470,7 @@ def test_what_cannot_compile_is_a_diagnostic(monkeypatch, capsys, tmp_path):
         archspec.compile(spec)
     assert e.value.diagnostic.code == "E200" and "avgpool1" in e.value.diagnostic.message
     from archspec.cli import main
-    from archspec.layers import KINDS
+    from archspec.kinds import KINDS
 
     def refuse(self, a, ins, out):  # a kind without a PyTorch form
         raise NotImplementedError("`identity` has no PyTorch form yet")

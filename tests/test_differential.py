@@ -19,7 +19,7 @@ from netgen import networks
 import archspec
 
 torch = pytest.importorskip("torch")
-torch_module = pytest.importorskip("archspec.backends.torch_module")
+torch_module = pytest.importorskip("archspec.pytorch.module")
 
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.backends.fmt import convert, expr
 from archspec.cli import main
+from archspec.lang.fmt import convert, expr
 from archspec.lang.load import parse_any
 from archspec.lang.parser import parse_expr
 

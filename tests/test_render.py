@@ -15,12 +15,12 @@ import graphviz
 import pytest
 
 import archspec
-from archspec.backends.render import DotNotFound, figure, heat, output_format, to_bytes
-from archspec.backends.render_fit import parse_aspect, parse_width
-from archspec.backends.render_view import PALETTE, build_view
-from archspec.backends.render_volumes import parallelogram
 from archspec.cli import main
 from archspec.diagnostics import SpecError
+from archspec.draw.fit import parse_aspect, parse_width
+from archspec.draw.render import DotNotFound, figure, heat, output_format, to_bytes
+from archspec.draw.view import PALETTE, build_view
+from archspec.draw.volumes import parallelogram
 
 SPECS = sorted((Path(archspec.__file__).parent / "specs").rglob("*.arch"))
 SVG = "{http://www.w3.org/2000/svg}"
@@ -667,7 +667,7 @@ def test_rendering_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, archspec; from archspec.backends.render import to_bytes; "
+    code = ("import sys, archspec; from archspec.draw.render import to_bytes; "
             "to_bytes(archspec.render('resnet', depth=1), 'svg'); "
             "to_bytes(archspec.render('vgg16', style='volumes'), 'svg'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -9,7 +9,7 @@ import pytest
 
 import archspec
 from archspec.diagnostics import SpecError
-from archspec.train.config import TrainConfig, build_config, read_settings_file
+from archspec.pytorch.train.config import TrainConfig, build_config, read_settings_file
 
 SPEC = """network net(classes = 3, training = {"epochs": 7, "lr": 0.05, "optimizer": "sgd", "flip": true,
                                         "aux_weights": {"aux": 0.5}}):
@@ -121,7 +121,7 @@ def test_the_guide_lists_every_setting_and_option():
     from dataclasses import fields
     from pathlib import Path
 
-    from archspec.train.commands import train_options
+    from archspec.cli.train import train_options
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
     missing = [f.name for f in fields(TrainConfig) if f"| `{f.name}`" not in text]

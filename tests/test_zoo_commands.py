@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import archspec
-from archspec.backends.compare import compare, description, shipped_specs
 from archspec.cli import main, split_compare_args
+from archspec.report.compare import compare, description, shipped_specs
 
 
 def run(capsys, *argv):
@@ -176,7 +176,7 @@ def _num(cell):
 
 
 def test_docs_zoo_table_is_current():
-    from archspec.backends.compare import zoo
+    from archspec.report.compare import zoo
 
     c, failed = zoo()
     assert not failed

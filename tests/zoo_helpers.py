@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.analysis import Analysis, Row
+from archspec.report.analysis import Analysis, Row
 
 
 def rows_in(a: Analysis, scope: str) -> list[Row]:

@@ -1,6 +1,6 @@
 """Pass: parameters, buffers, MACs, FLOPs, connections and memory of every node (`meta["cost"]`).
 
-Each kind's `cost` rule gives the figures (conventions in `archspec.layers.base`); this pass applies
+Each kind's `cost` rule gives the figures (conventions in `archspec.kinds.base`); this pass applies
 freezing (a frozen layer's parameters count as non-trainable) and the per-peer MAC counts, which do not
 depend on freezing.
 """
@@ -11,8 +11,8 @@ from typing import Any
 
 import networkx as nx
 
-from archspec.layers import KINDS
-from archspec.layers.base import CONVENTIONS, Cost, prod
+from archspec.kinds import KINDS
+from archspec.kinds.base import CONVENTIONS, Cost, prod
 
 
 def run(g: nx.DiGraph, conventions: tuple[str, ...] = CONVENTIONS) -> None:

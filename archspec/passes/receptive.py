@@ -16,8 +16,8 @@ from typing import Any
 
 import networkx as nx
 
-from archspec.layers import KINDS
-from archspec.layers.base import GLOBAL, RF
+from archspec.kinds import KINDS
+from archspec.kinds.base import GLOBAL, RF
 
 Num = int | Fraction  # exact: a Fraction only where a field's geometry is fractional (upsampling)
 

@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archspec.ir import Graph, Scope
+from archspec.kinds import KINDS
+from archspec.kinds.torchspec import Expr, Helper, Module, Torch, literal, same
 from archspec.lang.expr import TensorRef
-from archspec.layers import KINDS
-from archspec.layers.torchspec import Expr, Helper, Module, Torch, literal, same
 
 
 class CodegenError(Exception):

@@ -1,0 +1,867 @@
+"""AST → graph: elaborates blocks, repeats, branches, conditions and named tensors into the IR.
+
+Shapes are inferred node by node as the graph is built (each kind's pure shape rule), so that a spec
+can read the current tensor's size (`channels`, `shape`) and so that a shape error stops at the
+statement that caused it, with the graph built so far kept for a partial report.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+
+from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
+from archspec.build.scopes import OutputInfo, ScopeInfo
+from archspec.lang import ast
+from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
+from archspec.lang.load import Source
+from archspec.kinds import REGISTRY
+from archspec.kinds.base import Args, LayerKind, Shape, ShapeError, fmt_shape, prod
+from archspec.kinds.core import MAX_ELEMENTS
+
+MAX_NODES = 1_000_000  # layers in one network; ARCHSPEC_MAX_NODES (or `max_nodes=`) overrides it
+WORK_PER_NODE = 10  # statements executed while expanding (lets, calls, layers...): at most 10 per allowed layer
+MAX_REPEAT = 100_000
+MAX_CALL_DEPTH = 64
+ENV_MAX_NODES = "ARCHSPEC_MAX_NODES"
+MAX_WARNINGS = 10  # W100 warnings listed one by one
+BUILTINS = ("channels", "shape")  # names that read the current tensor
+
+
+@dataclass(eq=False)
+class Closure:
+    """A block definition with the environment it was defined in (blocks see their definer's parameters)."""
+
+    block: ast.BlockDef
+    env: dict[str, Value]
+    blocks: dict[str, Closure]
+
+
+@dataclass(eq=False)
+class Namespace:
+    """Named tensors of one block instance."""
+
+    tensors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Frame:
+    env: dict[str, Value]
+    blocks: dict[str, Closure]
+    ns: Namespace
+    path: str
+    current: str | None
+    frozen: bool = False
+
+    def sub(self, path: str | None = None, frozen: bool | None = None) -> Frame:
+        return Frame(self.env, self.blocks, self.ns, self.path if path is None else path, self.current,
+                     self.frozen if frozen is None else frozen)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def node_limit(max_nodes: int | None = None) -> int:
+    """The layer limit: `max_nodes` if given, else the environment's ARCHSPEC_MAX_NODES, else MAX_NODES."""
+    if max_nodes is not None:
+        return max_nodes
+    text = os.environ.get(ENV_MAX_NODES, "").strip()
+    if not text:
+        return MAX_NODES
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if not 0 < value <= 10**12:
+        raise SpecError(Diagnostic("E600", f"{ENV_MAX_NODES}={text[:40]} is not a layer limit",
+                                   expected="a whole number from 1 to 10**12",
+                                   hint=f"unset it for the default, {MAX_NODES:,} layers"))
+    return value
+
+
+class Builder:
+    def __init__(self, source: Source, params: dict[str, Value] | None = None,
+                 inputs: dict[str, Shape] | None = None, max_nodes: int | None = None) -> None:
+        self.source = source
+        self.max_nodes = node_limit(max_nodes)
+        self.max_work = WORK_PER_NODE * self.max_nodes
+        self.work = 0  # statements executed so far
+        self.expanding: list[tuple[str, Span | None]] = []  # the repeats and block calls being expanded
+        self.overrides = dict(params or {})
+        self.input_overrides = dict(inputs or {})
+        self.input_names: list[str] = []  # the network's inputs, to check the names of the overrides
+        self.g: nx.DiGraph = nx.DiGraph()
+        self.used: dict[str, dict[str, int]] = {}  # scope → local name → count (for unique names)
+        self.calls: list[tuple[str, str, Span | None]] = []  # (block name, instance id, call span)
+        self.outputs: list[OutputInfo] = []
+        self.scopes: dict[str, ScopeInfo] = {}
+        self.all_targets = _targets(source)
+        self._args_cache: dict[tuple[Any, ...], Args] = {}
+        self._shapes: dict[tuple[Any, ...], Shape] = {}
+
+    # -- entry -------------------------------------------------------------------------------
+    def build(self) -> nx.DiGraph:
+        net = self.source.spec.network
+        if net is None:
+            raise SpecError(Diagnostic("E402", f"{self.source.spec.path} defines no network", None,
+                                       hint="a spec needs `network NAME:` with an `input` and layers; "
+                                            "a file of blocks only is for `use`"))
+        g = self.g
+        g.graph.update(name=net.name, source=self.source.spec.path, scopes=self.scopes, outputs=self.outputs)
+        env = self._network_params(net)
+        g.graph["params"] = dict(env)
+        top = {name: Closure(b, env, {}) for name, b in self.source.blocks.items()}
+        for c in top.values():
+            c.blocks = top
+        frame = Frame(env, top, Namespace(), "", None)
+        try:
+            self.run(net.body, frame)
+        except RecursionError:
+            raise SpecError(Diagnostic("E600", "the spec nests too deeply", net.span)) from None
+        if not self.outputs:
+            if frame.current is None:
+                raise SpecError(Diagnostic("E302", f"network `{net.name}` has no layers", net.span,
+                                           hint="start with `input 3x224x224`"), partial=g)
+            self._add_output("out", frame.current, None, net.span)
+        g.graph["inputs"] = [n for n, d in g.nodes(data=True) if d["role"] == "input"]
+        unknown = sorted(set(self.input_overrides) - {"*", *self.input_names})
+        if unknown:
+            raise SpecError(Diagnostic("E207", f"network `{net.name}` has no input named `{unknown[0]}`", net.span,
+                                       expected="one of " + ", ".join(f"`{n}`" for n in self.input_names)
+                                       + " (or a shape alone, for every input)",
+                                       hint=did_you_mean(unknown[0], self.input_names)))
+        g.graph["warnings"] = self._dead_ends()
+        return g
+
+    def _dead_ends(self) -> list[Diagnostic]:
+        """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
+        g = self.g
+        dead = [n for n, d in g.nodes(data=True) if d["role"] != "output" and g.out_degree(n) == 0]
+        out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g.nodes[n]["span"],
+                          severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
+                                                   "or remove it") for n in dead[:MAX_WARNINGS]]
+        if len(dead) > MAX_WARNINGS:  # 100,000 side paths: ten warnings, and the count of the others
+            out[-1].notes.append(f"and {len(dead) - MAX_WARNINGS:,} more layers that reach no output")
+        return out
+
+    def _network_params(self, net: ast.Network) -> dict[str, Value]:
+        known = sorted({p.name for p in net.params})  # sorted: a diagnostic reads the same on every run
+        for name in sorted(self.overrides):
+            if name not in known:
+                raise SpecError(Diagnostic(
+                    "E207", f"network `{net.name}` has no parameter `{name}`", net.span,
+                    expected="one of " + (", ".join(f"`{k}`" for k in known) if known else "none: it takes no parameters"),
+                    hint=did_you_mean(name, known)))
+        env: dict[str, Value] = {}
+        for p in net.params:
+            if p.name in self.overrides:
+                env[p.name] = self.overrides[p.name]
+            elif p.default is not None:
+                env[p.name] = self._eval(p.default, env)
+            else:
+                raise SpecError(Diagnostic("E203", f"network parameter `{p.name}` has no default and no value",
+                                           p.span, hint=f"give it with `--set {p.name}=...`"))
+        return env
+
+    # -- statements --------------------------------------------------------------------------
+    def run(self, stmts: list[Any], f: Frame) -> None:
+        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        if defs:
+            blocks = dict(f.blocks)
+            seen: dict[str, ast.BlockDef] = {}
+            for d in defs:
+                if d.name in seen:
+                    raise SpecError(Diagnostic("E208", f"block `{d.name}` is defined twice", d.span,
+                                               notes=[f"first defined at {seen[d.name].span}"]))
+                if d.name in REGISTRY:
+                    raise SpecError(Diagnostic("E208", f"block `{d.name}` has the name of a layer kind", d.span,
+                                               hint="choose another name"))
+                seen[d.name] = d
+                blocks[d.name] = Closure(d, f.env, blocks)
+            f.blocks = blocks
+        self.work += len(stmts)
+        if self.work > self.max_work and stmts:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the spec", stmts[0].span)
+            raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span,
+                                layers=False)
+        for s in stmts:
+            getattr(self, "_" + s.type)(s, f)
+
+    def _block(self, s: ast.BlockDef, f: Frame) -> None:
+        pass  # hoisted by `run`
+
+    def _let(self, s: ast.Let, f: Frame) -> None:
+        # In place, as Python's assignments: blocks defined in this scope see the name when called.
+        f.env[s.name] = self._eval(s.value, f.env, f)
+
+    def _from(self, s: ast.From, f: Frame) -> None:
+        f.current = self._tensor(TensorRef(s.name, s.span, f.ns), f)
+
+    def _if(self, s: ast.If, f: Frame) -> None:
+        ev = self._evaluator(f.env, f)
+        body = s.body if ev.truth(ev(s.cond), s.cond.span) else s.orelse
+        self._inline(body, f)
+
+    def _frozen(self, s: ast.Frozen, f: Frame) -> None:
+        on = True
+        if s.cond is not None:
+            ev = self._evaluator(f.env, f)
+            on = ev.truth(ev(s.cond), s.cond.span)
+        sub = f.sub(frozen=f.frozen or on)
+        self.run(s.body, sub)
+        f.current, f.env = sub.current, sub.env
+
+    def _inline(self, body: list[Any], f: Frame) -> None:
+        sub = f.sub()
+        self.run(body, sub)
+        f.current, f.env = sub.current, sub.env
+
+    def _repeat(self, s: ast.Repeat, f: Frame) -> None:
+        n = self._eval(s.count, f.env, f)
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise SpecError(Diagnostic("E202", f"`repeat` needs a whole number, got {type_name(n)} ({show(n)})",
+                                       s.count.span))
+        if n < 0 or n > MAX_REPEAT:
+            raise SpecError(Diagnostic("E600" if n > 0 else "E202", f"`repeat {n}` is out of range", s.count.span,
+                                       expected=f"0 to {MAX_REPEAT:,} repetitions"))
+        if n > 1:  # the estimate of this very statement: its body n times
+            env = self._evaluator(f.env, f).env
+            self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body([s], dict(env), f.blocks))
+        self.expanding.append((f"`repeat {n}`", s.span))
+        try:
+            for i in range(n):
+                sub = f.sub()
+                if s.var:
+                    sub.env = {**f.env, s.var: i}
+                self.run(s.body, sub)
+                f.current = sub.current
+        finally:
+            self.expanding.pop()
+
+    def _output(self, s: ast.Output, f: Frame) -> None:
+        ev = self._evaluator(f.env, f)
+        refs, weight, name = [], None, None
+        for a in s.args:
+            if a.name is None:
+                v = a.value
+                if not isinstance(v, ast.Name):
+                    raise SpecError(Diagnostic("E202", "`output` takes tensor names", a.span,
+                                               expected="`output`, `output x`, `output aux weight=0.3`"))
+                refs.append(TensorRef(v.id, v.span, f.ns))
+            elif a.name == "weight":
+                weight = ev(a.value)
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                    raise SpecError(Diagnostic("E202", "an output `weight` is a number", a.span))
+                weight = float(weight)
+            elif a.name == "name":
+                name = ev(a.value)
+                name = name.name if isinstance(name, TensorRef) else str(name)
+            else:
+                raise SpecError(Diagnostic("E201", f"`output` has no argument `{a.name}`", a.span,
+                                           expected="`weight=` or `name=`"))
+        if not refs:
+            refs = [TensorRef("_", s.span, f.ns)]
+        if name is not None and len(refs) > 1:
+            raise SpecError(Diagnostic("E202", "`name=` names one output", s.span))
+        for r in refs:
+            node = self._tensor(r, f)
+            out_name = name or (r.name if r.name != "_" else ("out" if not self.outputs else f"out{len(self.outputs) + 1}"))
+            if any(o.name == out_name for o in self.outputs):
+                raise SpecError(Diagnostic("E208", f"two outputs named `{out_name}`", s.span, hint="give `name=`"))
+            self._add_output(out_name, node, weight, s.span)
+
+    def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
+        from archspec.kinds.base import NoArgs
+
+        nid = f"output:{name}"
+        shape = self.g.nodes[source]["meta"]["shape"]
+        self.g.add_node(nid, kind="output", role="output", args=NoArgs(), inputs=[source], scope="", span=span,
+                        frozen=False, fused=False, meta={"shape": shape})
+        self.g.add_edge(source, nid)
+        self.outputs.append(OutputInfo(name, nid, source, weight))
+
+    # -- layers and block calls ---------------------------------------------------------------
+    def _layer(self, s: ast.Layer, f: Frame) -> None:
+        if s.kind == "_" and not s.args:  # `x = _` names the current tensor
+            node = self._tensor(TensorRef("_", s.kind_span, f.ns), f)
+            if s.target:
+                f.ns.tensors[s.target] = node
+            return
+        closure = f.blocks.get(s.kind)
+        if closure is not None:
+            self._call(s, closure, f)
+            return
+        kind = self._kind(s.kind, s.kind_span, f)
+        if kind.role == "merge":
+            self._merge_inline(s, kind, f)
+            return
+        args, acts = self._bind(kind, s.args, f, s)
+        inputs: list[str] = []
+        if kind.role != "input":
+            if f.current is None:
+                raise SpecError(Diagnostic("E302", f"`{s.kind}` has no input tensor", s.span,
+                                           hint="start the network with `input 3x224x224` (or `from NAME`)"),
+                                partial=self.g)
+            inputs = [f.current]
+        else:
+            args = self._input_override(args, s, f)
+        node = self._add(kind, args, inputs, s, f, s.target)
+        for act, _ in acts:
+            node = self._add(REGISTRY[act], REGISTRY[act].Args(), [node], s, f, None, fused=True)
+        f.current = node
+        if s.target:
+            f.ns.tensors[s.target] = node
+
+    def _merge(self, s: ast.Merge, f: Frame) -> None:
+        kind = self._kind(s.kind, s.kind_span, f)
+        if kind.role != "merge":
+            merges = sorted(n for n, k in REGISTRY.items() if k.role == "merge")
+            raise SpecError(Diagnostic("E200", f"`{s.kind}` cannot take branches", s.kind_span,
+                                       expected="a merge: " + ", ".join(f"`{m}`" for m in merges),
+                                       hint="branches are written under `concat:`, `add:` or `mul:`"))
+        if f.current is None:
+            raise SpecError(Diagnostic("E302", f"`{s.kind}` has no input tensor to branch from", s.span,
+                                       hint="start the network with `input ...`"), partial=self.g)
+        args, _ = self._bind(kind, s.args, f, s, allow_positional=False)
+        start, outs = f.current, []
+        for br in s.branches:
+            name = self._local(f.path, br.name or "branch", bool(br.name))
+            path = _join(f.path, name)
+            self.scopes[path] = ScopeInfo(path, "branch", name, span=br.span)
+            sub = f.sub(path=path)
+            sub.current = start
+            self.run(br.body, sub)
+            assert sub.current is not None
+            outs.append(sub.current)
+        f.current = self._add(kind, args, outs, s, f, s.target)
+        if s.target:
+            f.ns.tensors[s.target] = f.current
+
+    def _merge_inline(self, s: ast.Layer, kind: LayerKind[Any], f: Frame) -> None:
+        """`concat a, b` / `add(x, _)`: a merge of named tensors."""
+        pos = [a for a in s.args if a.name is None]
+        kw = [a for a in s.args if a.name is not None]
+        args, _ = self._bind(kind, kw, f, s, allow_positional=False)
+        if len(pos) < 2:
+            raise SpecError(Diagnostic("E203", f"`{s.kind}` needs at least two tensors", s.span,
+                                       expected=f"`{s.kind} a b` with named tensors (`_` is the current one), "
+                                                f"or `{s.kind}:` with branches"))
+        ev = self._evaluator(f.env, f)
+        inputs = []
+        for a in pos:
+            v = ev(a.value)
+            if not isinstance(v, TensorRef):
+                raise SpecError(Diagnostic("E202", f"`{s.kind}` merges tensors; {show(v)} is {type_name(v)}",
+                                           a.span, expected="a tensor name, or `_` for the current tensor"))
+            inputs.append(self._tensor(v, f))
+        f.current = self._add(kind, args, inputs, s, f, s.target)
+        if s.target:
+            f.ns.tensors[s.target] = f.current
+
+    def _call(self, s: ast.Layer, c: Closure, f: Frame) -> None:
+        b = c.block
+        if any(name == b.name for name, _, _ in self.calls):
+            names = [name for name, _, _ in self.calls]
+            chain = " → ".join([*names[names.index(b.name):], b.name])
+            raise SpecError(Diagnostic("E401", f"block `{b.name}` calls itself: {chain}", s.span,
+                                       hint="a network is acyclic: unroll the recursion with `repeat`"), partial=self.g)
+        if len(self.calls) >= MAX_CALL_DEPTH:
+            raise SpecError(Diagnostic("E600", f"blocks nested deeper than {MAX_CALL_DEPTH}", s.span))
+        ev = self._evaluator(f.env, f)
+        env = dict(c.env)
+        params = [p.name for p in b.params]
+        given: dict[str, Value] = {}
+        npos = 0
+        for a in s.args:
+            if a.name is None:
+                if npos >= len(params):
+                    raise SpecError(Diagnostic("E204", f"block `{b.name}` takes {len(params)} arguments, got more",
+                                               a.span, expected=_signature(b)))
+                given[params[npos]] = ev(a.value)
+                npos += 1
+            else:
+                if a.name not in params:
+                    raise SpecError(Diagnostic("E201", f"block `{b.name}` has no parameter `{a.name}`", a.span,
+                                               expected=_signature(b), hint=did_you_mean(a.name, params)))
+                if a.name in given:
+                    raise SpecError(Diagnostic("E202", f"parameter `{a.name}` given twice", a.span))
+                given[a.name] = ev(a.value)
+        for p in b.params:
+            if p.name in given:
+                env[p.name] = given[p.name]
+            elif p.default is not None:
+                env[p.name] = self._eval(p.default, env, f)
+            else:
+                raise SpecError(Diagnostic("E203", f"missing argument `{p.name}` of block `{b.name}`", s.span,
+                                           expected=_signature(b), hint=f"call it as `{b.name}({', '.join(params)})`"),
+                                partial=self.g)
+        name = self._local(f.path, s.target or b.name, bool(s.target))
+        path = _join(f.path, name)
+        self.scopes[path] = ScopeInfo(path, "block", b.name, {p.name: env[p.name] for p in b.params}, s.span)
+        sub = Frame(env, c.blocks, Namespace(), path, f.current, f.frozen)
+        what = f"the call of `{b.name}`"
+        if b.body:
+            estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
+            self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
+        self.calls.append((b.name, path, s.span))
+        self.expanding.append((what, s.span))
+        try:
+            self.run(b.body, sub)
+        finally:
+            self.calls.pop()
+            self.expanding.pop()
+        f.current = sub.current
+        if s.target and sub.current is not None:
+            f.ns.tensors[s.target] = sub.current
+
+    # -- limits --------------------------------------------------------------------------------
+    def _check_expansion(self, what: str, span: Span | None, cost: tuple[int, int] | None) -> None:
+        """Refuse a repeat or block call whose expansion would cross the layer or the work limit, before
+        building it. `cost` (layers, statements) is a lower bound (`_Estimate`): a refusal is never wrong."""
+        if cost is None:
+            return
+        nodes, work = cost
+        total = self.g.number_of_nodes() + nodes
+        if total > self.max_nodes:
+            raise self._too_big(f"{what} would expand the network to at least {_count(total)} layers", span)
+        if self.work + work > self.max_work:
+            raise self._too_big(f"{what} would take at least {_count(self.work + work)} statements to expand",
+                                span, layers=False)
+
+    def _too_big(self, message: str, span: Span | None, layers: bool = True) -> SpecError:
+        limit = (f"at most {self.max_nodes:,} layers" if layers else
+                 f"at most {self.max_work:,} statements executed ({WORK_PER_NODE} per allowed layer)")
+        return SpecError(Diagnostic(
+            "E600", message, span, expected=limit, notes=self._call_notes(),
+            hint=f"check the `repeat` counts and block calls; for a bigger network, raise the limit with "
+                 f"{ENV_MAX_NODES}=N in the environment (docs/reliability.md)"), partial=self.g)
+
+    def _while_expanding(self) -> tuple[str, Span | None] | None:
+        """The outermost repeat or block call being expanded: what multiplies the rest."""
+        return self.expanding[0] if self.expanding else None
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _kind(self, name: str, span: Span | None, f: Frame) -> LayerKind[Any]:
+        kind = REGISTRY.get(name)
+        if kind is None or kind.role == "output":
+            known = [*REGISTRY, *f.blocks]
+            raise SpecError(Diagnostic("E200", f"unknown layer or block `{name}`", span,
+                                       hint=did_you_mean(name, known) or "`archspec layers` lists the layer kinds",
+                                       notes=self._call_notes()), partial=self.g)
+        return kind
+
+    def _evaluator(self, env: dict[str, Value], f: Frame | None = None) -> Evaluator:
+        if f is not None and f.current is not None and not all(b in env for b in BUILTINS):
+            shape = self.g.nodes[f.current]["meta"]["shape"]
+            env = {"channels": shape[0], "shape": shape, **env}
+        return Evaluator(env, f.ns if f else None)
+
+    def _eval(self, e: ast.Expr, env: dict[str, Value], f: Frame | None = None) -> Value:
+        return self._evaluator(env, f)(e)
+
+    def _bind(self, kind: LayerKind[Any], args: list[ast.Arg], f: Frame, s: Any,
+              allow_positional: bool = True) -> tuple[Args, list[tuple[str, Span | None]]]:
+        ev = self._evaluator(f.env, f)
+        values: dict[str, Value] = {}
+        spans: dict[str, Span | None] = {}
+        acts: list[tuple[str, Span | None]] = []
+        pos = 0
+        for a in args:
+            if a.name is None and isinstance(a.value, ast.Name) and a.value.id not in ev.env:
+                word = a.value.id
+                if word in kind.flags:
+                    values[word], spans[word] = True, a.span
+                    continue
+                act = REGISTRY.get(word)
+                if act is not None and act.category == "activation" and kind.role == "layer" \
+                        and kind.category != "activation":
+                    acts.append((word, a.span))
+                    continue
+            if a.name is None:
+                if not allow_positional or pos >= len(kind.positional):
+                    names = ", ".join(kind.positional) or "none"
+                    raise SpecError(Diagnostic(
+                        "E204", f"`{kind.name}` takes {len(kind.positional)} positional argument"
+                                f"{'s' if len(kind.positional) != 1 else ''} ({names}); this one is extra",
+                        a.span, expected=_kind_signature(kind),
+                        hint="write the others as `name=value`" if kind.positional else None))
+                key = kind.positional[pos]
+                pos += 1
+            else:
+                key = a.name
+            if key in values:
+                raise SpecError(Diagnostic("E202", f"argument `{key}` given twice", a.span))
+            values[key], spans[key] = ev(a.value), a.span
+        plain = {k: (v.name if isinstance(v, TensorRef) else v) for k, v in values.items()}
+        cache_key = (kind.name, tuple(sorted((k, _hashable(v)) for k, v in plain.items())))
+        cached = self._args_cache.get(cache_key)
+        if cached is not None:
+            return cached, acts
+        try:
+            result = kind.Args(**plain)
+        except ValidationError as e:
+            raise self._arg_error(kind, e, values, spans, s, dict(ev.env)) from None
+        self._args_cache[cache_key] = result
+        return result, acts
+
+    def _arg_error(self, kind: LayerKind[Any], e: ValidationError, values: dict[str, Value],
+                   spans: dict[str, Span | None], s: Any, env: dict[str, Value]) -> SpecError:
+        errors = e.errors()
+        # an unknown argument explains a "missing" one (a misspelling): report it first
+        err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
+        field_name = str(err["loc"][0]) if err["loc"] else ""
+        fields = list(kind.Args.model_fields)
+        if err["type"] == "extra_forbidden":
+            return SpecError(Diagnostic("E201", f"`{kind.name}` has no argument `{field_name}`", spans.get(field_name),
+                                        expected="one of " + ", ".join(f"`{n}`" for n in fields) if fields else "no arguments",
+                                        hint=did_you_mean(field_name, fields)), partial=self.g)
+        if err["type"] == "missing":
+            return SpecError(Diagnostic("E203", f"`{kind.name}` needs `{field_name}`", s.span,
+                                        expected=_kind_signature(kind)), partial=self.g)
+        v = values.get(field_name)
+        choices = self._choices(kind, field_name) if field_name in fields else []
+        if isinstance(v, TensorRef) and not choices:
+            return SpecError(Diagnostic("E205", f"`{v.name}` is not defined", v.span,
+                                        expected=f"a value for `{field_name}` of `{kind.name}`",
+                                        hint=did_you_mean(v.name, [*env, *self._scope_names(v)])), partial=self.g)
+        expected = err["msg"].replace("Input should be ", "")
+        hint = None
+        if isinstance(v, TensorRef) or err["type"] == "literal_error":
+            expected = "one of " + ", ".join(choices) + (" or a number" if err["type"] != "literal_error" else "")
+            hint = did_you_mean(v.name if isinstance(v, TensorRef) else str(v), choices)
+        elif err["type"] == "value_error":
+            expected = err["msg"].replace("Value error, ", "")
+        return SpecError(Diagnostic("E202", f"invalid `{field_name}` for `{kind.name}`: {show(v)}",
+                                    spans.get(field_name) or s.span, expected=expected,
+                                    received=f"`{v.name}`" if isinstance(v, TensorRef) else f"{type_name(v)} ({show(v)})",
+                                    hint=hint), partial=self.g)
+
+    def _scope_names(self, ref: TensorRef) -> list[str]:
+        return list(ref.scope.tensors) if isinstance(ref.scope, Namespace) else []
+
+    def _choices(self, kind: LayerKind[Any], field_name: str) -> list[str]:
+        import typing
+
+        ann = kind.Args.model_fields[field_name].annotation
+        out: list[str] = []
+
+        def walk(t: Any) -> None:
+            if typing.get_origin(t) is typing.Literal:
+                out.extend(str(a) for a in typing.get_args(t))
+            for a in typing.get_args(t):
+                walk(a)
+
+        walk(ann)
+        return out
+
+    def _input_override(self, args: Args, s: ast.Layer, f: Frame) -> Args:
+        name = s.target or "input"  # an unnamed input is the node `input`
+        self.input_names.append(name)
+        shape = self.input_overrides.get(name) or self.input_overrides.get("*")
+        if shape is None:
+            return args
+        from archspec.kinds.core import InputArgs
+
+        try:
+            return InputArgs(shape=tuple(shape))
+        except ValidationError as e:  # a given shape of 5 axes, or of sizes below 1
+            raise SpecError(Diagnostic("E202", f"invalid input shape {fmt_shape(tuple(shape))}", s.span,
+                                       expected=e.errors()[0]["msg"].replace("Value error, ", ""),
+                                       hint="give it with --input (the API's `input=`) as C, CxL, CxHxW or CxDxHxW"),
+                            partial=self.g) from None
+
+    def _tensor(self, ref: TensorRef, f: Frame) -> str:
+        if ref.name == "_":
+            if f.current is None:
+                raise SpecError(Diagnostic("E302", "`_` (the current tensor) is not defined yet", ref.span),
+                                partial=self.g)
+            return f.current
+        ns = ref.scope if isinstance(ref.scope, Namespace) else f.ns
+        node = ns.tensors.get(ref.name)
+        if node is not None:
+            return node
+        if ref.name in self.all_targets:
+            line = self.all_targets[ref.name]
+            return self._raise(Diagnostic(
+                "E401", f"`{ref.name}` is read before it is defined", ref.span,
+                expected="a tensor defined earlier",
+                notes=[f"`{ref.name}` is defined at {line}", *self._call_notes()],
+                hint="a layer can only read tensors defined before it: archspec graphs are acyclic"))
+        return self._raise(Diagnostic("E400", f"no tensor named `{ref.name}`", ref.span,
+                                      expected="a tensor named with `NAME = ...` earlier in this block",
+                                      hint=did_you_mean(ref.name, ns.tensors) or
+                                      "name a tensor with `x = conv ...`; blocks see only their own names and arguments",
+                                      notes=self._call_notes()))
+
+    def _raise(self, d: Diagnostic) -> Any:
+        raise SpecError(d, partial=self.g)
+
+    def _call_notes(self) -> list[str]:
+        return [f"in `{inst}` ({name}), called at {span}" for name, inst, span in reversed(self.calls) if span]
+
+    def _local(self, scope: str, base: str, explicit: bool) -> str:
+        used = self.used.setdefault(scope, {})
+        if explicit:
+            name, k = base, 1
+            while name in used:
+                k += 1
+                name = f"{base}_{k}"
+        else:
+            k = used.get("#" + base, 0)
+            while True:
+                k += 1
+                name = base if (base == "input" and k == 1) else f"{base}{k}"
+                if name not in used:
+                    break
+            used["#" + base] = k
+        used[name] = 1
+        return name
+
+    def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
+             fused: bool = False) -> str:
+        g = self.g
+        if g.number_of_nodes() >= self.max_nodes:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the network", s.span)
+            raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
+        ins = [g.nodes[i]["meta"]["shape"] for i in inputs]
+        key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
+        out = self._shapes.get(key)
+        try:
+            if out is None:
+                out = self._shapes[key] = kind.shape(args, ins)
+        except ShapeError as e:
+            received = "input " + " and ".join(fmt_shape(x) for x in ins) if ins else None
+            raise SpecError(Diagnostic(e.code, e.message, s.span, expected=e.expected, received=received,
+                                       hint=e.hint, notes=self._call_notes()), partial=g) from None
+        if prod(out) > MAX_ELEMENTS:
+            raise SpecError(Diagnostic("E600", f"`{kind.name}` would output {fmt_shape(out)}, "
+                                               f"{prod(out):,} elements per sample", s.span,
+                                       expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
+        name = self._local(f.path, target or kind.name, bool(target) and not fused)
+        nid = _join(f.path, name)
+        g.add_node(nid, kind=kind.name, role=kind.role, args=args, inputs=inputs, scope=f.path, span=s.span,
+                   frozen=f.frozen, fused=fused, meta={"shape": out})
+        for i in inputs:
+            g.add_edge(i, nid)
+        return nid
+
+
+def _hashable(v: Value) -> Any:
+    if isinstance(v, dict):
+        return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))  # keys of mixed types
+    if isinstance(v, (list, tuple)):
+        return tuple(_hashable(x) for x in v)
+    return (type(v).__name__, v)
+
+
+def _signature(b: ast.BlockDef) -> str:
+    return f"{b.name}(" + ", ".join(p.name + ("=…" if p.default is not None else "") for p in b.params) + ")"
+
+
+def _kind_signature(kind: LayerKind[Any]) -> str:
+    fields = kind.Args.model_fields
+    parts = [n for n in kind.positional]
+    parts += [f"{n}={show(fl.default)}" for n, fl in fields.items() if n not in kind.positional and not fl.is_required()]
+    return f"{kind.name} " + " ".join(parts)
+
+
+def _targets(source: Source) -> dict[str, str]:
+    """Every tensor name the spec defines anywhere, with where (to explain reads before definitions)."""
+    out: dict[str, str] = {}
+
+    def walk(stmts: list[Any]) -> None:
+        for s in stmts:
+            t = getattr(s, "target", None)
+            if t and t not in out:
+                out[t] = str(s.span) if s.span else "?"
+            for attr in ("body", "orelse"):
+                walk(getattr(s, attr, []) or [])
+            for br in getattr(s, "branches", []) or []:
+                walk(br.body)
+
+    if source.spec.network:
+        walk(source.spec.network.body)
+    for b in source.blocks.values():
+        walk(b.body)
+    return out
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"10**{len(str(n)) - 1}"
+
+
+_UNKNOWN = object()
+
+
+class _GiveUp(Exception):
+    pass
+
+
+class _Estimate:
+    """A lower bound of the layers and of the statements a piece of spec expands to, read from the AST
+    without building anything: repeat counts and block arguments are evaluated where they can be (literals,
+    parameters, `let`s), and what cannot be known counts as little as it can (a count as 0, a condition as
+    the cheaper branch). The builder checks it before each repeat and block call, so `repeat 100000:` in
+    `repeat 100000:`, or blocks each calling the next twice, are refused before anything is built; what the
+    bound cannot see is stopped as it is built (the layer and statement counters)."""
+
+    STEPS = 200_000  # statements visited per estimate; past it the estimate gives no verdict
+    CAP = 10**40
+
+    def __init__(self, builder: Builder) -> None:
+        self.builder = builder
+        self.steps = 0
+        self.memo: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.active: list[int] = []
+        self.volatile: set[int] = set()
+
+    def body(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure],
+             times: int = 1) -> tuple[int, int] | None:
+        try:
+            nodes, work = self.stmts(stmts, dict(env), blocks)
+        except (_GiveUp, RecursionError):
+            return None
+        return nodes * times, work * times
+
+    def value(self, e: Any, env: dict[str, Value]) -> Any:
+        try:
+            v = Evaluator(env)(e)
+        except (SpecError, RecursionError, ArithmeticError, TypeError, ValueError):
+            return _UNKNOWN
+        return _UNKNOWN if isinstance(v, TensorRef) else v
+
+    def stmts(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure]) -> tuple[int, int]:
+        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        if defs:
+            blocks = dict(blocks)
+            for d in defs:
+                c = blocks[d.name] = Closure(d, env, blocks)
+                self.volatile.add(id(c))  # its env is the estimate's, which later `let`s change: no memo
+        nodes = work = 0
+        for s in stmts:
+            self.steps += 1
+            if self.steps > self.STEPS:
+                raise _GiveUp
+            n, w = self.stmt(s, env, blocks)
+            nodes, work = min(nodes + n, self.CAP), min(work + w + 1, self.CAP)
+        return nodes, work
+
+    def stmt(self, s: Any, env: dict[str, Value], blocks: dict[str, Closure]) -> tuple[int, int]:
+        """(layers, statements) of one statement; `env` follows the `let`s as the builder's would, a name
+        whose value the estimate cannot know is left out of it."""
+        t = s.type
+        if t == "let":
+            v = self.value(s.value, env)
+            if v is _UNKNOWN:
+                env.pop(s.name, None)
+            else:
+                env[s.name] = v
+            return 0, 0
+        if t in ("from", "output", "block"):
+            return 0, 0
+        if t == "frozen":
+            return self.stmts(s.body, env, blocks)
+        if t == "if":
+            cond = self.value(s.cond, env)
+            if cond is not _UNKNOWN:
+                return self.stmts(s.body if cond else s.orelse, env, blocks)
+            a = self.stmts(s.body, dict(env), blocks)
+            b = self.stmts(s.orelse, dict(env), blocks)
+            _forget(env, {*_assigned(s.body), *_assigned(s.orelse), *BUILTINS})
+            return min(a[0], b[0]), min(a[1], b[1])
+        _forget(env, BUILTINS)  # the statements below change the current tensor
+        if t == "layer":
+            c = blocks.get(s.kind)
+            if c is not None:
+                return self.call(s, c, env)
+            return (0 if s.kind == "_" and not s.args else 1), 0
+        if t == "merge":
+            nodes, work = 1, 0
+            for br in s.branches:
+                n, w = self.stmts(br.body, env, blocks)
+                nodes, work = nodes + n, work + w
+            _forget(env, BUILTINS)
+            return nodes, work
+        if t == "repeat":
+            k = self.value(s.count, env)
+            assigned = _assigned(s.body)
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_REPEAT:
+                k = 0  # unknown, or refused by the repeat itself
+            # in the body, the loop variable, the names the body assigns (read before their `let` they hold
+            # another iteration's value) and the current tensor's size (another iteration's) are unknown
+            inner = {n: v for n, v in env.items() if n != s.var and n not in assigned and n not in BUILTINS}
+            nodes, work = self.stmts(s.body, inner, blocks) if k else (0, 0)
+            _forget(env, assigned)
+            return nodes * k, work * k
+        return 0, 0
+
+    def call(self, s: ast.Layer, c: Closure, env: dict[str, Value]) -> tuple[int, int]:
+        b = c.block
+        if id(b) in self.active or len(self.active) >= MAX_CALL_DEPTH:
+            return 0, 0  # the builder refuses a block calling itself, and calls nested too deeply
+        params = [p.name for p in b.params]
+        given: dict[str, Any] = {}
+        for i, a in enumerate(s.args):
+            name = a.name if a.name is not None else (params[i] if i < len(params) else None)
+            if name is not None:
+                given[name] = self.value(a.value, env)
+        inner = dict(c.env)
+        for p in b.params:
+            v = given.get(p.name, _UNKNOWN)
+            if p.name not in given and p.default is not None:
+                v = self.value(p.default, inner)
+            if v is _UNKNOWN:
+                inner.pop(p.name, None)
+            else:
+                inner[p.name] = v
+        key: tuple[Any, ...] | None = None
+        if id(c) not in self.volatile:
+            try:
+                key = (id(c), tuple(sorted((k, _hashable(v)) for k, v in inner.items() if k in params)))
+                hash(key)
+            except TypeError:
+                key = None
+        if key is not None and key in self.memo:
+            return self.memo[key]
+        self.active.append(id(b))
+        try:
+            cost = self.stmts(b.body, inner, c.blocks)
+        finally:
+            self.active.pop()
+        if key is not None:
+            self.memo[key] = cost
+        return cost
+
+
+def _assigned(stmts: list[Any]) -> set[str]:
+    """The names a body's `let`s assign, in nested statements too (not in block definitions)."""
+    out: set[str] = set()
+    for s in stmts:
+        if isinstance(s, ast.Let):
+            out.add(s.name)
+        elif not isinstance(s, ast.BlockDef):
+            for attr in ("body", "orelse"):
+                out |= _assigned(getattr(s, attr, None) or [])
+            for br in getattr(s, "branches", None) or []:
+                out |= _assigned(br.body)
+    return out
+
+
+def _forget(env: dict[str, Value], names: Any) -> None:
+    for n in names:
+        env.pop(n, None)
+
+
+def build_graph(source: Source, params: dict[str, Value] | None = None,
+                inputs: dict[str, Shape] | None = None, max_nodes: int | None = None) -> nx.DiGraph:
+    """Elaborate a loaded spec into the graph IR, with every node's output shape. At most `max_nodes`
+    layers (default: ARCHSPEC_MAX_NODES from the environment, else MAX_NODES) and ten statements executed
+    per allowed layer; a spec that would expand past either is one E600 naming the repeat or call."""
+    return Builder(source, params, inputs, max_nodes).build()
