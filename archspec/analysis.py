@@ -24,7 +24,7 @@ from typing import Any
 import networkx as nx
 
 from archspec.diagnostics import Diagnostic, SpecError
-from archspec.graph.build import build_graph
+from archspec.graph.build import BuildCache, build_graph
 from archspec.graph.ir import OutputInfo, ScopeInfo, scope_chain
 from archspec.lang.expr import Value
 from archspec.lang.load import Source, load_source
@@ -411,8 +411,11 @@ class Spec:
         net = self.source.spec.network
         return {p.name: p.default for p in net.params} if net else {}
 
-    def graph(self, params: dict[str, Value] | None = None, input: Any = None) -> nx.DiGraph:
-        return build_graph(self.source, _coerce_params(params), _coerce_input(input))
+    def graph(self, params: dict[str, Value] | None = None, input: Any = None,
+              cache: BuildCache | None = None) -> nx.DiGraph:
+        """The graph with these parameters and input; a `cache` shared between calls skips validating
+        and shaping the layers an earlier call has seen (`archspec.sweep` builds thousands)."""
+        return build_graph(self.source, _coerce_params(params), _coerce_input(input), cache)
 
     def __repr__(self) -> str:
         return f"<Spec {self.name} from {self.path}>"
