@@ -506,8 +506,6 @@ def run_sweep(args: argparse.Namespace) -> int:
     if not specs:
         raise SpecError(Diagnostic("E207", "`sweep` needs a spec",
                                    hint="for example `archspec sweep resnet --set depth=18,34,50,101,152`"))
-    if args.top is not None and args.top < 1:
-        raise SpecError(Diagnostic("E202", f"--top must be at least 1, got {args.top}"))
     fmt = _check_plot(args)
     objectives = [objective(sense, text) for sense, text in args.objectives]
     grids = [make_grid(spec, sets, inputs) for spec, sets, inputs in specs]

@@ -85,7 +85,8 @@ class Chart:
     y_key: str = "params"
     x_title: str = ""
     y_title: str = ""
-    title: str = ""
+    title: str = ""  # what is plotted: "Parameters against MACs"
+    subtitle: str = ""  # of what: "resnet, 25 configurations, 12 within --where"
     colour: list[Any] | None = None
     colour_key: str = ""
     colour_title: str = ""
@@ -185,6 +186,9 @@ def _figure(chart: Chart, dpi: int) -> Any:
     ax.set_ylabel(chart.y_title)
     if chart.title:  # over the whole figure: a colour bar or legend beside the axes leaves it room
         fig.suptitle(chart.title, fontsize=_STYLE["axes.titlesize"])
+    if chart.subtitle:
+        sub = chart.subtitle if len(chart.subtitle) <= 100 else chart.subtitle[:99] + "…"
+        ax.set_title(sub, fontsize=11.5, color="#555555")
     size = 55 if n <= 60 else 30 if n <= 600 else 12
     marks = []  # the legend inside the axes: points left out, points picked
     if hidden:
@@ -377,12 +381,16 @@ def _place_labels(fig: Any, ax: Any, chart: Chart, size: float) -> None:
             if bad == 0:
                 break
         assert best is not None
-        if best[0] > 0 and not all_points:
+        if best[0] > 0 and not (all_points or i in ringed):  # a crowded sweep: only its picked points
             continue
         placed.append(best[5])
+        far = abs(best[1]) > 12 or abs(best[2]) > 12  # a label set apart gets a leader line to its point
         ann = ax.annotate(text, (chart.x[i], chart.y[i]), xytext=(best[1], best[2]), textcoords="offset points",
                           ha=best[3], va=best[4], fontsize=fontsize, color="#222222", zorder=6,
-                          annotation_clip=False)
+                          annotation_clip=False, bbox={"boxstyle": "round,pad=0.1", "facecolor": "white",
+                                                       "edgecolor": "none", "alpha": 0.7},
+                          arrowprops={"arrowstyle": "-", "color": "#777777", "linewidth": 0.7,
+                                      "shrinkA": 1, "shrinkB": 3} if far else None)
         ann.set_in_layout(False)
 
 

@@ -191,10 +191,12 @@ class Comparison:
         ys = [float(r[y]) for _, r in recs]
         highlight = pareto_front(list(zip(xs, ys)), ["minimize", "maximize"]) if front and len(recs) > 1 else []
         per = "" if self.batch == 1 else f" (batch {self.batch})"
-        title = f"{short_name(y, True)} against {short_name(x)}{per}: {len(recs)} network{'s' if len(recs) != 1 else ''}"
+        title = f"{short_name(y, True)} against {short_name(x)}{per}"
+        subtitle = f"{len(recs)} network{'s' if len(recs) != 1 else ''}" + \
+            ("" if self.convention == "archspec" else f", MACs as {self.convention} counts them")
         return Chart(x=xs, y=ys, labels=[e.label for e, _ in recs], x_key=x, y_key=y,
                      x_title=figure_title(x, self.convention, self.batch),
-                     y_title=figure_title(y, self.convention, self.batch), title=title,
+                     y_title=figure_title(y, self.convention, self.batch), title=title, subtitle=subtitle,
                      colour=[r.get(colour) for _, r in recs] if colour else None, colour_key=colour or "",
                      highlight=highlight, front=True,
                      highlight_title=f"Pareto front: fewest {short_name(x)}, most {short_name(y)}")

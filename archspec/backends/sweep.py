@@ -23,6 +23,7 @@ import gc
 import io
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -715,7 +716,7 @@ class SweepTable:
         if key == "receptive_field":
             return f"{v}×{v}" if isinstance(r.get("input"), str) and len(shape_of(r["input"])) == 3 else str(v)
         if key in ("input", "output"):
-            return v.replace("x", "×")
+            return re.sub(r"(?<=\d)x(?=\d)", "×", v)
         if isinstance(v, str):
             return v
         return _number(v)
@@ -752,7 +753,8 @@ class SweepTable:
     # -- the chart --------------------------------------------------------------------------------
     def chart(self, x: str = "macs", y: str = "params", colour: str | None = None, front: bool = True) -> Any:
         """A `Chart` of every configuration of the sweep (grey where `where` left them out), this
-        table's rows marked when objectives picked them, else the Pareto front of fewest x and most y."""
+        table's rows marked when objectives picked them, else (x and y both figures, not swept names)
+        the Pareto front of fewest x and most y."""
         from archspec.backends.chart import Chart
 
         base = self.base
@@ -774,20 +776,20 @@ class SweepTable:
             htitle = ("best: " if len(self.objectives) == 1 else "Pareto front: ") + \
                 ", ".join(f"{o.sense} {o.text}" for o in self.objectives)
             is_front = len(self.objectives) > 1
-        elif front:
+        elif front and x not in self.swept and y not in self.swept:  # a front of two figures (cost, capacity)
             live = [k for k in range(len(idx)) if not muted[k]]
             highlight = [live[j] for j in pareto_front([(xs[k], ys[k]) for k in live], ["minimize", "maximize"])]
             htitle = f"Pareto front: fewest {self._short(x)}, most {self._short(y)}"
             is_front = True
         else:
             highlight, htitle, is_front = [], "", False
-        n_specs = ", ".join(r.label for r in self.runs)
+        n_specs = ", ".join(r.label for r in self.runs) if len(self.runs) <= 3 else f"{len(self.runs)} specs"
         within = sum(1 for m in muted if not m)
-        title = f"{self._short(y, True)} against {self._short(x)}: {n_specs}, {len(idx):,} configurations" + \
-            (f", {within:,} within --where" if self.where_text else "")
+        title = f"{self._short(y, True)} against {self._short(x)}"
+        subtitle = f"{n_specs}: {len(idx):,} configurations" + (f", {within:,} within --where" if self.where_text else "")
         cvals = [base.rows[i].get(colour) for i in idx] if colour else None
         return Chart(x=xs, y=ys, labels=labels, x_key=x, y_key=y,
-                     x_title=self.title(x), y_title=self.title(y), title=title,
+                     x_title=self.title(x), y_title=self.title(y), title=title, subtitle=subtitle,
                      colour=cvals, colour_key=colour or "",
                      colour_title=self.title(colour) if colour else "",
                      highlight=highlight, highlight_title=htitle, front=is_front,
@@ -843,8 +845,6 @@ def _check_column(key: str, columns: list[str], what: str, numeric: bool) -> Non
 
 
 def _find(text: str, name: str) -> int:
-    import re
-
     m = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text)
     return m.start() if m else 0
 
@@ -916,12 +916,6 @@ def sweep(spec: str | Path | Spec | Sequence[Any], grid: GridSpec = None, *, inp
     "NAME=VALUES" strings) and `input` (a shape template or a list of them); or a list of such
     (spec, grid[, input]) tuples, each spec its own grid. `jobs` > 1 analyses in that many processes
     (the same rows). `progress(done, total)` is called as configurations finish."""
-    if convention not in CONVENTIONS:
-        raise SpecError(Diagnostic("E202", f"unknown convention {convention!r}", expected=", ".join(CONVENTIONS)))
-    if batch < 1:
-        raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {batch}"))
-    if jobs < 1:
-        raise SpecError(Diagnostic("E202", f"--jobs must be at least 1, got {jobs}"))
     items = [(spec, grid, input)] if isinstance(spec, (str, Path, Spec)) else [tuple(s) for s in spec]
     grids = [make_grid(*item) for item in items]
     return run_grids(grids, convention=convention, batch=batch, where=where,
@@ -949,8 +943,11 @@ def run_grids(grids: list[Grid], *, convention: str = "archspec", batch: int = 1
               objectives: Sequence[Objective] = (), top: int | None = None, jobs: int = 1,
               progress: Progress | None = None) -> SweepTable:
     """Expand the grids, analyse every configuration, and select rows."""
-    if top is not None and top < 1:
-        raise SpecError(Diagnostic("E202", f"--top must be at least 1, got {top}"))
+    if convention not in CONVENTIONS:
+        raise SpecError(Diagnostic("E202", f"unknown convention {convention!r}", expected=", ".join(CONVENTIONS)))
+    for name, value in (("--batch", batch), ("--jobs", jobs), ("--top", top)):
+        if value is not None and value < 1:
+            raise SpecError(Diagnostic("E202", f"{name} must be at least 1, got {value}"))
     started = time.perf_counter()
     envs: list[list[dict[str, Value]]] = []
     work: list[tuple[int, dict[str, Value], dict[str, Shape] | None]] = []
