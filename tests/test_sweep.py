@@ -327,14 +327,20 @@ def test_shared_cache_gives_the_same_figures_as_fresh_analyses():
     input sizes (whose argument objects come and go) must not change any figure."""
     spec = archspec.load("resnet")
     cache = BuildCache()
-    for depth, size in [(18, 64), (50, 96), (18, 128), (152, 64), (50, 224), (34, 160), (50, 96), (18, 224)]:
-        g = spec.graph({"depth": depth}, f"3x{size}x{size}", cache)
-        shared = archspec.analysis.Analysis(g)
+
+    def figures(depth, size):  # as a sweep keeps them: the graph is gone when the next one is built
+        a = archspec.analysis.Analysis(spec.graph({"depth": depth}, f"3x{size}x{size}" if size else None, cache))
+        return a.totals, [r.output_shape for r in a.rows]
+
+    for depth, size in [(18, 64), (50, 96), (18, 128), (152, 64), (50, 224), (34, 160), (50, 96), (18, 224),
+                        (18, 32), (18, 48), (18, 64), (18, 80)]:
         fresh = archspec.analyze("resnet", depth=depth, input=f"3x{size}x{size}")
-        assert shared.totals == fresh.totals
-        assert [r.output_shape for r in shared.rows] == [r.output_shape for r in fresh.rows]
-    assert (archspec.analysis.Analysis(spec.graph({"depth": 18}, None, cache)).totals.macs ==
-            RESNET[18][1])
+        assert figures(depth, size) == (fresh.totals, [r.output_shape for r in fresh.rows])
+    assert figures(18, None)[0].macs == RESNET[18][1]
+    # the invariant that makes this safe: every arguments object whose id keys a shape lives in the cache
+    # (an input override's arguments included), so that no id is reused by other arguments
+    alive = {id(a) for a in cache.args.values()}
+    assert {key[1] for key in cache.shapes} <= alive
 
 
 # -- the chart (compare --plot and sweep --plot) -------------------------------------------------------
