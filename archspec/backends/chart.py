@@ -109,10 +109,10 @@ class Chart:
 
     def labelled(self) -> list[int]:
         """The points that get a text label: every point when there are few, else the highlighted ones."""
-        shown = [i for i in range(len(self.x)) if not (self.muted and self.muted[i])]
+        shown = [i for i in range(len(self.x)) if not (self.muted and self.muted[i]) and self.labels[i]]
         if len(shown) <= self.max_labels:
             return shown
-        return [i for i in self.highlight if not (self.muted and self.muted[i])][:self.max_labels]
+        return [i for i in self.highlight if not (self.muted and self.muted[i]) and self.labels[i]][:self.max_labels]
 
 
 def require_matplotlib() -> None:
@@ -342,7 +342,8 @@ def _place_labels(fig: Any, ax: Any, chart: Chart, size: float) -> None:
     placed: list[tuple[float, float, float, float]] = []
     fontsize = 10.5 if len(todo) <= 12 else 9.5
     scale = fig.dpi / 72
-    all_points = len(todo) == sum(1 for m in (chart.muted or [False] * len(chart.x)) if not m)
+    muted = chart.muted or [False] * len(chart.x)
+    all_points = len(todo) == sum(1 for i, m in enumerate(muted) if not m and chart.labels[i])
 
     def crowding(b: tuple[float, float, float, float]) -> float:
         x0, y0, x1, y1 = b

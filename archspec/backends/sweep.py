@@ -770,7 +770,7 @@ class SweepTable:
         xs = [float(base.rows[i][x]) for i in idx]
         ys = [float(base.rows[i][y]) for i in idx]
         muted = [base.ids[i] not in kept for i in idx]
-        labels = [self.label(base.rows[i], skip=colour) for i in idx]
+        labels = [self.label(base.rows[i], skip=(x, y, colour if len(self.runs) == 1 else None)) for i in idx]
         if self.objectives:
             highlight = [pos[i] for i in self.ids if i in pos]
             htitle = ("best: " if len(self.objectives) == 1 else "Pareto front: ") + \
@@ -807,12 +807,12 @@ class SweepTable:
             return list(self.base.ids)
         return self.base.where(self.where_text).ids
 
-    def label(self, row: Mapping[str, Any], skip: str | None = None) -> str:
-        """A point's label: the spec (when there are several) and the values that vary within its grid
-        (but `skip`, the chart's colour, which its legend names)."""
+    def label(self, row: Mapping[str, Any], skip: Sequence[str | None] = ()) -> str:
+        """A point's label: the spec (when there are several) and the values that vary within its grid,
+        but those in `skip` (the chart's axes and colour say them)."""
         run = next(r for r in self.runs if r.label == row["spec"])
-        varying = [n for n in self.swept if n in run.grid and _varies(run.grid[n]) and n != skip]
-        parts = [row["spec"]] if len(self.runs) > 1 or not varying else []
+        varying = [n for n in self.swept if n in run.grid and _varies(run.grid[n]) and n not in skip]
+        parts = [row["spec"]] if len(self.runs) > 1 and "spec" not in skip else []
         parts += [f"{n}={_value(row.get(n))}" for n in varying]
         return " ".join(parts)
 
