@@ -112,6 +112,13 @@ def test_expressions_over_earlier_axes(capsys):
     assert d["rows"][1]["params"] == 1_331_592 and d["rows"][0]["params"] == 470_072  # MobileNet 0.5 and 0.25
 
 
+def test_configurations_that_give_the_same_network_each_get_a_row():
+    t = sweep("mobilenet_v1", ["phi=0:1:0.25", "r=round(128 * 1.1**phi / 32) * 32"], input="3x{r}x{r}")
+    recs = t.to_records()
+    assert [r["r"] for r in recs] == [128, 128, 128, 128, 128]
+    assert len({r["macs"] for r in recs}) == 1 and round(recs[0]["macs"] / 1e6) == 186  # the paper's MobileNet-128
+
+
 def test_cartesian_product_first_axis_slowest():
     t = sweep("mobilenet_v1", {"alpha": [0.5, 1.0], "classes": [10, 100, 1000]})
     assert [(r["alpha"], r["classes"]) for r in t.to_records()] == \

@@ -263,10 +263,9 @@ def _scale(ax: Any, axis: Any, values: Sequence[float], kind: str) -> None:
     if log:
         (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
         lo, hi = min(values), max(values)
-        lo_d, hi_d = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-        # pad by a tenth of a decade, so that points and their labels keep off the frame
+        # pad by a seventh of a decade, so that points and their labels keep off the frame
         (ax.set_xlim if axis is ax.xaxis else ax.set_ylim)(lo / 10 ** 0.15, hi * 10 ** 0.15)
-        if hi_d - lo_d <= 2:  # one or two decades: 1, 2 and 5 of each are labelled too
+        if math.log10(hi / lo) <= 2.5:  # up to two decades and a half: 2 and 5 of each are labelled too
             from matplotlib.ticker import LogLocator
 
             axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -28,14 +28,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archspec.analysis import Analysis, Spec, human_bytes, load
 from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, remember_source
-from archspec.graph.build import BuildCache
+from archspec.graph.build import BuildCache, _hashable
 from archspec.lang import ast
 from archspec.lang.expr import MAX_ITEMS, Evaluator, TensorRef, Value, show, type_name
 from archspec.layers.base import CONVENTIONS, Shape
+
+if TYPE_CHECKING:
+    from archspec.backends.chart import Chart
 
 MAX_CONFIGURATIONS = 1_000_000  # a grid larger than this is refused (E600): hours of analysis
 CACHE_ENTRIES = 200_000  # the layers' caches are emptied past this (a sweep over many input sizes)
@@ -382,23 +385,35 @@ Result = tuple[str, Any]  # ("ok", figures) or ("error", Diagnostic)
 
 
 class Worker:
-    """Analyses configurations of some specs, with one layer cache per spec kept between them."""
+    """Analyses configurations of some specs, with one layer cache per spec kept between them, and each
+    distinct network once (helper axes can give the same parameters twice: `r=round(224 * 1.15**phi)`)."""
 
     def __init__(self, specs: Sequence[Spec], convention: str, batch: int) -> None:
         self.specs = list(specs)
         self.convention = convention
         self.batch = batch
         self.caches = [BuildCache() for _ in self.specs]
+        self.done: dict[Any, Result] = {}
 
     def run(self, k: int, sets: dict[str, Value], inputs: dict[str, Shape] | None) -> Result:
+        key = (k, _hashable(sets), _hashable(inputs or {}))
+        hit = self.done.get(key)
+        if hit is not None:
+            return hit
         cache = self.caches[k]
         if len(cache) > CACHE_ENTRIES:
             cache.clear()
         try:
             g = self.specs[k].graph(sets, inputs, cache)
-            return "ok", figures(Analysis(g, batch=self.batch, convention=self.convention))
+            result: Result = ("ok", figures(Analysis(g, batch=self.batch, convention=self.convention)))
+            g.clear()  # networkx caches views that point back at the graph: a cycle, freed only by the collector
         except SpecError as e:
-            return "error", e.diagnostic
+            result = ("error", e.diagnostic)
+            if e.partial is not None:
+                e.partial.clear()
+        if len(self.done) < CACHE_ENTRIES:
+            self.done[key] = result
+        return result
 
     def chunk(self, task: tuple[int, list[tuple[dict[str, Value], dict[str, Shape] | None]]]) -> list[Result]:
         k, jobs = task
@@ -425,9 +440,9 @@ Progress = Callable[[int, int], None]  # (configurations done, of how many)
 def _analyse(grids: list[Grid], jobs: list[tuple[int, dict[str, Value], dict[str, Shape] | None]], *,
              convention: str, batch: int, processes: int, progress: Progress | None) -> list[Result]:
     total = len(jobs)
-    if progress:
-        progress(0, total)
     if processes <= 1 or total < 2:
+        if progress:
+            progress(0, total)
         worker = Worker([g.spec for g in grids], convention, batch)
         out: list[Result] = []
         was = gc.isenabled()
@@ -456,6 +471,8 @@ def _analyse(grids: list[Grid], jobs: list[tuple[int, dict[str, Value], dict[str
     results: list[Result] = []
     with mp.get_context(method).Pool(min(processes, len(tasks)), _init_worker,
                                       ([g.spec for g in grids], convention, batch)) as pool:
+        if progress:  # after the fork: a progress bar's thread must not be copied into the workers
+            progress(0, total)
         for chunk in pool.imap(_run_chunk, tasks):
             results.extend(chunk)
             if progress:
@@ -751,7 +768,7 @@ class SweepTable:
         return what
 
     # -- the chart --------------------------------------------------------------------------------
-    def chart(self, x: str = "macs", y: str = "params", colour: str | None = None, front: bool = True) -> Any:
+    def chart(self, x: str = "macs", y: str = "params", colour: str | None = None, front: bool = True) -> Chart:
         """A `Chart` of every configuration of the sweep (grey where `where` left them out), this
         table's rows marked when objectives picked them, else (x and y both figures, not swept names)
         the Pareto front of fewest x and most y."""
