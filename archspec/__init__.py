@@ -27,12 +27,14 @@ _LAZY = {
     "port_weights": "archspec.backends.weights",  # load a hand-written model's weights by position
     "WeightMismatchError": "archspec.backends.weights",
     "check": "archspec.backends.check",  # compare the compiled module with the analysis
+    "sweep": "archspec.backends.sweep",  # a grid of parameters and inputs, one row of figures each
 }
 
 if TYPE_CHECKING:
     from archspec.backends.check import check as check
     from archspec.backends.html_view import view as view
     from archspec.backends.render import render as render
+    from archspec.backends.sweep import sweep as sweep
     from archspec.backends.torch_module import CompileError as CompileError
     from archspec.backends.torch_module import compile as compile
     from archspec.backends.torch_module import generate_code as generate_code
@@ -48,4 +50,5 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(module), name)
 
-__all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render", "view"]
+__all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render",
+           "sweep", "view"]
