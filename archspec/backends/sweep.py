@@ -82,7 +82,7 @@ def moved(err: SpecError, what: str, text: str, offset: int = 0) -> SpecError:
     s = d.span
     if s is None or s.file != what:
         return err
-    remember_source(what, text)
+    remember_source(what, text, option=True)
     col = max(1, s.column - _WRAP + offset)
     end = max(col + 1, s.end_column - _WRAP + offset) if s.end_line == s.line else len(text) + 1
     if d.code == "E100" and col > len(text):  # the parser read the wrapping's `)`: the text ended too soon
@@ -91,7 +91,7 @@ def moved(err: SpecError, what: str, text: str, offset: int = 0) -> SpecError:
 
 
 def _at(what: str, text: str, offset: int, width: int, code: str, message: str, **kw: Any) -> SpecError:
-    remember_source(what, text)
+    remember_source(what, text, option=True)
     return SpecError(Diagnostic(code, message, Span(what, 1, offset + 1, 1, offset + 1 + max(1, width)), **kw))
 
 
