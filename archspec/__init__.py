@@ -27,6 +27,7 @@ _LAZY = {
     "port_weights": "archspec.pytorch.weights",  # load a hand-written model's weights by position
     "WeightMismatchError": "archspec.pytorch.weights",
     "check": "archspec.pytorch.check",  # compare the compiled module with the analysis
+    "sweep": "archspec.report.sweep",  # a grid of parameters and inputs, one row of figures each
 }
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from archspec.pytorch.module import generate_code as generate_code
     from archspec.pytorch.weights import WeightMismatchError as WeightMismatchError
     from archspec.pytorch.weights import port_weights as port_weights
+    from archspec.report.sweep import sweep as sweep
 
 
 def __getattr__(name: str) -> Any:
@@ -48,4 +50,5 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(module), name)
 
-__all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render", "view"]
+__all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render",
+           "sweep", "view"]

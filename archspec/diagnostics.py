@@ -198,10 +198,18 @@ def looks_like_spec(text: str) -> bool:
     return True  # blank: nothing to quote anyway
 
 
-def remember_source(name: str, text: str, yaml: bool = False) -> None:
-    """Keep a source text so that diagnostics about it can quote the offending line."""
+_OPTIONS: set[str] = set()  # sources that are command-line option text (`--where ...`): the user's own words
+
+
+def remember_source(name: str, text: str, yaml: bool = False, option: bool = False) -> None:
+    """Keep a source text so that diagnostics about it can quote the offending line. `option`: the text of
+    a command-line option, quoted whatever it starts with (the rule for files is `looks_like_spec`)."""
     _SOURCES.pop(name, None)
     _SOURCES[name] = (text, yaml)
+    if option:
+        _OPTIONS.add(name)
+    else:
+        _OPTIONS.discard(name)
     while len(_SOURCES) > _SOURCES_MAX:  # the oldest go first; a diagnostic can still read a file from disk
         _SOURCES.pop(next(iter(_SOURCES)))
 
@@ -217,7 +225,7 @@ def _source_line(span: Span, sources: dict[str, str] | None) -> str | None:
                 text = f.read(2**20 + 1)
         except OSError:
             return None
-    if not looks_like_spec(text):
+    if span.file not in _OPTIONS and not looks_like_spec(text):
         return None
     lines = split_lines(text, yaml)
     if 1 <= span.line <= len(lines):

@@ -192,17 +192,17 @@ def test_a_plot_onto_a_folder_is_a_diagnostic(capsys, tmp_path):
     assert err.startswith(f"error[E510]: cannot write --plot {folder}: it is a folder\n")
 
 
-def test_a_png_plot_without_graphviz_is_one_diagnostic(capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no `dot`, no `neato`
-    chart = tmp_path / "chart.png"
-    status, out, err = run(capsys, "--no-color", "compare", "lenet5", "--plot", str(chart))
+def test_a_png_diagram_without_graphviz_is_one_diagnostic(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no `dot`
+    picture = tmp_path / "net.png"
+    status, out, err = run(capsys, "--no-color", "render", "lenet5", "-o", str(picture))
     assert status == 2 and out == ""  # nothing printed or written before the mistake
     assert err.strip().splitlines() == [
-        f"error[E209]: --plot {chart}: graphviz's `dot` program was not found on PATH: install it with "
-        "`apt-get install graphviz` (Debian/Ubuntu) or `brew install graphviz` (macOS); or draw the chart as "
-        ".svg, which needs no program"]
-    assert not chart.exists()
-    assert run(capsys, "compare", "lenet5", "--plot", str(tmp_path / "chart.svg"))[0] == 0  # SVG needs no program
+        "error[E209]: graphviz's `dot` program was not found on PATH: install it with "
+        "`apt-get install graphviz` (Debian/Ubuntu) or `brew install graphviz` (macOS)"]
+    assert not picture.exists()
+    assert run(capsys, "render", "lenet5", "--format", "dot", "-o", str(tmp_path / "net.dot"))[0] == 0  # DOT needs none
+    assert run(capsys, "compare", "lenet5", "--plot", str(tmp_path / "chart.png"))[0] == 0  # charts: matplotlib
 
 
 TORCH_LINE = ("needs PyTorch, which is not installed; install it with "

@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -74,37 +73,37 @@ def test_input_and_convention(capsys):
 
 def test_plot_svg(capsys, tmp_path):
     path = tmp_path / "chart.svg"
-    status, _, _ = run(capsys, "compare", "vgg16", "resnet", "--set", "depth=152", "mobilenet_v1", "--plot", str(path))
-    assert status == 0
+    status, _, err = run(capsys, "compare", "vgg16", "resnet", "--set", "depth=152", "mobilenet_v1", "--plot", str(path))
+    assert status == 0 and f"wrote {path}" in err
     root = ET.parse(path).getroot()
     assert root.tag.endswith("svg")
-    text = path.read_text()
-    assert text.count("<circle") == 3
-    assert "resnet depth=152: 60,192,808 parameters, 11,282,415,616 MACs" in text
+    c = compare([("vgg16", {}), ("resnet", {"depth": 152}), ("mobilenet_v1", {})]).chart()
+    assert c.labels == ["vgg16", "resnet depth=152", "mobilenet_v1"]
+    assert (c.x[1], c.y[1]) == (11_282_415_616, 60_192_808)
 
 
-@pytest.mark.skipif(shutil.which("neato") is None, reason="Graphviz's neato is not installed")
-def test_plot_png(capsys, tmp_path):
-    path = tmp_path / "chart.png"
+@pytest.mark.parametrize("suffix", ["png", "pdf"])
+def test_plot_png_and_pdf(capsys, tmp_path, suffix):
+    path = tmp_path / f"chart.{suffix}"
     status, _, _ = run(capsys, "compare", "alexnet", "zfnet", "--plot", str(path))
     assert status == 0
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.read_bytes()[:4] == {"png": b"\x89PNG", "pdf": b"%PDF"}[suffix]
 
 
-def test_chart_positions_are_log_scaled():
-    c = compare([("vgg16", {}), ("lenet5", {})])
-    dot = c.plot_dot()
-    assert dot.count('!"') > 6  # every node pinned
-    svg = c.plot_svg()
-    assert "lenet5" in svg and "vgg16" in svg
-    assert "100 K" in svg and "10 G" in svg  # decade ticks on the MACs axis
+def test_chart_axes_are_log_scaled_where_the_range_is_wide():
+    from archspec.draw.chart import _wide
+
+    c = compare([("vgg16", {}), ("lenet5", {})]).chart()
+    assert c.x == [15_470_264_320, 416_520] and c.y == [138_357_544, 61_706]
+    assert _wide(c.x) and _wide(c.y)  # 5 and 3 decades: log axes
+    assert not _wide([25_557_032, 44_549_160])
 
 
 def test_mistakes(capsys, tmp_path):
     status, _, err = run(capsys, "compare", "resnet", "--set", "depth=42")
     assert status == 2 and "E206" in err
     status, _, err = run(capsys, "compare", "resnet", "--plot", str(tmp_path / "chart.gif"))
-    assert status == 2 and ".svg or .png" in err
+    assert status == 2 and ".svg, .png or .pdf" in err
     status, _, err = run(capsys, "compare")
     assert status == 2 and "at least one spec" in err
     status, _, err = run(capsys, "compare", "vgg16", "--set", "nope=1")

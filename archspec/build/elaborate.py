@@ -62,6 +62,24 @@ class Frame:
                      self.frozen if frozen is None else frozen)
 
 
+@dataclass(eq=False)
+class BuildCache:
+    """Validated layer arguments and inferred shapes, kept between builds of a spec with other parameters
+    (`archspec sweep` builds thousands). Both are pure functions of their keys; a shape is keyed by the
+    `id` of its arguments object, so every arguments object in a key is interned in `args` and lives as
+    long as the cache. `clear()` when it grows past what a sweep wants to hold."""
+
+    args: dict[tuple[Any, ...], Args] = field(default_factory=dict)
+    shapes: dict[tuple[Any, ...], Shape] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.args) + len(self.shapes)
+
+    def clear(self) -> None:
+        self.shapes.clear()  # first: its keys hold ids of the objects in `args`
+        self.args.clear()
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
@@ -86,7 +104,8 @@ def node_limit(max_nodes: int | None = None) -> int:
 
 class Builder:
     def __init__(self, source: Source, params: dict[str, Value] | None = None,
-                 inputs: dict[str, Shape] | None = None, max_nodes: int | None = None) -> None:
+                 inputs: dict[str, Shape] | None = None, max_nodes: int | None = None,
+                 cache: BuildCache | None = None) -> None:
         self.source = source
         self.max_nodes = node_limit(max_nodes)
         self.max_work = WORK_PER_NODE * self.max_nodes
@@ -101,8 +120,9 @@ class Builder:
         self.outputs: list[OutputInfo] = []
         self.scopes: dict[str, ScopeInfo] = {}
         self.all_targets = _targets(source)
-        self._args_cache: dict[tuple[Any, ...], Args] = {}
-        self._shapes: dict[tuple[Any, ...], Shape] = {}
+        cache = cache if cache is not None else BuildCache()
+        self._args_cache = cache.args
+        self._shapes = cache.shapes
 
     # -- entry -------------------------------------------------------------------------------
     def build(self) -> nx.DiGraph:
@@ -313,7 +333,7 @@ class Builder:
             args = self._input_override(args, s, f)
         node = self._add(kind, args, inputs, s, f, s.target)
         for act, _ in acts:
-            node = self._add(REGISTRY[act], REGISTRY[act].Args(), [node], s, f, None, fused=True)
+            node = self._add(REGISTRY[act], self._no_args(REGISTRY[act]), [node], s, f, None, fused=True)
         f.current = node
         if s.target:
             f.ns.tensors[s.target] = node
@@ -510,6 +530,14 @@ class Builder:
         self._args_cache[cache_key] = result
         return result, acts
 
+    def _no_args(self, kind: LayerKind[Any]) -> Args:
+        """The arguments of a fused activation, interned as `_bind` interns the arguments it validates."""
+        key = (kind.name, ())
+        cached = self._args_cache.get(key)
+        if cached is None:
+            cached = self._args_cache[key] = kind.Args()
+        return cached
+
     def _arg_error(self, kind: LayerKind[Any], e: ValidationError, values: dict[str, Value],
                    spans: dict[str, Span | None], s: Any, env: dict[str, Value]) -> SpecError:
         errors = e.errors()
@@ -568,8 +596,13 @@ class Builder:
             return args
         from archspec.kinds.core import InputArgs
 
+        key = ("input", (("shape", _hashable(tuple(shape))),))  # interned: shapes are keyed by its id
+        cached = self._args_cache.get(key)
+        if cached is not None:
+            return cached
         try:
-            return InputArgs(shape=tuple(shape))
+            result = self._args_cache[key] = InputArgs(shape=tuple(shape))
+            return result
         except ValidationError as e:  # a given shape of 5 axes, or of sizes below 1
             raise SpecError(Diagnostic("E202", f"invalid input shape {fmt_shape(tuple(shape))}", s.span,
                                        expected=e.errors()[0]["msg"].replace("Value error, ", ""),
@@ -860,8 +893,10 @@ def _forget(env: dict[str, Value], names: Any) -> None:
 
 
 def build_graph(source: Source, params: dict[str, Value] | None = None,
-                inputs: dict[str, Shape] | None = None, max_nodes: int | None = None) -> nx.DiGraph:
+                inputs: dict[str, Shape] | None = None, max_nodes: int | None = None,
+                cache: BuildCache | None = None) -> nx.DiGraph:
     """Elaborate a loaded spec into the graph IR, with every node's output shape. At most `max_nodes`
     layers (default: ARCHSPEC_MAX_NODES from the environment, else MAX_NODES) and ten statements executed
-    per allowed layer; a spec that would expand past either is one E600 naming the repeat or call."""
-    return Builder(source, params, inputs, max_nodes).build()
+    per allowed layer; a spec that would expand past either is one E600 naming the repeat or call. A `cache`
+    shared between builds of the same spec skips validating and shaping layers seen before."""
+    return Builder(source, params, inputs, max_nodes, cache).build()

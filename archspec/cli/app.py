@@ -362,7 +362,8 @@ def run_serve(args: argparse.Namespace) -> int:
 # -- compare and zoo ------------------------------------------------------------------------------
 
 _SPEC_OPTIONS = ("--set", "--input")  # in `compare`, these apply to the spec written before them
-_VALUE_OPTIONS = ("--format", "--convention", "--batch", "--plot", "-o", "--output")
+_VALUE_OPTIONS = ("--format", "--convention", "--batch", "--plot", "-o", "--output", "--dpi", "--x", "--y", "--color",
+                  "--colour")
 _COMPARE_USAGE = "archspec compare SPEC [--set NAME=VALUE ...] [--input SHAPE] [SPEC ...] [options]"
 
 
@@ -378,7 +379,32 @@ def _table_options(p: argparse.ArgumentParser) -> None:
 def _compare_options(p: argparse.ArgumentParser) -> None:
     _table_options(p)
     p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size for MACs and memory")
-    p.add_argument("--plot", metavar="FILE", help="also draw MACs against parameters, as FILE.svg or FILE.png")
+    _plot_options(p, "also draw a chart of the networks (MACs against parameters unless --x/--y say otherwise)")
+
+
+def _plot_options(p: argparse.ArgumentParser, help: str, colour: str = "") -> None:
+    """--plot and how the chart looks: shared by `compare` and `sweep` (archspec/draw/chart.py)."""
+    p.add_argument("--plot", metavar="FILE", help=help + "; FILE.svg, FILE.png or FILE.pdf (needs matplotlib: "
+                                                       "pip install 'archspec[plot]')")
+    p.add_argument("--x", default="macs", metavar="COLUMN", help="the chart's x axis (default: macs)")
+    p.add_argument("--y", default="params", metavar="COLUMN", help="the chart's y axis (default: params)")
+    p.add_argument("--color", "--colour", dest="color", metavar="COLUMN", help="colour the points by this column"
+                   + colour)
+    p.add_argument("--dpi", type=int, default=150, metavar="N", help="resolution of a .png chart (default 150)")
+    p.add_argument("--no-front", action="store_true", help="do not mark the Pareto front on the chart")
+
+
+def _check_plot(args: argparse.Namespace) -> str | None:
+    """The chart's format from --plot's suffix, checked (with matplotlib's presence) before any work."""
+    if not args.plot:
+        return None
+    from archspec.draw.chart import output_format, require_matplotlib
+
+    fmt = output_format(args.plot)
+    if args.dpi < 10 or args.dpi > 2400:
+        raise SpecError(Diagnostic("E202", f"--dpi must be between 10 and 2400, got {args.dpi}"))
+    require_matplotlib()
+    return fmt
 
 
 @command("compare", "networks side by side: parameters, MACs, memory, depth, receptive field")
@@ -430,24 +456,15 @@ def run_compare(args: argparse.Namespace) -> int:
                                    hint="for example `archspec compare vgg16 resnet --set depth=50 googlenet`"))
     if args.batch < 1:
         raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
-    if args.plot and Path(args.plot).suffix.lower() not in (".svg", ".png"):
-        raise SpecError(Diagnostic("E202", f"--plot writes .svg or .png, not {args.plot!r}",
-                                   hint="for example --plot chart.svg"))
+    fmt = _check_plot(args)
     check_outputs(args, [spec for spec, _, _ in specs])
     c = compare([(spec, parse_sets(sets), parse_inputs(inputs)) for spec, sets, inputs in specs],
                 convention=args.convention, batch=args.batch)
-    plot = None
-    if args.plot:  # drawn before anything is written: without the `dot` program, nothing is
-        from archspec.draw.render import DotNotFound
-
-        try:
-            plot = c.render_plot(Path(args.plot).suffix)
-        except DotNotFound as e:
-            raise SpecError(Diagnostic("E209", f"--plot {args.plot}: {e}; or draw the chart as .svg, "
-                                               "which needs no program")) from None
-    _emit(c, args)
-    if args.plot and plot is not None:
-        write_output("--plot", args.plot, plot)
+    chart = c.render_plot(fmt, args.dpi, args.x, args.y, args.color, not args.no_front) if fmt else None
+    _emit(c, args)  # the chart is drawn first: nothing is written when it cannot be
+    if chart is not None:
+        write_output("--plot", args.plot, chart)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 
@@ -487,6 +504,172 @@ def _emit(c: Any, args: argparse.Namespace) -> None:
         if not console.is_terminal:  # a pipe or a file: no terminal width to fit, keep rows on one line
             console.width = max(console.width, 160)
         console.print(c.table())
+
+
+# -- sweep ----------------------------------------------------------------------------------------
+
+_SWEEP_USAGE = ("archspec sweep SPEC [--set NAME=VALUES ...] [--input SHAPE] [SPEC ...] [--where EXPR] "
+                "[--maximize EXPR] [--minimize EXPR] [--top N] [options]")
+_SWEEP_VALUE_OPTIONS = ("--format", "--convention", "--batch", "--plot", "-o", "--output", "--dpi", "--x", "--y",
+                        "--color", "--colour", "--where", "--maximize", "--minimize", "--top", "--jobs", "-j")
+
+
+class _Objective(argparse.Action):
+    """--maximize / --minimize, kept in the order written (several make a Pareto front)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        items = list(getattr(namespace, self.dest, None) or [])
+        items.append((self.const, values))
+        setattr(namespace, self.dest, items)
+
+
+def _sweep_options(p: argparse.ArgumentParser) -> None:
+    from archspec.kinds.base import CONVENTIONS
+
+    p.add_argument("--where", metavar="EXPR", help='keep the configurations within a budget, e.g. '
+                   '"macs <= 400e6 and params <= 5e6" (columns: params, macs, flops, activations, memory, '
+                   'param_bytes, activation_bytes, depth, layers, receptive_field, input, output, and the swept names)')
+    p.add_argument("--maximize", action=_Objective, const="maximize", dest="objectives", default=[], metavar="EXPR",
+                   help="show the best configuration by this column or expression (with another objective: "
+                        "the Pareto front)")
+    p.add_argument("--minimize", action=_Objective, const="minimize", dest="objectives", default=[], metavar="EXPR",
+                   help="likewise, the smallest")
+    p.add_argument("--top", type=int, metavar="N", help="show the N best configurations (or the first N of the front)")
+    p.add_argument("--format", choices=("table", "json", "csv", "markdown"), default="table")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--convention", choices=CONVENTIONS, default="archspec",
+                   help="how MACs are counted: ours, or as torchinfo, fvcore, thop or ptflops count them")
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size for MACs, FLOPs and memory")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="analyse in N processes (the same rows; worth it from a few thousand configurations)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on the terminal")
+    _plot_options(p, "also draw every configuration", colour=" (default: the spec, or the first swept name)")
+
+
+@command("sweep", "a family of networks: every configuration of a grid of parameters and input sizes, "
+                  "with budgets, objectives, the Pareto front and a chart")
+def _sweep_command(p: argparse.ArgumentParser) -> None:
+    p.usage = _SWEEP_USAGE
+    p.epilog = ("VALUES is a list (18,34,50), a range (0.5:2:0.25, the end included) or an expression over the "
+                "names set before it (1.2**phi); --input 3x{r}x{r} sweeps the input with a name r. "
+                "See docs/sweep.md.")
+    p.add_argument("items", nargs=argparse.REMAINDER, metavar="SPEC [--set NAME=VALUES ...] [--input SHAPE]",
+                   help="specs to sweep; --set and --input apply to the spec written before them")
+    _sweep_options(p)
+
+
+def split_sweep_args(items: Sequence[str]) -> tuple[list[tuple[str, list[str], list[str]]], list[str]]:
+    """`resnet --set depth=18,34 --where "macs < 4e9"` → [(resnet, [depth=18,34], [])], [--where=macs < 4e9].
+    Options with a value come back as one `--option=value` token (a value may start with `-`)."""
+    specs: list[tuple[str, list[str], list[str]]] = []
+    rest: list[str] = []
+    it = iter(items)
+    for tok in it:
+        opt, eq, value = tok.partition("=")
+        if opt in ("--set", "--input"):
+            if not eq:
+                value = next(it, "")
+            if not specs:
+                raise SpecError(Diagnostic("E207", f"{opt} {value} comes before any spec",
+                                           hint=f"write it after the spec it applies to: "
+                                                f"`archspec sweep resnet {opt} {value or '...'}`"))
+            if not value:
+                raise SpecError(Diagnostic("E207", f"{opt} needs a value", hint="for example --set depth=18,34,50"))
+            _, sets, inputs = specs[-1]
+            (sets if opt == "--set" else inputs).append(value)
+        elif tok.startswith("-") and len(tok) > 1:
+            if opt in _SWEEP_VALUE_OPTIONS and not eq:
+                given = next(it, None)
+                if given is None:
+                    raise SpecError(Diagnostic("E207", f"{opt} needs a value"))
+                rest.append(f"{opt}={given}" if opt.startswith("--") else opt + given)
+            else:
+                rest.append(tok)
+        else:
+            specs.append((tok, [], []))
+    return specs, rest
+
+
+class _ProgressBar:
+    """A progress bar with the rate and time left on the terminal's standard error, shown once a sweep
+    has run for half a second (short sweeps finish without one)."""
+
+    def __init__(self, enabled: bool) -> None:
+        import time
+
+        self.enabled = enabled
+        self.started = time.perf_counter()
+        self.progress: Any = None
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.progress is None:
+            import time
+
+            if time.perf_counter() - self.started < 0.5 or done >= total:
+                return
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                     TextColumn("ETA"), TimeRemainingColumn(), console=_console(stderr=True),
+                                     transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("sweep", total=total)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from archspec.report.sweep import make_grid, objective, run_grids, summary
+
+    specs, rest = split_sweep_args(args.items)
+    if rest:  # options written after the first spec
+        p = argparse.ArgumentParser(prog="archspec sweep", usage=_SWEEP_USAGE)
+        _sweep_options(p)
+        p.parse_args(rest, namespace=args)
+    if not specs:
+        raise SpecError(Diagnostic("E207", "`sweep` needs a spec",
+                                   hint="for example `archspec sweep resnet --set depth=18,34,50,101,152`"))
+    fmt = _check_plot(args)
+    check_outputs(args, [spec for spec, _, _ in specs])
+    objectives = [objective(sense, text) for sense, text in args.objectives]
+    grids = [make_grid(spec, sets, inputs) for spec, sets, inputs in specs]
+    bar = _ProgressBar(not args.no_progress and sys.stderr.isatty())
+    try:
+        table = run_grids(grids, convention=args.convention, batch=args.batch, where=args.where,
+                          objectives=objectives, top=args.top, jobs=args.jobs, progress=bar)
+    finally:
+        bar.close()
+    chart = None
+    if fmt:
+        from archspec.draw.chart import render
+
+        chart = render(table.chart(args.x, args.y, args.color, not args.no_front), fmt, args.dpi)
+    _emit(table, args)
+    for line in summary(table):
+        print(line, file=sys.stderr)
+    if len(table) > 500 and args.format in ("table", "markdown"):
+        print(f"(the table shows the first 500 of {len(table):,} rows: --format csv or json writes them all, "
+              f"--top N picks the best)", file=sys.stderr)
+    if not table.rows:
+        print("no configuration is within --where" if args.where else "no configuration", file=sys.stderr)
+    if chart is not None:
+        write_output("--plot", args.plot, chart)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
 
 
 @command("fmt", "write a spec out again, as .arch or as YAML: `archspec fmt vgg16 --to yaml`")

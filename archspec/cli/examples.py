@@ -105,8 +105,8 @@ EXAMPLES = [
     Example("W100", "a warning: a side path that reaches no output (the analysis goes on, exit status 0)",
             {"spec.arch": "network net:\n    input 3x32x32\n    x = conv 8 3x3\n    side = conv 4 1x1\n    from x\n"
                           "    gap\n    dense 10\n"}),
-    Example("E209", "a program the command needs is not installed (here graphviz, for a .png chart)",
-            {"spec.arch": NET}, ["--plot", "chart.png"], command="compare", env={"PATH": "/nonexistent"},
+    Example("E209", "a program the command needs is not installed (here graphviz, for a .png diagram)",
+            {"spec.arch": NET}, ["-o", "net.png"], command="render", env={"PATH": "/nonexistent"},
             setting="with no graphviz on PATH", place=False),
     Example("E510", "an output that is a folder", {"spec.arch": NET}, ["-o", "."], place=False),
     Example("E511", "an output onto the command's own spec", {"spec.arch": NET}, ["-o", "spec.arch"], place=False),

@@ -21,12 +21,12 @@ from typing import Any
 
 import networkx as nx
 
-from archspec.build.elaborate import build_graph
-from archspec.build.scopes import OutputInfo, ScopeInfo, scope_chain
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.files import parse_shape
 from archspec.kinds import KINDS
 from archspec.kinds.base import CONVENTIONS, Cost, Shape, fmt_shape
+from archspec.build.elaborate import BuildCache, build_graph
+from archspec.build.scopes import OutputInfo, ScopeInfo, scope_chain
 from archspec.lang.expr import Value
 from archspec.lang.load import Source, load_source
 from archspec.passes import costs, receptive
@@ -444,10 +444,13 @@ class Spec:
         net = self.source.spec.network
         return {p.name: p.default for p in net.params} if net else {}
 
-    def graph(self, params: dict[str, Value] | None = None, input: Any = None) -> nx.DiGraph:
+    def graph(self, params: dict[str, Value] | None = None, input: Any = None,
+              cache: BuildCache | None = None) -> nx.DiGraph:
+        """The graph with these parameters and input; a `cache` shared between calls skips validating
+        and shaping the layers an earlier call has seen (`archspec.sweep` builds thousands)."""
         inputs = _coerce_input(input)
         try:
-            return build_graph(self.source, _coerce_params(params), inputs)
+            return build_graph(self.source, _coerce_params(params), inputs, cache=cache)
         except SpecError as e:
             if inputs:
                 _hint_channels_last(e, self, params, inputs)

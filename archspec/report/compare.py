@@ -1,5 +1,6 @@
 """Several networks side by side (`archspec compare`), the shipped specs (`archspec zoo`), and the chart of
-MACs against parameters that the course shows after Canziani et al. (2016), as SVG or PNG.
+MACs against parameters that the course shows after Canziani et al. (2016), as SVG, PNG or PDF
+(`archspec.draw.chart`).
 
 The figures are the analysis totals (`archspec.report.analysis.Totals`); this module only arranges them:
 
@@ -14,13 +15,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from archspec.report.analysis import Analysis, analyze, human_bytes
 from archspec.kinds.base import fmt_shape
-from archspec.report.analysis import Analysis, analyze, human, human_bytes
+
+if TYPE_CHECKING:
+    from archspec.draw.chart import Chart
 
 
 @dataclass
@@ -151,155 +154,59 @@ class Comparison:
         return t
 
     # -- the chart -------------------------------------------------------------------------------
-    def points(self) -> list[tuple[str, int, int]]:
-        """(label, MACs, parameters) of every network with both above zero (a log-log chart)."""
-        return [(e.label, e.analysis.totals.macs, e.analysis.totals.params) for e in self.entries
-                if e.analysis.totals.macs > 0 and e.analysis.totals.params > 0]
+    CHART_COLUMNS = ("params", "trainable_params", "non_trainable_params", "buffers", "macs", "flops",
+                     "activations", "activation_bytes", "param_bytes", "memory", "layers", "depth", "receptive_field")
 
-    def plot_svg(self) -> str:
-        return chart_svg(self.points(), self.convention)
+    def points(self, x: str = "macs", y: str = "params") -> list[tuple[str, float, float]]:
+        """(label, x, y) of every network with both figures (and both above zero on a log axis)."""
+        out = []
+        for e in self.entries:
+            r = self._chart_record(e)
+            if r.get(x) is not None and r.get(y) is not None:
+                out.append((e.label, float(r[x]), float(r[y])))
+        return out
 
-    def plot_dot(self) -> str:
-        return chart_dot(self.points(), self.convention)
+    def _chart_record(self, e: Entry) -> dict[str, Any]:
+        r = self.record(e)
+        r["memory"] = r["activation_bytes"] + r["param_bytes"]
+        r["receptive_field"] = max(r["receptive_field"]) if r["receptive_field"] else None
+        return r
 
-    def render_plot(self, suffix: str) -> str | bytes:
-        """The chart as `.svg` text (written by hand) or `.png` bytes (Graphviz's neato, positions pinned;
-        `archspec.draw.render.DotNotFound` when Graphviz is not installed)."""
-        if suffix.lower() == ".svg":
-            return self.plot_svg()
-        if suffix.lower() == ".png":
-            import graphviz
+    def chart(self, x: str = "macs", y: str = "params", colour: str | None = None, front: bool = True) -> Chart:
+        """MACs (x) against parameters (y) by default, one labelled point per network, the Pareto front
+        (fewest x for most y) marked; any two figures, and a third as colour."""
+        from archspec.draw.chart import Chart, figure_title, short_name
+        from archspec.report.sweep import pareto_front
 
-            from archspec.draw.render import DotNotFound
+        for key, what in ((x, "--x"), (y, "--y"), (colour, "--color")):
+            if key is not None and key not in self.CHART_COLUMNS:
+                from archspec.diagnostics import Diagnostic, SpecError, did_you_mean
 
-            try:
-                data: bytes = graphviz.Source(self.plot_dot()).pipe(format="png", engine="neato", neato_no_op=2)
-            except graphviz.ExecutableNotFound:
-                raise DotNotFound() from None
-            return data
-        raise ValueError(f"a chart is written as .svg or .png, not {suffix or 'a file without a suffix'}")
+                raise SpecError(Diagnostic("E205", f"{what}: `{key}` is not a figure of compare",
+                                           expected=", ".join(self.CHART_COLUMNS),
+                                           hint=did_you_mean(key, self.CHART_COLUMNS)))
+        recs = [(e, self._chart_record(e)) for e in self.entries]
+        recs = [(e, r) for e, r in recs if r.get(x) is not None and r.get(y) is not None]
+        xs = [float(r[x]) for _, r in recs]
+        ys = [float(r[y]) for _, r in recs]
+        highlight = pareto_front(list(zip(xs, ys)), ["minimize", "maximize"]) if front and len(recs) > 1 else []
+        per = "" if self.batch == 1 else f" (batch {self.batch})"
+        title = f"{short_name(y, True)} against {short_name(x)}{per}"
+        subtitle = f"{len(recs)} network{'s' if len(recs) != 1 else ''}" + \
+            ("" if self.convention == "archspec" else f", MACs as {self.convention} counts them")
+        return Chart(x=xs, y=ys, labels=[e.label for e, _ in recs], x_key=x, y_key=y,
+                     x_title=figure_title(x, self.convention, self.batch),
+                     y_title=figure_title(y, self.convention, self.batch), title=title, subtitle=subtitle,
+                     colour=[r.get(colour) for _, r in recs] if colour else None, colour_key=colour or "",
+                     highlight=highlight, front=True,
+                     highlight_title=f"Pareto front: fewest {short_name(x)}, most {short_name(y)}")
 
+    def render_plot(self, fmt: str, dpi: int = 150, x: str = "macs", y: str = "params", colour: str | None = None,
+                    front: bool = True) -> bytes:
+        """The chart as the bytes of an .svg, .png or .pdf file (one drawing in the three formats)."""
+        from archspec.draw.chart import render
 
-# -- chart geometry ------------------------------------------------------------------------------
-
-W, H = 720, 480
-LEFT, RIGHT, TOP, BOTTOM = 80, 30, 40, 60
-
-
-def _decades(lo: float, hi: float) -> tuple[int, int]:
-    """Whole powers of ten around [lo, hi], at least one decade apart."""
-    a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
-    if b <= a:
-        b = a + 1
-    return a, b
-
-
-def _layout(points: list[tuple[str, int, int]]) -> tuple[list[tuple[str, float, float]], tuple[int, int],
-                                                          tuple[int, int]]:
-    """Pixel positions (SVG coordinates: y grows downwards) on log-log axes, and the axes' decades."""
-    xs = _decades(min(p[1] for p in points), max(p[1] for p in points)) if points else (8, 10)
-    ys = _decades(min(p[2] for p in points), max(p[2] for p in points)) if points else (6, 8)
-
-    def px(v: float, d: tuple[int, int], size: int) -> float:
-        return (math.log10(v) - d[0]) / (d[1] - d[0]) * size
-
-    out = [(label, LEFT + px(m, xs, W - LEFT - RIGHT), H - BOTTOM - px(p, ys, H - TOP - BOTTOM))
-           for label, m, p in points]
-    return out, xs, ys
-
-
-def _labels(placed: list[tuple[str, float, float]]) -> list[tuple[float, float, str]]:
-    """Where each dot's label goes (x, baseline y, "start" or "end"): right of the dot when that spot is
-    free, else below, left, or left below; greedy, in the order of the dots. Text is about 6.5 px a letter."""
-    boxes: list[tuple[float, float, float, float]] = [(x - 5, y - 5, x + 5, y + 5) for _, x, y in placed]
-    out = []
-    for label, x, y in placed:
-        w = 6.5 * len(label)
-        best = None
-        for dx, dy, anchor in ((8, -6, "start"), (8, 16, "start"), (-8, -6, "end"), (-8, 16, "end")):
-            x0 = x + dx if anchor == "start" else x + dx - w
-            box = (x0, y + dy - 11, x0 + w, y + dy + 2)
-            if best is None:
-                best = (x + dx, y + dy, anchor, box)
-            if not any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in boxes):
-                best = (x + dx, y + dy, anchor, box)
-                break
-        assert best is not None
-        boxes.append(best[3])
-        out.append(best[:3])
-    return out
-
-
-def _power(e: int) -> str:
-    return human(10**e).replace(".00", "")
-
-
-def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def chart_svg(points: list[tuple[str, int, int]], convention: str = "archspec") -> str:
-    """A log-log scatter of MACs (x) against parameters (y), one labelled dot per network."""
-    placed, xs, ys = _layout(points)
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-         'font-family="Helvetica, Arial, sans-serif" font-size="12">',
-         f'<rect width="{W}" height="{H}" fill="white"/>',
-         f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15">Parameters against MACs '
-         f'({_esc(convention)})</text>']
-    for i, e in enumerate(range(xs[0], xs[1] + 1)):
-        x = LEFT + i / (xs[1] - xs[0]) * pw
-        o.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" stroke="#ddd"/>')
-        o.append(f'<text x="{x:.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{_power(e)}</text>')
-    for i, e in enumerate(range(ys[0], ys[1] + 1)):
-        y = H - BOTTOM - i / (ys[1] - ys[0]) * ph
-        o.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" stroke="#ddd"/>')
-        o.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_power(e)}</text>')
-    o.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    o.append(f'<text x="{LEFT + pw / 2}" y="{H - 18}" text-anchor="middle">MACs per sample (log scale)</text>')
-    o.append(f'<text transform="translate(20 {TOP + ph / 2}) rotate(-90)" text-anchor="middle">'
-             'Parameters (log scale)</text>')
-    for (label, x, y), (_, m, p), (lx, ly, anchor) in zip(placed, points, _labels(placed)):
-        o.append(f'<g><title>{_esc(label)}: {p:,} parameters, {m:,} MACs</title>'
-                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#1f77b4" fill-opacity="0.8"/>'
-                 f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}">{_esc(label)}</text></g>')
-    o.append("</svg>")
-    return "\n".join(o) + "\n"
-
-
-def chart_dot(points: list[tuple[str, int, int]], convention: str = "archspec") -> str:
-    """The same chart for Graphviz: every node pinned (`neato -n2`), positions in points (y up)."""
-    placed, xs, ys = _layout(points)
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
-
-    def q(s: str) -> str:
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    def at(x: float, y: float) -> str:
-        return f'pos="{x:.1f},{H - y:.1f}!"'
-
-    o = ["graph chart {", f'  graph [bb="0,0,{W},{H}", bgcolor=white, fontname=Helvetica];',
-         '  node [fontname=Helvetica, fontsize=10, shape=plaintext, width=0, height=0, margin=0];',
-         f'  title [label={q(f"Parameters against MACs ({convention})")}, fontsize=14, {at(W / 2, 22)}];',
-         f'  xlabel [label="MACs per sample (log scale)", {at(LEFT + pw / 2, H - 18)}];',
-         f'  ylabel [label="Parameters (log scale)", {at(36, TOP - 16)}];']
-    corners: dict[str, tuple[float, float]] = {"c00": (LEFT, TOP), "c10": (W - RIGHT, TOP), "c11": (W - RIGHT, H - BOTTOM), "c01": (LEFT, H - BOTTOM)}
-    for name, (x, y) in corners.items():
-        o.append(f'  {name} [label="", shape=point, width=0.01, {at(x, y)}];')
-    o.append("  c00 -- c10 -- c11 -- c01 -- c00 [color=\"#333333\"];")
-    for i, e in enumerate(range(xs[0], xs[1] + 1)):
-        x = LEFT + i / (xs[1] - xs[0]) * pw
-        o.append(f'  xt{i} [label={q(_power(e))}, {at(x, H - BOTTOM + 14)}];')
-    for i, e in enumerate(range(ys[0], ys[1] + 1)):
-        y = H - BOTTOM - i / (ys[1] - ys[0]) * ph
-        o.append(f'  yt{i} [label={q(_power(e))}, {at(LEFT - 22, y)}];')
-    for i, ((label, x, y), (lx, ly, anchor)) in enumerate(zip(placed, _labels(placed))):
-        o.append(f'  p{i} [label="", shape=circle, style=filled, fillcolor="#1f77b4", color="#1f77b4", '
-                 f'width=0.14, {at(x, y)}];')
-        half = 3.25 * len(label)  # a node's position is its centre
-        o.append(f'  l{i} [label={q(label)}, {at(lx + half if anchor == "start" else lx - half, ly - 4)}];')
-    o.append("}")
-    return "\n".join(o) + "\n"
+        return render(self.chart(x, y, colour, front), fmt.lower().lstrip("."), dpi)
 
 
 # -- the zoo -------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /* archspec's interactive view: the diagram (laid out by Graphviz in WebAssembly, in a Web Worker),
    blocks that open and close, a card for the selected layer or block, and the table, linked both
    ways. The model comes inlined (gzip + base64) or, under `archspec serve`, from the server, which
-   the page polls for changes. See archspec/backends/html_view.py for the model. */
+   the page polls for changes. See archspec/draw/html.py for the model. */
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
