@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import archspec
+from archspec.build.elaborate import BuildCache
+from archspec.cli import main, split_sweep_args
 from archspec.draw.chart import Chart, render
 from archspec.report.sweep import pareto_front, parse_axis, sweep
-from archspec.cli import main, split_sweep_args
-from archspec.build.elaborate import BuildCache
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOUND = str(ROOT / "docs" / "examples" / "mobilenet_compound.arch")

@@ -1,7 +1,8 @@
 """The command line, a thin client of the library: `archspec COMMAND ...` (app.py), the training
 commands' options (train.py) and the error catalogue's examples (examples.py)."""
 
-from archspec.cli.app import COMMANDS, build_parser, main, split_compare_args
+from archspec.cli.app import COMMANDS, build_parser, main, split_compare_args, split_sweep_args
 from archspec.files import parse_inputs, parse_sets, write_atomic
 
-__all__ = ["COMMANDS", "build_parser", "main", "parse_inputs", "parse_sets", "split_compare_args", "write_atomic"]
+__all__ = ["COMMANDS", "build_parser", "main", "parse_inputs", "parse_sets", "split_compare_args", "split_sweep_args",
+           "write_atomic"]

@@ -21,12 +21,12 @@ from typing import Any
 
 import networkx as nx
 
+from archspec.build.elaborate import BuildCache, build_graph
+from archspec.build.scopes import OutputInfo, ScopeInfo, scope_chain
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.files import parse_shape
 from archspec.kinds import KINDS
 from archspec.kinds.base import CONVENTIONS, Cost, Shape, fmt_shape
-from archspec.build.elaborate import BuildCache, build_graph
-from archspec.build.scopes import OutputInfo, ScopeInfo, scope_chain
 from archspec.lang.expr import Value
 from archspec.lang.load import Source, load_source
 from archspec.passes import costs, receptive

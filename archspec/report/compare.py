@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.report.analysis import Analysis, analyze, human_bytes
 from archspec.kinds.base import fmt_shape
+from archspec.report.analysis import Analysis, analyze, human_bytes
 
 if TYPE_CHECKING:
     from archspec.draw.chart import Chart

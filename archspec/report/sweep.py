@@ -30,12 +30,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.report.analysis import Analysis, Spec, human_bytes, load
-from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, remember_source
 from archspec.build.elaborate import BuildCache, _hashable
+from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, remember_source
+from archspec.kinds.base import CONVENTIONS, Shape
 from archspec.lang import ast
 from archspec.lang.expr import MAX_ITEMS, Evaluator, TensorRef, Value, show, type_name
-from archspec.kinds.base import CONVENTIONS, Shape
+from archspec.report.analysis import Analysis, Spec, human_bytes, load
 
 if TYPE_CHECKING:
     from archspec.draw.chart import Chart
