@@ -15,7 +15,7 @@ import archspec
 
 def compiled(a: archspec.Analysis) -> nn.Module:
     """The analysis's network compiled by `archspec.compile`; every output in a list, in evaluation mode too."""
-    model = archspec.compile(a.graph)
+    model = archspec.compile(a.ir)
     return _AllOutputs(model) if len(a.outputs) > 1 else model
 
 
@@ -34,8 +34,8 @@ def layer_module(a: archspec.Analysis) -> nn.Module:
     `forward`, such as `padchannels`)."""
     from archspec.pytorch.module import build
 
-    model, plan = build(a.graph)
-    node = next(n for n, d in a.graph.nodes(data=True) if d["role"] == "layer")
+    model, plan = build(a.ir)
+    node = next(n.id for n in a.ir if n.op == "layer")
     return model.get_submodule(plan.paths[node]) if node in plan.paths else model
 
 

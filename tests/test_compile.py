@@ -115,7 +115,7 @@ def test_modules_follow_the_spec_hierarchy_and_order():
     assert isinstance(model.get_submodule("stage3.bottleneck2.residual.conv1"), torch.nn.Conv2d)
     assert isinstance(model.stage1, torch.nn.Sequential) and type(model.stage1.bottleneck1).__name__ == "Bottleneck"
     # parameters in the spec's layer order: a hand-written equivalent's state_dict lines up by position
-    layer_order = [n for n, d in g.nodes(data=True) if d["role"] == "layer" and d["kind"] in ("conv", "dense")]
+    layer_order = [n.id for n in g if n.op == "layer" and n.kind in ("conv", "dense")]
     weights = [k.removesuffix(".weight") for k, _ in model.named_parameters() if k.endswith("weight")
                and isinstance(model.get_submodule(k.removesuffix(".weight")), (torch.nn.Conv2d, torch.nn.Linear))]
     assert weights == layer_order
@@ -255,8 +255,8 @@ network net:
 
 def test_hostile_names_cannot_inject_code():
     g = spec_graph(HOSTILE)
-    g.graph["name"] = 'x"):\n import os #'
-    g.graph["source"] = '/tmp/"""\nimport os\n"""'
+    g.name = 'x"):\n import os #'
+    g.source = '/tmp/"""\nimport os\n"""'
     source = archspec.generate_code(g)
     tree = ast.parse(source)
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
@@ -405,7 +405,7 @@ def test_every_layer_kind_is_compiled_somewhere():
 
     used = set()
     for text in [*SINKS.values(), *(p.read_text() for p in ALL_SPECS)]:
-        used |= {d["kind"] for _, d in spec_graph(text).nodes(data=True)}
+        used |= {n.kind for n in spec_graph(text)}
     assert set(KINDS) - used == set()
 
 

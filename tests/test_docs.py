@@ -17,6 +17,6 @@ def test_every_kind_is_documented():
 
     text = (ROOT / "docs" / "layers.md").read_text(encoding="utf-8")
     for name, kind in KINDS.items():
-        if kind.role != "output":
+        if kind.op != "output":
             assert f"### `{name}`" in text
             assert kind.summary, f"{name} has no summary"

@@ -51,7 +51,7 @@ def test_connections_come_from_the_general_rule(lenet):
 
 
 def test_c3_reads_table_one(lenet):
-    table = lenet.graph.nodes["C3"]["args"].table
+    table = lenet.ir["C3"].args.table
     assert [tuple(int(c) for c in col) for col in C3_TABLE] == list(table)
     assert sum(map(len, table)) == 60  # 60 of the 96 possible links
 

@@ -191,7 +191,7 @@ def svg_texts(g: graphviz.Digraph) -> list[tuple[str, float, float, bool]]:
 def test_every_spec_renders(path):
     a = archspec.analyze(path)
     for style in ("graph", "volumes"):
-        g = archspec.render(a, style=style, depth=None if style == "volumes" or len(a.graph) < 300 else 2)
+        g = archspec.render(a, style=style, depth=None if style == "volumes" or len(a.ir) < 300 else 2)
         root = ET.fromstring(to_bytes(g, "svg"))
         assert root.tag == SVG + "svg"
         assert root.findall(f".//{SVG}g[@class='node']")
@@ -324,7 +324,7 @@ def test_auxiliary_heads_branch_off_the_straight_main_path():
 
 
 def test_view_model():
-    v = build_view(archspec.analyze(RESIDUAL).graph)
+    v = build_view(archspec.analyze(RESIDUAL).ir)
     assert [v.boxes[b].title for b in v.main_path()][:3] == ["input", "conv", "conv"]
     assert v.box_of("res1.relu1") is None or v.box_of("res1.branch1.relu1") is not None
 

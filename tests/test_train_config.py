@@ -20,7 +20,7 @@ SPEC = """network net(classes = 3, training = {"epochs": 7, "lr": 0.05, "optimiz
 
 
 def spec_params(text: str = SPEC) -> dict:
-    return archspec.load(text).graph().graph["params"]
+    return archspec.load(text).graph().params
 
 
 def test_defaults():
@@ -48,7 +48,7 @@ def test_bare_words_and_the_yaml_form(tmp_path):
     assert (cfg.schedule, cfg.optimizer) == ("cosine", "sgd")
     y = tmp_path / "n.yaml"
     y.write_text("network: n\nparams: {training: {epochs: 2, schedule: step}}\nbody:\n  - input 4\n  - dense 2\n")
-    cfg, _ = build_config(archspec.load(y).graph().graph["params"])
+    cfg, _ = build_config(archspec.load(y).graph().params)
     assert (cfg.epochs, cfg.schedule) == (2, "step")
 
 

@@ -22,5 +22,5 @@ def output_of(a: Analysis, scope: str) -> tuple[int, ...]:
 
 
 def input_of(a: Analysis, node: str) -> tuple[int, ...]:
-    g = a.graph
-    return g.nodes[g.nodes[node]["inputs"][0]]["meta"]["shape"]
+    g = a.ir
+    return g[g[node].inputs[0]].meta.shape

@@ -11,22 +11,22 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 from pydantic import ValidationError
 
 from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
-from archspec.build.scopes import OutputInfo, ScopeInfo
+from archspec.ir import Graph, Meta, Node, Output, Scope
 from archspec.lang import ast
 from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
 from archspec.lang.load import Source
 from archspec.kinds import REGISTRY
-from archspec.kinds.base import Args, LayerKind, Shape, ShapeError, fmt_shape, prod
+from archspec.kinds.base import Args, LayerKind, NoArgs, Shape, ShapeError, fmt_shape, prod
 from archspec.kinds.core import MAX_ELEMENTS
 
 MAX_NODES = 1_000_000  # layers in one network; ARCHSPEC_MAX_NODES (or `max_nodes=`) overrides it
 WORK_PER_NODE = 10  # statements executed while expanding (lets, calls, layers...): at most 10 per allowed layer
 MAX_REPEAT = 100_000
 MAX_CALL_DEPTH = 64
+NO_ARGS = NoArgs()  # an output node's arguments
 ENV_MAX_NODES = "ARCHSPEC_MAX_NODES"
 MAX_WARNINGS = 10  # W100 warnings listed one by one
 BUILTINS = ("channels", "shape")  # names that read the current tensor
@@ -53,13 +53,17 @@ class Frame:
     env: dict[str, Value]
     blocks: dict[str, Closure]
     ns: Namespace
-    path: str
+    scope: Scope | None  # the block instance or branch being built (None at the top)
     current: str | None
     frozen: bool = False
 
-    def sub(self, path: str | None = None, frozen: bool | None = None) -> Frame:
-        return Frame(self.env, self.blocks, self.ns, self.path if path is None else path, self.current,
-                     self.frozen if frozen is None else frozen)
+    @property
+    def path(self) -> str:
+        return self.scope.id if self.scope is not None else ""
+
+    def sub(self, scope: Scope | None | bool = False, frozen: bool | None = None) -> Frame:
+        return Frame(self.env, self.blocks, self.ns, self.scope if scope is False else scope,  # type: ignore[arg-type]
+                     self.current, self.frozen if frozen is None else frozen)
 
 
 @dataclass(eq=False)
@@ -71,12 +75,15 @@ class BuildCache:
 
     args: dict[tuple[Any, ...], Args] = field(default_factory=dict)
     shapes: dict[tuple[Any, ...], Shape] = field(default_factory=dict)
+    costs: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the cost pass's, by the same keys
+    steps: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the receptive-field pass's
 
     def __len__(self) -> int:
-        return len(self.args) + len(self.shapes)
+        return len(self.args) + len(self.shapes) + len(self.costs) + len(self.steps)
 
     def clear(self) -> None:
-        self.shapes.clear()  # first: its keys hold ids of the objects in `args`
+        for d in (self.shapes, self.costs, self.steps):  # first: their keys hold ids of the objects in `args`
+            d.clear()
         self.args.clear()
 
 
@@ -114,31 +121,30 @@ class Builder:
         self.overrides = dict(params or {})
         self.input_overrides = dict(inputs or {})
         self.input_names: list[str] = []  # the network's inputs, to check the names of the overrides
-        self.g: nx.DiGraph = nx.DiGraph()
+        self.g = Graph(source.spec.network.name if source.spec.network else "network", source.spec.path)
         self.used: dict[str, dict[str, int]] = {}  # scope → local name → count (for unique names)
         self.calls: list[tuple[str, str, Span | None]] = []  # (block name, instance id, call span)
-        self.outputs: list[OutputInfo] = []
-        self.scopes: dict[str, ScopeInfo] = {}
+        self.outputs = self.g.outputs
+        self.scopes = self.g.scopes
         self.all_targets = _targets(source)
         cache = cache if cache is not None else BuildCache()
         self._args_cache = cache.args
         self._shapes = cache.shapes
 
     # -- entry -------------------------------------------------------------------------------
-    def build(self) -> nx.DiGraph:
+    def build(self) -> Graph:
         net = self.source.spec.network
         if net is None:
             raise SpecError(Diagnostic("E402", f"{self.source.spec.path} defines no network", None,
                                        hint="a spec needs `network NAME:` with an `input` and layers; "
                                             "a file of blocks only is for `use`"))
         g = self.g
-        g.graph.update(name=net.name, source=self.source.spec.path, scopes=self.scopes, outputs=self.outputs)
         env = self._network_params(net)
-        g.graph["params"] = dict(env)
+        g.params = dict(env)
         top = {name: Closure(b, env, {}) for name, b in self.source.blocks.items()}
         for c in top.values():
             c.blocks = top
-        frame = Frame(env, top, Namespace(), "", None)
+        frame = Frame(env, top, Namespace(), None, None)
         try:
             self.run(net.body, frame)
         except RecursionError:
@@ -148,21 +154,20 @@ class Builder:
                 raise SpecError(Diagnostic("E302", f"network `{net.name}` has no layers", net.span,
                                            hint="start with `input 3x224x224`"), partial=g)
             self._add_output("out", frame.current, None, net.span)
-        g.graph["inputs"] = [n for n, d in g.nodes(data=True) if d["role"] == "input"]
         unknown = sorted(set(self.input_overrides) - {"*", *self.input_names})
         if unknown:
             raise SpecError(Diagnostic("E207", f"network `{net.name}` has no input named `{unknown[0]}`", net.span,
                                        expected="one of " + ", ".join(f"`{n}`" for n in self.input_names)
                                        + " (or a shape alone, for every input)",
                                        hint=did_you_mean(unknown[0], self.input_names)))
-        g.graph["warnings"] = self._dead_ends()
+        g.warnings = self._dead_ends()
         return g
 
     def _dead_ends(self) -> list[Diagnostic]:
         """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
         g = self.g
-        dead = [n for n, d in g.nodes(data=True) if d["role"] != "output" and g.out_degree(n) == 0]
-        out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g.nodes[n]["span"],
+        dead = [n.id for n in g if n.op != "output" and not g.users(n.id)]
+        out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g[n].span,
                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
                                                    "or remove it") for n in dead[:MAX_WARNINGS]]
         if len(dead) > MAX_WARNINGS:  # 100,000 side paths: ten warnings, and the count of the others
@@ -297,14 +302,9 @@ class Builder:
             self._add_output(out_name, node, weight, s.span)
 
     def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
-        from archspec.kinds.base import NoArgs
-
-        nid = f"output:{name}"
-        shape = self.g.nodes[source]["meta"]["shape"]
-        self.g.add_node(nid, kind="output", role="output", args=NoArgs(), inputs=[source], scope="", span=span,
-                        frozen=False, fused=False, meta={"shape": shape})
-        self.g.add_edge(source, nid)
-        self.outputs.append(OutputInfo(name, nid, source, weight))
+        nid = f"output:{name}"  # an id no layer can have; what it is, its fields say
+        self.g.add(Node(nid, "output", "output", NO_ARGS, (source,), name, None, span, meta=Meta(self.g[source].meta.shape)))
+        self.outputs.append(Output(name, nid, source, weight))
 
     # -- layers and block calls ---------------------------------------------------------------
     def _layer(self, s: ast.Layer, f: Frame) -> None:
@@ -318,12 +318,12 @@ class Builder:
             self._call(s, closure, f)
             return
         kind = self._kind(s.kind, s.kind_span, f)
-        if kind.role == "merge":
+        if kind.op == "merge":
             self._merge_inline(s, kind, f)
             return
         args, acts = self._bind(kind, s.args, f, s)
         inputs: list[str] = []
-        if kind.role != "input":
+        if kind.op != "input":
             if f.current is None:
                 raise SpecError(Diagnostic("E302", f"`{s.kind}` has no input tensor", s.span,
                                            hint="start the network with `input 3x224x224` (or `from NAME`)"),
@@ -340,8 +340,8 @@ class Builder:
 
     def _merge(self, s: ast.Merge, f: Frame) -> None:
         kind = self._kind(s.kind, s.kind_span, f)
-        if kind.role != "merge":
-            merges = sorted(n for n, k in REGISTRY.items() if k.role == "merge")
+        if kind.op != "merge":
+            merges = sorted(n for n, k in REGISTRY.items() if k.op == "merge")
             raise SpecError(Diagnostic("E200", f"`{s.kind}` cannot take branches", s.kind_span,
                                        expected="a merge: " + ", ".join(f"`{m}`" for m in merges),
                                        hint="branches are written under `concat:`, `add:` or `mul:`"))
@@ -353,8 +353,8 @@ class Builder:
         for br in s.branches:
             name = self._local(f.path, br.name or "branch", bool(br.name))
             path = _join(f.path, name)
-            self.scopes[path] = ScopeInfo(path, "branch", name, span=br.span)
-            sub = f.sub(path=path)
+            scope = self.scopes[path] = Scope(path, "branch", name, f.scope, span=br.span)
+            sub = f.sub(scope=scope)
             sub.current = start
             self.run(br.body, sub)
             assert sub.current is not None
@@ -423,8 +423,8 @@ class Builder:
                                 partial=self.g)
         name = self._local(f.path, s.target or b.name, bool(s.target))
         path = _join(f.path, name)
-        self.scopes[path] = ScopeInfo(path, "block", b.name, {p.name: env[p.name] for p in b.params}, s.span)
-        sub = Frame(env, c.blocks, Namespace(), path, f.current, f.frozen)
+        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span)
+        sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = f"the call of `{b.name}`"
         if b.body:
             estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
@@ -447,7 +447,7 @@ class Builder:
         if cost is None:
             return
         nodes, work = cost
-        total = self.g.number_of_nodes() + nodes
+        total = len(self.g) + nodes
         if total > self.max_nodes:
             raise self._too_big(f"{what} would expand the network to at least {_count(total)} layers", span)
         if self.work + work > self.max_work:
@@ -469,7 +469,7 @@ class Builder:
     # -- helpers -------------------------------------------------------------------------------
     def _kind(self, name: str, span: Span | None, f: Frame) -> LayerKind[Any]:
         kind = REGISTRY.get(name)
-        if kind is None or kind.role == "output":
+        if kind is None or kind.op == "output":
             known = [*REGISTRY, *f.blocks]
             raise SpecError(Diagnostic("E200", f"unknown layer or block `{name}`", span,
                                        hint=did_you_mean(name, known) or "`archspec layers` lists the layer kinds",
@@ -478,7 +478,7 @@ class Builder:
 
     def _evaluator(self, env: dict[str, Value], f: Frame | None = None) -> Evaluator:
         if f is not None and f.current is not None and not all(b in env for b in BUILTINS):
-            shape = self.g.nodes[f.current]["meta"]["shape"]
+            shape = self.g[f.current].meta.shape
             env = {"channels": shape[0], "shape": shape, **env}
         return Evaluator(env, f.ns if f else None)
 
@@ -499,7 +499,7 @@ class Builder:
                     values[word], spans[word] = True, a.span
                     continue
                 act = REGISTRY.get(word)
-                if act is not None and act.category == "activation" and kind.role == "layer" \
+                if act is not None and act.category == "activation" and kind.op == "layer" \
                         and kind.category != "activation":
                     acts.append((word, a.span))
                     continue
@@ -659,11 +659,11 @@ class Builder:
     def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
              fused: bool = False) -> str:
         g = self.g
-        if g.number_of_nodes() >= self.max_nodes:
+        if len(g) >= self.max_nodes:
             outer = self._while_expanding()
             what, span = outer if outer else ("the network", s.span)
             raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
-        ins = [g.nodes[i]["meta"]["shape"] for i in inputs]
+        ins = [g[i].meta.shape for i in inputs]
         key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
         out = self._shapes.get(key)
         try:
@@ -679,10 +679,7 @@ class Builder:
                                        expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
         name = self._local(f.path, target or kind.name, bool(target) and not fused)
         nid = _join(f.path, name)
-        g.add_node(nid, kind=kind.name, role=kind.role, args=args, inputs=inputs, scope=f.path, span=s.span,
-                   frozen=f.frozen, fused=fused, meta={"shape": out})
-        for i in inputs:
-            g.add_edge(i, nid)
+        g.add(Node(nid, kind.op, kind.name, args, tuple(inputs), name, f.scope, s.span, f.frozen, fused, Meta(out)))
         return nid
 
 
@@ -894,7 +891,7 @@ def _forget(env: dict[str, Value], names: Any) -> None:
 
 def build_graph(source: Source, params: dict[str, Value] | None = None,
                 inputs: dict[str, Shape] | None = None, max_nodes: int | None = None,
-                cache: BuildCache | None = None) -> nx.DiGraph:
+                cache: BuildCache | None = None) -> Graph:
     """Elaborate a loaded spec into the graph IR, with every node's output shape. At most `max_nodes`
     layers (default: ARCHSPEC_MAX_NODES from the environment, else MAX_NODES) and ten statements executed
     per allowed layer; a spec that would expand past either is one E600 naming the repeat or call. A `cache`

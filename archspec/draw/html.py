@@ -30,9 +30,9 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.build.scopes import scope_chain
 from archspec.diagnostics import render as render_diagnostic
 from archspec.draw.view import CATEGORY_NAMES, View, build_view, category_color, check_expand
+from archspec.ir import scope_chain
 from archspec.kinds.base import fmt_shape
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ class _Model:
 
     def __init__(self, a: Analysis) -> None:
         self.a = a
-        self.g = a.graph
+        self.g = a.ir
         self.scopes = a.scopes
         self.nodes = list(self.g.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
@@ -159,8 +159,8 @@ class _Model:
                 e["nodes"].append(r.name)
                 self.entry_of[r.name] = boxes[bi]["e"]
                 continue
-            d = g.nodes[r.name]
-            span = d["span"]
+            d = g[r.name]
+            span = d.span
             self.entry_of[r.name] = len(entries)
             if bi is not None:
                 boxes[bi]["e"] = len(entries)
@@ -171,17 +171,17 @@ class _Model:
                 "m": r.macs, "f": r.flops, "c": r.connections, "mem": r.activations * BYTES_PER_ELEMENT,
                 "rf": r.receptive_field, "st": r.effective_stride, "off": r.receptive_offset,
                 "frozen": r.frozen, "file": span.file if span else None, "line": span.line if span else None,
-                "in": [[i, fmt_shape(g.nodes[i]["meta"]["shape"])] for i in d["inputs"]],
-                "b": bi, "nodes": [r.name], "cat": _category(d["kind"])})
+                "in": [[i, fmt_shape(g[i].meta.shape)] for i in d.inputs],
+                "b": bi, "nodes": [r.name], "cat": _category(d.kind)})
         return boxes, entries
 
     def node_items(self) -> list[dict[str, Any]]:
         """Every graph node: its scope, the open diagram's box that draws it (or, for an identity, the
         node whose tensor it passes on), its inputs, its shape and its table row."""
         g, index = self.g, self.index
-        return [{"id": n, "s": self.sindex.get(g.nodes[n]["scope"], -1), "b": self.box_of.get(n),
-                 "al": index[g.nodes[n]["inputs"][0]] if n not in self.box_of and g.nodes[n]["inputs"] else None,
-                 "in": [index[i] for i in g.nodes[n]["inputs"]], "sh": fmt_shape(g.nodes[n]["meta"]["shape"]),
+        return [{"id": n, "s": self.sindex.get(g[n].scope_id, -1), "b": self.box_of.get(n),
+                 "al": index[g[n].inputs[0]] if n not in self.box_of and g[n].inputs else None,
+                 "in": [index[i] for i in g[n].inputs], "sh": fmt_shape(g[n].meta.shape),
                  "e": self.entry_of.get(n)} for n in self.nodes]
 
     def _scope_totals(self) -> tuple[dict[str, dict[str, int]], dict[str, str], dict[str, str]]:
@@ -190,7 +190,7 @@ class _Model:
         last: dict[str, str] = {}
         for n in self.nodes:
             row = self.rows.get(n)
-            for sc in scope_chain(self.g.nodes[n]["scope"]):
+            for sc in scope_chain(self.g[n].scope_id):
                 first.setdefault(sc, n)
                 last[sc] = n
                 if row is not None:
@@ -216,7 +216,7 @@ class _Model:
                 "cl": _cluster_attrs(c.kind, c.label) if c else None, "title": c.label if c else info.label,
                 "first": self.index[self.first[sid]] if sid in self.first else None,
                 "last": self.index[lst] if lst else None,
-                "sh": fmt_shape(g.nodes[lst]["meta"]["shape"]) if lst else "",
+                "sh": fmt_shape(g[lst].meta.shape) if lst else "",
                 "rf": rows[lst].receptive_field if lst in rows else None,
                 "in": _scope_inputs(g, sid, self.first, self.last, self.nodes, self.index),
                 "file": info.span.file if info.span else None, "line": info.span.line if info.span else None,
@@ -238,7 +238,7 @@ class _Model:
                     continue
                 members: dict[str, list[str]] = {}
                 for n in b.nodes:
-                    m = [c for c in scope_chain(g.nodes[n]["scope"]) if scopes[c].kind == "block"][d]
+                    m = [c for c in scope_chain(g[n].scope_id) if scopes[c].kind == "block"][d]
                     members.setdefault(m, []).append(n)
                 base = b.title.rsplit(" ×", 1)[0]
                 template = self.attrs(replace(b, title=f"{base} ×{_MARK['n']}", layers=_SENTINEL_LAYERS,
@@ -249,8 +249,8 @@ class _Model:
                 for m, inside in members.items():
                     t = self.totals[m]
                     one = replace(b, id=m, title=base, count=1, nodes=inside, layers=t["layers"], params=t["p"],
-                                  macs=t["m"], shape=g.nodes[inside[-1]]["meta"]["shape"],
-                                  frozen=all(g.nodes[n]["frozen"] for n in inside))
+                                  macs=t["m"], shape=g[inside[-1]].meta.shape,
+                                  frozen=all(g[n].frozen for n in inside))
                     items[sindex[m]]["box"] = {"a": self.attrs(one), "title": base}
                     items[sindex[m]]["g"] = len(groups)
                 groups.append({"members": [sindex[m] for m in members], "base": base, "a": template})
@@ -295,12 +295,12 @@ def _scope_inputs(g: Any, sid: str, first: dict[str, str], last: dict[str, str],
     out: dict[str, str] = {}
     for i in inside:
         n = nodes[i]
-        if not g.nodes[n]["scope"].startswith(prefix) and g.nodes[n]["scope"] != sid:
+        if not g[n].scope_id.startswith(prefix) and g[n].scope_id != sid:
             continue
-        for src in g.nodes[n]["inputs"]:
-            ss = g.nodes[src]["scope"]
+        for src in g[n].inputs:
+            ss = g[src].scope_id
             if ss != sid and not ss.startswith(prefix) and src not in out:
-                out[src] = fmt_shape(g.nodes[src]["meta"]["shape"])
+                out[src] = fmt_shape(g[src].meta.shape)
     return [[k, v] for k, v in out.items()]
 
 

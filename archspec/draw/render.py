@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.build.scopes import scope_chain
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.draw.fit import (
     SLIDE_WIDTH_IN,
@@ -39,6 +38,7 @@ from archspec.draw.fit import (
     text_width,
 )
 from archspec.draw.view import CATEGORY_NAMES, Box, Edge, View, build_view, category_color
+from archspec.ir import scope_chain
 from archspec.kinds.base import fmt_shape
 
 if TYPE_CHECKING:
@@ -119,13 +119,13 @@ def figure(spec: str | Path | Spec | Analysis, *, style: str = "graph", depth: i
                                        hint="drop the option, or draw with --style graph"))
 
         return volumes(a, depth=depth, expand=expand, legend=legend, title=heading, fit=fit)
-    view = build_view(a.graph, depth=depth, expand=expand)
+    view = build_view(a.ir, depth=depth, expand=expand)
     return graph_digraph(view, rankdir=rankdir.upper(), costs=costs, legend=legend, edge_labels=edge_labels,
                          title=heading, fit=fit)
 
 
 def _title(a: Analysis) -> str:
-    ps = a.graph.graph.get("params", {})
+    ps = a.ir.params
     from archspec.lang.expr import show
 
     return a.name + ("  (" + ", ".join(f"{k}={show(v)}" for k, v in ps.items()) + ")" if ps else "")

@@ -21,10 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
-from archspec.build.scopes import ScopeInfo, scope_chain
 from archspec.diagnostics import Diagnostic, SpecError, did_you_mean
+from archspec.ir import Graph, Meta, Scope, scope_chain
 from archspec.kinds import KINDS
 from archspec.kinds.base import Shape
 
@@ -138,13 +136,13 @@ class View:
 _AUTO_BRANCH = re.compile(r"branch\d+")
 
 
-def scope_labels(scopes: dict[str, ScopeInfo]) -> dict[str, str]:
+def scope_labels(scopes: dict[str, Scope]) -> dict[str, str]:
     """Short block labels: an argument that every instance of a block gives the same value (when the
     block is used more than once) is left out: `bottleneck(64, 1)`, not `bottleneck(64, 1, 4, false, 0)`
     (unless that would leave out every argument)."""
     from archspec.lang.expr import show
 
-    by_name: dict[str, list[ScopeInfo]] = {}
+    by_name: dict[str, list[Scope]] = {}
     for s in scopes.values():
         if s.kind == "block":
             by_name.setdefault(s.name, []).append(s)
@@ -172,12 +170,12 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _auto_named(scope: ScopeInfo) -> bool:
+def _auto_named(scope: Scope) -> bool:
     last = scope.id.rpartition(".")[2]
     return re.fullmatch(re.escape(scope.name) + r"\d*", last) is not None
 
 
-def check_expand(names: Iterable[str], scopes: dict[str, ScopeInfo]) -> None:
+def check_expand(names: Iterable[str], scopes: dict[str, Scope]) -> None:
     blocks = {s.id for s in scopes.values() if s.kind == "block"} | {s.name for s in scopes.values() if s.kind == "block"}
     for n in names:
         if n not in blocks:
@@ -188,13 +186,13 @@ def check_expand(names: Iterable[str], scopes: dict[str, ScopeInfo]) -> None:
                                                   else "this network has no blocks")))
 
 
-def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[str] = (),
+def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] = (),
                group: bool = True, closed: set[str] | frozenset[str] = frozenset()) -> View:
     """Reduce an analysed graph to what a diagram draws (see the module's docstring). `closed` block
     instances are drawn as one box whatever the depth, unless expanded."""
     if depth is not None and depth < 0:
         raise SpecError(Diagnostic("E202", f"--depth must be 0 or more, got {depth}"))
-    scopes: dict[str, ScopeInfo] = dict(graph.graph.get("scopes", {}))
+    scopes: dict[str, Scope] = dict(graph.scopes)
     check_expand(expand, scopes)
     labels = scope_labels(scopes)
     opened = _opened(scopes, depth, set(expand), closed)
@@ -207,36 +205,34 @@ def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[
     collapsed_of: dict[str, str] = {}  # graph node → collapsed scope
     alias: dict[str, str] = {}  # an identity → its input
     for n in nodes:
-        d = graph.nodes[n]
-        c = _collapsed(d["scope"], scopes, opened)
+        d = graph[n]
+        c = _collapsed(d.scope_id, scopes, opened)
         if c is not None:
             collapsed_of[n] = c
             continue
-        kind = KINDS[d["kind"]]
-        m = d["meta"]
-        if d["fused"] and d["inputs"] and rep.get(d["inputs"][0]) in boxes:
-            b = boxes[rep[d["inputs"][0]]]
+        kind = KINDS[d.kind]
+        m = d.meta
+        if d.fused and d.inputs and rep.get(d.inputs[0]) in boxes:
+            b = boxes[rep[d.inputs[0]]]
             if b.role == "layer":
                 rep[n] = b.id
-                b.fused.append(d["kind"])
-                b.shape = m["shape"]
+                b.fused.append(d.kind)
+                b.shape = m.shape
                 _add_cost(b, m)
                 b.nodes.append(n)
                 continue
-        if d["kind"] == "identity" and d["role"] == "layer" and d["inputs"]:
-            alias[n] = d["inputs"][0]
+        if d.kind == "identity" and d.op == "layer" and d.inputs:
+            alias[n] = d.inputs[0]
             continue
-        role = d["role"]
+        role = d.op
         if role == "output":
-            name = n.partition(":")[2]
-            title, detail = "output", ("" if name == "out" else name)
+            title, detail = "output", ("" if d.name == "out" else d.name)
         elif role == "input":
-            title, detail = (n.rpartition(".")[2] if n != "input" else "input"), ""
-            title = "input" if title == "input" else f"input {title}"
+            title, detail = ("input" if d.name == "input" else f"input {d.name}"), ""
         else:
-            title, detail = d["kind"], kind.describe(d["args"])
-        b = Box(n, role, d["kind"], title, detail, m["shape"], kind.category, d["scope"], nodes=[n],
-                frozen=d["frozen"], tooltip=n)
+            title, detail = d.kind, kind.describe(d.args)
+        b = Box(n, role, d.kind, title, detail, m.shape, kind.category, d.scope_id, nodes=[n],
+                frozen=d.frozen, tooltip=n)
         _add_cost(b, m)
         boxes[n] = b
         rep[n] = n
@@ -264,15 +260,15 @@ def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[
         detail = "" if _auto_named(first) else label
         if len(run) > 1:
             title += f" ×{len(run)}"
-        b = Box(first.id, "block", first.name, title, detail, graph.nodes[last]["meta"]["shape"], "block",
+        b = Box(first.id, "block", first.name, title, detail, graph[last].meta.shape, "block",
                 first.id.rpartition(".")[0], nodes=inside, count=len(run),
                 tooltip=", ".join(run) + ": " + first.label)
         for n in inside:
-            d = graph.nodes[n]
-            _add_cost(b, d["meta"])
-            b.layers += 0 if (d["fused"] or d["kind"] == "identity") else 1
+            d = graph[n]
+            _add_cost(b, d.meta)
+            b.layers += 0 if (d.fused or d.kind == "identity") else 1
             rep[n] = b.id
-        b.frozen = all(graph.nodes[n]["frozen"] for n in inside)
+        b.frozen = all(graph[n].frozen for n in inside)
         boxes[b.id] = b
         order.append(b.id)
     order.sort(key=lambda i: index[boxes[i].nodes[0]])
@@ -285,40 +281,39 @@ def build_view(graph: nx.DiGraph, *, depth: int | None = None, expand: Sequence[
         return rep[n]
 
     for n in nodes:
-        for i in graph.nodes[n]["inputs"]:
+        for i in graph[n].inputs:
             u, v = find(i), find(n)
             if u == v or (u, v) in seen:
                 continue
             seen.add((u, v))
-            edges.append(Edge(u, v, graph.nodes[i]["meta"]["shape"]))
+            edges.append(Edge(u, v, graph[i].meta.shape))
 
     used = {b.cluster for b in boxes.values()}
     wanted: set[str] = set()
     for c in used:
         wanted.update(scope_chain(c))
     clusters = {}
-    for sid in sorted(wanted, key=lambda s: (s.count("."), _first_index(s, nodes, index))):
+    starts: dict[str, int] = {}  # a scope → the index of its first node
+    for n in nodes:
+        for sid in scope_chain(graph[n].scope_id):
+            starts.setdefault(sid, index[n])
+    for sid in sorted(wanted, key=lambda s: (s.count("."), starts.get(s, len(nodes)))):
         s = scopes[sid]
         label = "" if s.kind == "branch" and _AUTO_BRANCH.fullmatch(s.name) else labels[sid]
         if s.kind == "block" and not _auto_named(s):
             label = f"{sid.rpartition('.')[2]}: {label}"
         clusters[sid] = Cluster(sid, s.kind, label, sid.rpartition(".")[0], tooltip=f"{sid}: {s.label}")
-    return View(graph.graph.get("name", "network"), boxes, edges, clusters, order)
+    return View(graph.name, boxes, edges, clusters, order)
 
 
-def _first_index(scope: str, nodes: list[str], index: dict[str, int]) -> int:
-    prefix = scope + "."
-    return next((index[n] for n in nodes if n.startswith(prefix)), len(nodes))
-
-
-def _add_cost(b: Box, meta: dict[str, Any]) -> None:
-    c = meta.get("cost")
+def _add_cost(b: Box, meta: Meta) -> None:
+    c = meta.cost
     if c is not None:
         b.params += c.params + c.fixed
         b.macs += c.macs
 
 
-def _opened(scopes: dict[str, ScopeInfo], depth: int | None, expand: set[str],
+def _opened(scopes: dict[str, Scope], depth: int | None, expand: set[str],
             closed: set[str] | frozenset[str]) -> set[str]:
     """Block scopes drawn open: those within `depth` block levels and not `closed`, the expanded ones
     and their ancestors."""
@@ -334,7 +329,7 @@ def _opened(scopes: dict[str, ScopeInfo], depth: int | None, expand: set[str],
     return out
 
 
-def _collapsed(scope: str, scopes: dict[str, ScopeInfo], opened: set[str]) -> str | None:
+def _collapsed(scope: str, scopes: dict[str, Scope], opened: set[str]) -> str | None:
     """The outermost closed block around a node's scope, or None when every enclosing block is open."""
     for c in scope_chain(scope):
         if scopes[c].kind == "block" and c not in opened:
@@ -342,12 +337,12 @@ def _collapsed(scope: str, scopes: dict[str, ScopeInfo], opened: set[str]) -> st
     return None
 
 
-def _frozen(graph: nx.DiGraph, nodes: list[str]) -> set[bool]:
-    return {graph.nodes[n]["frozen"] for n in nodes}
+def _frozen(graph: Graph, nodes: list[str]) -> set[bool]:
+    return {graph[n].frozen for n in nodes}
 
 
-def _group_runs(order: list[str], members: dict[str, list[str]], scopes: dict[str, ScopeInfo],
-                labels: dict[str, str], graph: nx.DiGraph, index: dict[str, int]) -> list[list[str]]:
+def _group_runs(order: list[str], members: dict[str, list[str]], scopes: dict[str, Scope],
+                labels: dict[str, str], graph: Graph, index: dict[str, int]) -> list[list[str]]:
     """Consecutive sibling instances of one block with the same label (and frozen alike), each reading
     only the one before it, become one run."""
     runs: list[list[str]] = []
@@ -355,7 +350,7 @@ def _group_runs(order: list[str], members: dict[str, list[str]], scopes: dict[st
         if runs:
             prev = runs[-1][-1]
             inside = set(members[c])
-            outside_inputs = {i for n in members[c] for i in graph.nodes[n]["inputs"] if i not in inside}
+            outside_inputs = {i for n in members[c] for i in graph[n].inputs if i not in inside}
             if (prev.rpartition(".")[0] == c.rpartition(".")[0] and scopes[prev].name == scopes[c].name
                     and labels[prev] == labels[c] and _auto_named(scopes[c])
                     and index[members[c][0]] == index[members[prev][-1]] + 1

@@ -31,9 +31,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from archspec.build.scopes import scope_chain
 from archspec.draw.fit import Fit, Layout, fit_ratio, measure, scale_for, size_attr, text_width
 from archspec.draw.view import Box, View, build_view, category_color
+from archspec.ir import scope_chain
 from archspec.kinds import KINDS
 from archspec.kinds.base import Shape, fmt_shape
 
@@ -226,9 +226,9 @@ def _branchy_blocks(a: Analysis) -> set[str]:
     """Block instances whose body has a merge: drawn as one box (their output)."""
     scopes = a.scopes
     out: set[str] = set()
-    for _, d in a.graph.nodes(data=True):
-        if d["role"] == "merge":
-            out.update(c for c in scope_chain(d["scope"]) if scopes[c].kind == "block")
+    for n in a.ir:
+        if n.op == "merge":
+            out.update(c for c in scope_chain(n.scope_id) if scopes[c].kind == "block")
     return out
 
 
@@ -313,7 +313,7 @@ def volumes(a: Analysis, *, depth: int | None = None, expand: Sequence[str] = ()
     frame = fit or Fit()
     fs = frame.font_scale
     closed = _branchy_blocks(a) if depth is None else set()
-    view = build_view(a.graph, depth=depth, expand=expand, closed=closed)
+    view = build_view(a.ir, depth=depth, expand=expand, closed=closed)
     path = [view.boxes[i] for i in view.main_path()]
     drawn = [b for b in path if _drawn(b)]
     groups = _groups(drawn)

@@ -31,6 +31,14 @@ Op = Literal["input", "layer", "merge", "output"]
 OPS: tuple[Op, ...] = ("input", "layer", "merge", "output")
 
 
+def scope_chain(scope_id: str) -> list[str]:
+    """`a.b.c` → [`a`, `a.b`, `a.b.c`]: the ids of a scope and of the scopes around it, outermost first."""
+    if not scope_id:
+        return []
+    parts = scope_id.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 @dataclass(eq=False, slots=True)
 class Scope:
     """A block instance (`stage1` = stage(64, 2)) or a branch of a merge (`stage1.basic1.residual`)."""
@@ -173,11 +181,11 @@ class Graph:
 
     def to_networkx(self) -> nx.DiGraph:
         """The graph as networkx sees it: the same node ids and edges, each node's data `{"node": Node}`;
-        graph attributes name, source, params, inputs, outputs and scopes."""
+        graph attributes name, source, params, inputs, outputs, scopes, and `ir`, this graph."""
         import networkx as nx
 
         g = nx.DiGraph(name=self.name, source=self.source, params=dict(self.params), inputs=self.inputs,
-                       outputs=list(self.outputs), scopes=dict(self.scopes))
+                       outputs=list(self.outputs), scopes=dict(self.scopes), ir=self)
         g.add_nodes_from((n.id, {"node": n}) for n in self.nodes.values())
         g.add_edges_from((i, n.id) for n in self.nodes.values() for i in dict.fromkeys(n.inputs))
         return g

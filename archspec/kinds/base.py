@@ -15,17 +15,15 @@ Counting conventions (see docs/conventions.md and ../shared/ACCEPTANCE.md):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from archspec.ir import GLOBAL, RF, Cost, Op, Receptive, Shape, fmt_shape, prod
+
 if TYPE_CHECKING:
     from archspec.kinds.torchspec import Torch
 
-Shape = tuple[int, ...]
 PositiveInt = int
 Size = int | tuple[int, ...]
 Padding = int | tuple[int, ...] | Literal["valid", "same", "full"]
@@ -53,36 +51,13 @@ class ShapeError(Exception):
         self.message, self.expected, self.hint, self.code = message, expected, hint, code
 
 
-@dataclass(slots=True)
-class Cost:
-    params: int = 0  # trainable unless the layer is frozen
-    fixed: int = 0  # non-trainable by nature
-    buffers: int = 0
-    macs: int = 0
-    flops: int = 0  # includes 2 × macs
-    connections: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RF:
-    """One spatial axis of a layer's receptive-field step: kernel (dilated), stride, left padding."""
-
-    kernel: int
-    stride: int | Fraction  # a Fraction below 1 for upsampling
-    pad: int
-
-
-GLOBAL: Literal["global"] = "global"  # every output unit sees the whole input
-Receptive = list[RF] | Literal["global"] | None  # None: elementwise, the field passes through
-
-
 A = TypeVar("A", bound=Args)
 
 
 class LayerKind(Generic[A]):
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
-    role: ClassVar[str] = "layer"  # "input" | "layer" | "merge"
+    op: ClassVar[Op] = "layer"  # the IR op of its nodes: "input" | "layer" | "merge" (| "output")
     category: ClassVar[str] = "other"  # for colours and grouping: conv, pool, dense, norm, activation, ...
     summary: ClassVar[str] = ""
     Args: type[A]
@@ -138,10 +113,6 @@ def register(cls: type[LayerKind[Any]]) -> type[LayerKind[Any]]:
 
 # -- shape arithmetic: pure functions ----------------------------------------------------------
 
-def prod(xs: tuple[int, ...] | list[int]) -> int:
-    return math.prod(xs)
-
-
 def spatial_rank(shape: Shape, layer: str, allowed: tuple[int, ...] = (1, 2, 3)) -> int:
     nd = len(shape) - 1
     if nd not in allowed:
@@ -158,10 +129,6 @@ def flat_size(layer: str, x: Shape) -> int:
         raise ShapeError(f"`{layer}` needs a flat vector, got {fmt_shape(x)}", expected="a C-sized vector",
                          hint="add `flatten` (or `globalavgpool`) before it")
     return x[0]
-
-
-def fmt_shape(shape: Shape | tuple[int, ...]) -> str:
-    return "×".join(str(s) for s in shape)
 
 
 def norm_size(v: Size, nd: int, what: str) -> tuple[int, ...]:
@@ -218,3 +185,5 @@ def describe_size(t: tuple[int, ...]) -> str:
 
 
 Field = Field  # re-exported for kind modules
+__all__ = ["GLOBAL", "RF", "Args", "Cost", "Field", "LayerKind", "NoArgs", "Receptive", "Shape", "ShapeError",
+           "fmt_shape", "prod"]

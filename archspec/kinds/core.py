@@ -47,7 +47,7 @@ class InputArgs(Args):
 @register
 class Input(LayerKind[InputArgs]):
     name = "input"
-    role = "input"
+    op = "input"
     category = "io"
     Args = InputArgs
     positional = ("shape",)
@@ -72,7 +72,7 @@ class Input(LayerKind[InputArgs]):
 @register
 class Output(LayerKind[NoArgs]):
     name = "output"
-    role = "output"
+    op = "output"
     category = "io"
     Args = NoArgs
     summary = "A network output (written with the `output` statement)."

@@ -60,7 +60,7 @@ def layers_markdown() -> str:
             "without the batch. Conventions: [conventions.md](conventions.md).", ""]
     by_cat: dict[str, list[LayerKind[Any]]] = {}
     for k in KINDS.values():
-        if k.role != "output":
+        if k.op != "output":
             by_cat.setdefault(k.category, []).append(k)
     body = []
     for cat, kinds in by_cat.items():
@@ -85,7 +85,7 @@ def kinds_table() -> Any:
     t.add_column("positional")
     t.add_column("summary")
     for k in KINDS.values():
-        if k.role != "output":
+        if k.op != "output":
             t.add_row(k.name + (f" ({', '.join(k.aliases)})" if k.aliases else ""), " ".join(k.positional), k.summary)
     return t
 

@@ -36,7 +36,7 @@ def center_crops(ins: list[Shape]) -> list[list[tuple[int, int]]]:
 @register
 class Concat(LayerKind[ConcatArgs]):
     name = "concat"
-    role = "merge"
+    op = "merge"
     Args = ConcatArgs
     category = "merge"
     summary = "Concatenates its inputs along the channel axis (`axis`); `crop=center` crops them to a common size."
@@ -108,7 +108,7 @@ def broadcast(name: str, ins: list[Shape]) -> Shape:
 
 
 class _Elementwise(LayerKind[ElementwiseArgs]):
-    role = "merge"
+    op = "merge"
     Args = ElementwiseArgs
     category = "merge"
     shape_rule = "the common shape (channel-first broadcasting: C matches C×H×W)"

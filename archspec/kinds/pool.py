@@ -43,7 +43,6 @@ class _Pool(LayerKind[PoolArgs]):
     shape_rule = "C × ⌊(n + p − k)/s⌋ + 1 per spatial axis (⌈…⌉ with `ceil`); stride defaults to the kernel"
     params_rule = "0"
     macs_rule = "0 (no weights)"
-    op: str
 
     def _geo(self, a: PoolArgs, x: Shape) -> tuple[tuple[int, ...], tuple[int, ...], list[tuple[int, int]]]:
         nd = spatial_rank(x, self.name)

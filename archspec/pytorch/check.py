@@ -148,7 +148,7 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
     from torch.utils.flop_counter import FlopCounterMode
 
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
-    a = Analysis(g)
+    a = Analysis(g)  # spec_graph ran the passes
     model, plan = build(g, device="meta")
     batch = max(batch, META_MIN_BATCH)
     report = CheckReport(a.name, batch)
@@ -158,7 +158,7 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
             shapes[n] = tuple(o.shape[1:])
 
         module_for(model, plan, n).register_forward_hook(hook)
-    inputs = [torch.empty(batch, *g.nodes[n]["meta"]["shape"], device="meta") for _, n in plan.inputs]
+    inputs = [torch.empty(batch, *g[n].meta.shape, device="meta") for _, n in plan.inputs]
     model.train()  # every output, auxiliary heads included
     counter = FlopCounterMode(display=False)
     with counter:
@@ -166,10 +166,10 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
     flops = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     root = type(model).__name__
     for r in a.rows:
-        d = g.nodes[r.name]
+        d = g[r.name]
         observed = True
-        if d["role"] == "input":
-            shapes[r.name] = tuple(d["meta"]["shape"])
+        if d.op == "input":
+            shapes[r.name] = tuple(d.meta.shape)
             m: nn.Module = nn.Identity()
         elif r.name in plan.paths:
             m = module_for(model, plan, r.name)
@@ -232,7 +232,7 @@ def _cpu_forward(g: Any, a: Analysis, report: CheckReport) -> None:
     try:
         model, plan = build(g)
         model.eval()
-        inputs = [torch.randn(batch, *g.nodes[n]["meta"]["shape"]) for _, n in plan.inputs]
+        inputs = [torch.randn(batch, *g[n].meta.shape) for _, n in plan.inputs]
         with torch.no_grad():
             out = model(*inputs)
     except Exception as e:  # the module crashed: that is the finding
@@ -241,7 +241,7 @@ def _cpu_forward(g: Any, a: Analysis, report: CheckReport) -> None:
         return
     secs = time.perf_counter() - start
     main = plan.outputs[0][1]
-    want = tuple(g.nodes[main]["meta"]["shape"])
+    want = tuple(g[main].meta.shape)
     got = tuple(out.shape[1:]) if isinstance(out, torch.Tensor) else None
     if got != want:
         report.problems.append(f"the CPU forward gave {got}, the analysis {want}")

@@ -15,34 +15,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import torch
 from torch import nn
 
 from archspec.diagnostics import Diagnostic, SpecError
+from archspec.ir import Graph
 from archspec.lang.expr import show
+from archspec.pipeline import analyzed
 from archspec.pytorch.codegen import CodegenError, Plan, comment, source
 from archspec.pytorch.compile import instantiate
 
 
 class CompileError(SpecError):
-    """A spec that analyses but cannot become a PyTorch module (a layer kind without a builder)."""
+    """A spec that analyses but cannot become a PyTorch module (a layer kind without a PyTorch form)."""
 
 
 def spec_graph(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
-               freeze: Sequence[str] = (), **kw: Any) -> nx.DiGraph:
-    """The graph of a spec (a path, a shipped spec's name, a `Spec`, or an already built graph), with
-    network parameters as keywords and `freeze` applied."""
-    from archspec.passes import freeze as freeze_pass
-    from archspec.report.analysis import load
-
-    if isinstance(spec, nx.DiGraph):
-        if input is not None or params or kw:
-            raise TypeError("a built graph takes no `input` or network parameters")
-        g = spec
-    else:
-        g = load(spec).graph({**(params or {}), **kw}, input)
-    freeze_pass.run(g, freeze)
+               freeze: Sequence[str] = (), **kw: Any) -> Graph:
+    """The analysed IR of a spec (a path, a shipped spec's name, a `Spec`, spec text, an `Analysis`, or an
+    IR `Graph` or its networkx form), with network parameters as keywords and `freeze` applied."""
+    if hasattr(spec, "ir") and isinstance(spec.ir, Graph):  # an Analysis
+        spec = spec.ir
+    elif hasattr(spec, "graph") and isinstance(getattr(spec, "graph", None), dict) and "ir" in spec.graph:
+        spec = spec.graph["ir"]  # `Analysis.graph`, the networkx view of the IR
+    if isinstance(spec, Graph) and (input is not None or params or kw):
+        raise TypeError("a built graph takes no `input` or network parameters")
+    g, _ = analyzed(spec, params={**(params or {}), **kw}, input=input, freeze=freeze)
     return g
 
 
@@ -67,7 +65,7 @@ def generate_code(spec: Any, *, input: Any = None, params: dict[str, Any] | None
     SPEC -o FILE` writes."""
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     _, plan = build(g, device="meta", class_name=class_name)
-    return source(plan, _header(g, plan), [g.nodes[n]["meta"]["shape"] for _, n in plan.inputs])
+    return source(plan, _header(g, plan), [g[n].meta.shape for _, n in plan.inputs])
 
 
 def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[str, Any] | None = None,
@@ -82,7 +80,7 @@ def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     model, plan = build(g)
     model.eval()
-    args = tuple(torch.zeros(1, *g.nodes[n]["meta"]["shape"]) for _, n in plan.inputs)
+    args = tuple(torch.zeros(1, *g[n].meta.shape) for _, n in plan.inputs)
     with tempfile.TemporaryDirectory() as folder:  # not beside `path`: it may be /dev/null or a link
         tmp = Path(folder) / "model.onnx"
         with warnings.catch_warnings():
@@ -92,19 +90,14 @@ def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[
         write_atomic(path, tmp.read_bytes())
 
 
-def build(g: nx.DiGraph, *, device: str | torch.device | None = None,
+def build(g: Graph, *, device: str | torch.device | None = None,
           class_name: str | None = None) -> tuple[nn.Module, Plan]:
-    """The module of a graph, and the plan its source was written from (paths of nodes, classes)."""
-    from archspec.ir.legacy import from_nx
-    from archspec.passes import costs
-
-    if g.number_of_nodes() and "cost" not in next(iter(g.nodes.values()))["meta"]:
-        costs.run(g)
+    """The module of an analysed graph, and the plan its source was written from (paths of nodes, classes)."""
     try:
-        return instantiate(from_nx(g), device=device, class_name=class_name)
+        return instantiate(g, device=device, class_name=class_name)
     except CodegenError as e:
-        node = g.nodes[e.node] if e.node in g else None
-        raise CompileError(Diagnostic("E200", str(e), node["span"] if node else None,
+        node = g[e.node] if e.node is not None and e.node in g else None
+        raise CompileError(Diagnostic("E200", str(e), node.span if node else None,
                                       hint="`archspec analyze` works for it; the compiler needs the kind's "
                                            "`pytorch` rule (archspec/kinds/)")) from None
 
@@ -114,15 +107,15 @@ def module_for(model: nn.Module, plan: Plan, node: str) -> nn.Module:
     return model.get_submodule(plan.paths[node])
 
 
-def _header(g: nx.DiGraph, plan: Plan) -> list[str]:
+def _header(g: Graph, plan: Plan) -> list[str]:
     from archspec import __version__
 
-    name = comment(g.graph.get("name", "network"))
-    source = comment(Path(str(g.graph.get("source") or "")).name)
-    params = ", ".join(f"{comment(k)}={comment(show(v))}" for k, v in g.graph.get("params", {}).items())
-    ins = ", ".join("x".join(map(str, g.nodes[n]["meta"]["shape"])) for _, n in plan.inputs)
-    outs = ", ".join(f"{f} " + "x".join(map(str, g.nodes[s]["meta"]["shape"])) for f, s, _ in plan.outputs)
-    total = sum(c.params + c.fixed for n in plan.paths for c in [g.nodes[n]["meta"]["cost"]])
+    name = comment(g.name)
+    source = comment(Path(str(g.source or "")).name)
+    params = ", ".join(f"{comment(k)}={comment(show(v))}" for k, v in g.params.items())
+    ins = ", ".join("x".join(map(str, g[n].meta.shape)) for _, n in plan.inputs)
+    outs = ", ".join(f"{f} " + "x".join(map(str, g[s].meta.shape)) for f, s, _ in plan.outputs)
+    total = sum(c.params + c.fixed for n in plan.paths for c in [g[n].meta.cost] if c is not None)
     return [f"{name}" + (f"({params})" if params else "") + f", generated by archspec {__version__} from {source}.",
             "",
             f"Input {ins} (channels first, without the batch); output {outs}; {total:,} parameters.",

@@ -11,25 +11,23 @@ are the other formats; in Jupyter it shows itself as a table.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
-from archspec.build.elaborate import BuildCache, build_graph
-from archspec.build.scopes import OutputInfo, ScopeInfo, scope_chain
 from archspec.diagnostics import Diagnostic, SpecError
-from archspec.files import parse_shape
+from archspec.ir import GLOBAL, Graph, Node, Output, Scope, Shape, fmt_shape, scope_chain
 from archspec.kinds import KINDS
-from archspec.kinds.base import CONVENTIONS, Cost, Shape, fmt_shape
-from archspec.lang.expr import Value
-from archspec.lang.load import Source, load_source
-from archspec.passes import costs, receptive
+from archspec.kinds.base import CONVENTIONS
+from archspec.passes import costs
+from archspec.pipeline import Spec, analyzed, load, no_gc
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["Analysis", "Row", "Spec", "Totals", "analyze", "load"]
 
 JSON_VERSION = 1
 BYTES_PER_ELEMENT = 4  # float32
@@ -94,40 +92,45 @@ def _num(x: Any) -> float:
 class Analysis:
     """Shapes and costs of every layer of a network, and their totals."""
 
-    def __init__(self, graph: nx.DiGraph, *, batch: int = 1, convention: str = "archspec",
-                 spec_name: str | None = None, error: SpecError | None = None) -> None:
+    def __init__(self, ir: Graph, *, batch: int = 1, convention: str = "archspec",
+                 error: SpecError | None = None) -> None:
+        """The rows and totals of an analysed IR (`archspec.pipeline.analyzed`: every pass run)."""
         if convention not in CONVENTIONS:
             raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
         _check_batch(batch)
-        self.graph = graph
+        self.ir = ir
         self.batch = batch
         self.convention = convention
         self.error = error  # set when the analysis stopped at a mistake: rows cover what was built
-        self.name: str = graph.graph.get("name", spec_name or "network")
-        with _no_gc():  # millions of small objects and no cycles: the collector would only cost time
-            costs.run(graph)
-            receptive.run(graph)
+        self.name: str = ir.name
+        with no_gc():
             self._described: dict[int, str] = {}
-            self.rows = [self._row(n, d) for n, d in graph.nodes(data=True) if d["role"] != "output"]
+            self.rows = [self._row(n) for n in ir if n.op != "output"]
             self.totals = self._totals()
 
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The network as a networkx graph (node data: `{"node": Node}`), for graph algorithms."""
+        return self.ir.to_networkx()
+
     # -- rows and totals -----------------------------------------------------------------------
-    def _row(self, n: str, d: dict[str, Any]) -> Row:
-        m = d["meta"]
-        c: Cost = m["cost"]
-        rf = m.get("rf")
-        args = self._described.get(id(d["args"]))
+    def _row(self, n: Node) -> Row:
+        m = n.meta
+        c = m.cost
+        assert c is not None and m.peer_macs is not None, "run the passes first (archspec.pipeline)"
+        rf = m.rf if m.rf != GLOBAL else None
+        args = self._described.get(id(n.args))
         if args is None:
-            args = self._described[id(d["args"])] = KINDS[d["kind"]].describe(d["args"])
+            args = self._described[id(n.args)] = KINDS[n.kind].describe(n.args)
         return Row(
-            name=n, kind=d["kind"], args=args, block=d["scope"], output_shape=m["shape"],
-            params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed, buffers=c.buffers,
-            macs=m["peer_macs"][self.convention] * self.batch, flops=c.flops * self.batch,
-            connections=c.connections, activations=m["activations"] * self.batch,
+            name=n.id, kind=n.kind, args=args, block=n.scope.id if n.scope is not None else "",
+            output_shape=m.shape, params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed,
+            buffers=c.buffers, macs=m.peer_macs[self.convention] * self.batch, flops=c.flops * self.batch,
+            connections=c.connections, activations=m.activations * self.batch,
             receptive_field=[f.size for f in rf] if rf else None,
             effective_stride=[_num(f.stride) for f in rf] if rf else None,
             receptive_offset=[_num(f.start) for f in rf] if rf else None,
-            fused=d["fused"], frozen=d["frozen"], line=d["span"].line if d["span"] else None)
+            fused=n.fused, frozen=n.frozen, line=n.span.line if n.span else None)
 
     def _totals(self) -> Totals:
         t = Totals()
@@ -145,18 +148,18 @@ class Analysis:
         t.activation_bytes = t.activations * BYTES_PER_ELEMENT
         t.param_bytes = (t.params + t.buffers) * BYTES_PER_ELEMENT
         by_conv = dict.fromkeys(CONVENTIONS, 0)
-        for _, d in self.graph.nodes(data=True):
-            for conv, n in d["meta"]["peer_macs"].items():
+        for node in self.ir:
+            for conv, n in (node.meta.peer_macs or {}).items():
                 by_conv[conv] += n
         t.macs_by_convention = {conv: n * self.batch for conv, n in by_conv.items()}
         if self.convention == "torchinfo":
-            t.torchinfo_memory = costs.torchinfo_memory(self.graph, self.batch)
+            t.torchinfo_memory = costs.torchinfo_memory(self.ir, self.batch)
         t.layers = sum(1 for r in self.rows if r.params and KINDS[r.kind].category not in ("norm", "activation"))
         t.depth = self._depth()
         widest = None
-        for _, d in self.graph.nodes(data=True):
-            rf = d["meta"].get("rf")
-            if rf and (widest is None or max(f.size for f in rf) > max(f.size for f in widest)):
+        for node in self.ir:
+            rf = node.meta.rf
+            if rf and rf != GLOBAL and (widest is None or max(f.size for f in rf) > max(f.size for f in widest)):
                 widest = rf
         if widest:
             t.receptive_field = [f.size for f in widest]
@@ -169,32 +172,33 @@ class Analysis:
         layers with parameters, except normalisation and activations (batch norm's scale and shift,
         PReLU's slopes), which the papers do not count as layers."""
         best: dict[str, int] = {}
-        for n, d in self.graph.nodes(data=True):
-            c = d["meta"]["cost"]
-            here = 1 if (c.params + c.fixed) and KINDS[d["kind"]].category not in ("norm", "activation") else 0
-            best[n] = here + max((best[i] for i in d["inputs"]), default=0)
+        for n in self.ir:
+            c = n.meta.cost
+            assert c is not None
+            here = 1 if (c.params + c.fixed) and KINDS[n.kind].category not in ("norm", "activation") else 0
+            best[n.id] = here + max((best[i] for i in n.inputs), default=0)
         return max(best.values(), default=0)
 
     # -- views -----------------------------------------------------------------------------
     @property
     def inputs(self) -> dict[str, Shape]:
-        return {n: d["meta"]["shape"] for n, d in self.graph.nodes(data=True) if d["role"] == "input"}
+        return {n: self.ir[n].meta.shape for n in self.ir.inputs}
 
     @property
     def outputs(self) -> dict[str, Shape]:
-        return {o.name: self.graph.nodes[o.node]["meta"]["shape"] for o in self.graph.graph.get("outputs", [])}
+        return {o.name: self.ir[o.node].meta.shape for o in self.ir.outputs}
 
     @property
     def warnings(self) -> list[Diagnostic]:
-        return list(self.graph.graph.get("warnings", []))
+        return list(self.ir.warnings)
 
     @property
-    def output_infos(self) -> list[OutputInfo]:
-        return list(self.graph.graph.get("outputs", []))
+    def output_infos(self) -> list[Output]:
+        return list(self.ir.outputs)
 
     @property
-    def scopes(self) -> dict[str, ScopeInfo]:
-        return dict(self.graph.graph.get("scopes", {}))
+    def scopes(self) -> dict[str, Scope]:
+        return dict(self.ir.scopes)
 
     def row(self, name: str) -> Row:
         """The row of a layer by its name (`stage3.bottleneck1.residual.conv1`); KeyError naming the
@@ -222,7 +226,7 @@ class Analysis:
         if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
             raise ValueError(f"depth must be 0 or more (or None: every layer), got {depth!r}")
         scopes = self.scopes
-        nodes = self.graph.nodes
+        nodes = self.ir.nodes
         out: list[tuple[str, Any]] = []
         open_scopes: list[str] = []
         agg: dict[str, dict[str, Any]] = {}
@@ -248,7 +252,7 @@ class Analysis:
                                           "trainable_params": 0, "inputs": [], "receptive_field": None}
                     out.append(("collapsed", a))
                 inside = collapsed + "."
-                for i in nodes[r.name]["inputs"]:  # the tensors the block reads from outside it
+                for i in nodes[r.name].inputs:  # the tensors the block reads from outside it
                     if not i.startswith(inside) and i not in a["inputs"]:
                         a["inputs"].append(i)
                 a["params"] += r.params
@@ -271,8 +275,8 @@ class Analysis:
         t = self.totals
         d: dict[str, Any] = {
             "format": "archspec-analysis", "version": JSON_VERSION, "network": self.name,
-            "source": self.graph.graph.get("source"),
-            "params": {k: v for k, v in self.graph.graph.get("params", {}).items()},
+            "source": self.ir.source,
+            "params": dict(self.ir.params),
             "convention": self.convention, "batch": self.batch,
             "inputs": {k: list(v) for k, v in self.inputs.items()},
             "outputs": {k: list(v) for k, v in self.outputs.items()},
@@ -366,17 +370,6 @@ class Analysis:
         return analysis_html(self)
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _fold(r: Row, act: Row) -> Row:
     from dataclasses import replace
 
@@ -422,54 +415,9 @@ def human_bytes(n: float) -> str:
     return f"{n:g} B"
 
 
-# -- the library's entry points ------------------------------------------------------------------
+# -- the library's entry point ------------------------------------------------------------------
 
-class Spec:
-    """A loaded spec (source and imports), ready to be built with parameters."""
-
-    def __init__(self, source: Source) -> None:
-        self.source = source
-
-    @property
-    def name(self) -> str:
-        net = self.source.spec.network
-        return net.name if net else Path(self.source.spec.path).stem
-
-    @property
-    def path(self) -> str:
-        return self.source.spec.path
-
-    @property
-    def params(self) -> dict[str, Any]:
-        net = self.source.spec.network
-        return {p.name: p.default for p in net.params} if net else {}
-
-    def graph(self, params: dict[str, Value] | None = None, input: Any = None,
-              cache: BuildCache | None = None) -> nx.DiGraph:
-        """The graph with these parameters and input; a `cache` shared between calls skips validating
-        and shaping the layers an earlier call has seen (`archspec.sweep` builds thousands)."""
-        inputs = _coerce_input(input)
-        try:
-            return build_graph(self.source, _coerce_params(params), inputs, cache=cache)
-        except SpecError as e:
-            if inputs:
-                _hint_channels_last(e, self, params, inputs)
-            raise
-
-    def __repr__(self) -> str:
-        return f"<Spec {self.name} from {self.path}>"
-
-
-def load(spec: str | Path | Spec, *, text: str | None = None) -> Spec:
-    """Load a spec: a path, a shipped spec's name (`"vgg16"`), or source text. A string holding a newline
-    is source text; a `Path` (or `archspec.lang.load.SpecPath`, the command line's argument) is always a
-    path, whatever it holds; `text=` gives source text with a name (`load("net.arch", text=src)`)."""
-    if isinstance(spec, Spec):
-        return spec
-    return Spec(load_source(spec, text=text))
-
-
-def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, convention: str = "archspec",
+def analyze(spec: str | Path | Spec | Graph, *, input: Any = None, batch: int = 1, convention: str = "archspec",
             params: dict[str, Any] | None = None, partial: bool = False, freeze: list[str] | tuple[str, ...] = (),
             **kw: Any) -> Analysis:
     """Analyse a spec without running it. Network parameters can be given as keywords
@@ -480,66 +428,7 @@ def analyze(spec: str | Path | Spec, *, input: Any = None, batch: int = 1, conve
     `.error` set) instead of raising. `freeze` names layers or blocks (`stage1`, `stage2.conv1`) whose
     parameters count as non-trainable, as in a `frozen:` block."""
     _check_batch(batch)
-    s = load(spec)
-    merged = {**(params or {}), **kw}
-    try:
-        with _no_gc():
-            g = s.graph(merged, input)
-    except SpecError as e:
-        if partial and e.partial is not None and e.partial.number_of_nodes():
-            return Analysis(e.partial, batch=batch, convention=convention, error=e)
-        raise
-    if freeze:
-        from archspec.passes import freeze as freeze_pass
-
-        freeze_pass.run(g, freeze)
-    return Analysis(g, batch=batch, convention=convention)
-
-
-CHANNELS = (1, 3, 4)  # grey, RGB, RGBA: the channel counts an image's last axis gives away
-
-
-def _hint_channels_last(e: SpecError, spec: Spec, params: dict[str, Value] | None,
-                        given: dict[str, Shape]) -> None:
-    """A given input shape that failed and looks channels-last (224×224×3) where the spec's own input
-    is channels first (3×224×224): say so in the diagnostic."""
-    if not any(len(v) >= 2 and v[-1] in CHANNELS and v[0] != v[-1] for v in given.values()):
-        return
-    try:
-        g0 = build_graph(spec.source, _coerce_params(params), None)
-    except SpecError:
-        return
-    for name in g0.graph.get("inputs", []):
-        own = g0.nodes[name]["meta"]["shape"]
-        shape = given.get(name) or given.get("*")
-        if (shape is None or len(shape) != len(own) or shape[-1] not in CHANNELS or shape[0] == shape[-1]
-                or own[0] != shape[-1]):
-            continue
-        first = "x".join(map(str, (shape[-1], *shape[:-1])))
-        d = e.diagnostic
-        d.notes.append(f"the input {fmt_shape(shape)} looks channels-last: its last axis is {shape[-1]}, and this "
-                       f"spec's own input `{name}` is {fmt_shape(own)}, channels first")
-        if d.hint:
-            d.notes.append(f"if the shape is meant: {d.hint}")
-        d.hint = (f"give the shape channels first: --input {first}" if name == "input" or "*" in given
-                  else f"give the shape channels first: --input {name}={first}")
-        return
-
-
-def _coerce_input(input: Any) -> dict[str, Shape] | None:
-    if input is None:
-        return None
-    if isinstance(input, dict):
-        return {k: parse_shape(v) if isinstance(v, str) else tuple(v) for k, v in input.items()}
-    if isinstance(input, str):
-        return {"*": parse_shape(input)}
-    return {"*": tuple(input)}
-
-
-def _coerce_params(params: dict[str, Any] | None) -> dict[str, Value] | None:
-    if not params:
-        return None
-    out: dict[str, Value] = {}
-    for k, v in params.items():
-        out[k] = tuple(v) if isinstance(v, list) else v
-    return out
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    g, error = analyzed(spec, params={**(params or {}), **kw}, input=input, freeze=freeze, partial=partial)
+    return Analysis(g, batch=batch, convention=convention, error=error)

@@ -35,6 +35,7 @@ from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean, reme
 from archspec.kinds.base import CONVENTIONS, Shape
 from archspec.lang import ast
 from archspec.lang.expr import MAX_ITEMS, Evaluator, TensorRef, Value, show, type_name
+from archspec.pipeline import run_passes
 from archspec.report.analysis import Analysis, Spec, human_bytes, load
 
 if TYPE_CHECKING:
@@ -404,13 +405,10 @@ class Worker:
         if len(cache) > CACHE_ENTRIES:
             cache.clear()
         try:
-            g = self.specs[k].graph(sets, inputs, cache)
+            g = run_passes(self.specs[k].graph(sets, inputs, cache), cache=cache)
             result: Result = ("ok", figures(Analysis(g, batch=self.batch, convention=self.convention)))
-            g.clear()  # networkx caches views that point back at the graph: a cycle, freed only by the collector
         except SpecError as e:
             result = ("error", e.diagnostic)
-            if e.partial is not None:
-                e.partial.clear()
         if len(self.done) < CACHE_ENTRIES:
             self.done[key] = result
         return result

@@ -81,9 +81,9 @@ def parse_columns(spec: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def _shown_producer(a: Analysis, node: str) -> str:
     """The row that shows a node's output: a fused activation is shown on its producer's row."""
-    g = a.graph
-    while g.nodes[node]["fused"] and g.nodes[node]["inputs"]:
-        node = g.nodes[node]["inputs"][0]
+    g = a.ir
+    while g[node].fused and g[node].inputs:
+        node = g[node].inputs[0]
     return node
 
 
@@ -95,16 +95,16 @@ class _Cells:
         self.total_params = a.totals.params
 
     def _inputs(self, nodes: list[str]) -> tuple[str, str]:
-        g = self.a.graph
-        shapes = ", ".join(fmt_shape(g.nodes[i]["meta"]["shape"]) for i in nodes)
+        g = self.a.ir
+        shapes = ", ".join(fmt_shape(g[i].meta.shape) for i in nodes)
         names = ", ".join(_shown_producer(self.a, i) for i in nodes)
         return shapes, names
 
     def layer(self, r: Row, columns: Sequence[str]) -> list[str]:
         from archspec.report.analysis import BYTES_PER_ELEMENT, human_bytes
 
-        d = self.a.graph.nodes[r.name]
-        inputs = list(d["inputs"])
+        d = self.a.ir[r.name]
+        inputs = list(d.inputs)
         out = []
         for c in columns:
             if c == "args":
@@ -115,7 +115,7 @@ class _Cells:
             elif c == "output":
                 out.append(fmt_shape(r.output_shape))
             elif c == "kernel":
-                out.append(kernel(d["args"], r.output_shape))
+                out.append(kernel(d.args, r.output_shape))
             elif c == "params":
                 out.append(f"{r.params:,}" if r.params else "")
             elif c == "params%":
@@ -370,20 +370,20 @@ def csv_text(a: Analysis, columns: Sequence[str] | str | None = None) -> str:
         return buf.getvalue()
     cols = parse_columns(columns)
     w.writerow(["name", "kind", *(_CSV_NAMES[c] for c in cols)])
-    g = a.graph
+    g = a.ir
     total = a.totals.params
     for r in a.rows:
-        d = g.nodes[r.name]
+        node = g[r.name]
         row: list[Any] = [r.name, r.kind]
         for c in cols:
             if c == "args":
                 row.append(r.args)
             elif c == "input":
-                row.append(" ".join(x(map(str, g.nodes[i]["meta"]["shape"])) for i in d["inputs"]))
+                row.append(" ".join(x(map(str, g[i].meta.shape)) for i in node.inputs))
             elif c == "output":
                 row.append(x(map(str, r.output_shape)))
             elif c == "kernel":
-                row.append(kernel(d["args"], r.output_shape).replace("×", "x"))
+                row.append(kernel(node.args, r.output_shape).replace("×", "x"))
             elif c == "params%":
                 row.append(f"{100 * r.params / total:.4f}" if total else "")
             elif c == "trainable":
@@ -393,7 +393,7 @@ def csv_text(a: Analysis, columns: Sequence[str] | str | None = None) -> str:
             elif c == "rf":
                 row.append(x(map(str, r.receptive_field)) if r.receptive_field else "global")
             elif c == "connected":
-                row.append(" ".join(d["inputs"]))
+                row.append(" ".join(node.inputs))
             else:
                 row.append(getattr(r, c))
         w.writerow(row)

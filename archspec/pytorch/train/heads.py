@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from archspec.diagnostics import Diagnostic, SpecError, did_you_mean
+from archspec.ir import Graph
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Head:
         return len(self.shape) > 1
 
 
-def prepare(model: nn.Module, plan: Any, g: nx.DiGraph, loss: str = "auto",
+def prepare(model: nn.Module, plan: Any, g: Graph, loss: str = "auto",
             aux_weights: dict[str, float] | None = None) -> list[Head]:
     """The heads of a compiled model, main output first; final softmax/sigmoid layers that only feed an
     output become `nn.Identity` in `model`."""
@@ -59,9 +59,9 @@ def prepare(model: nn.Module, plan: Any, g: nx.DiGraph, loss: str = "auto",
                                        hint=did_you_mean(name, names) or f"the outputs are {', '.join(names)}"))
     heads = []
     for name, source, weight in plan.outputs:
-        d = g.nodes[source]
-        shape = tuple(d["meta"]["shape"])
-        act = d["kind"] if d["kind"] in ("softmax", "sigmoid") else None
+        d = g[source]
+        shape = tuple(d.meta.shape)
+        act = d.kind if d.kind in ("softmax", "sigmoid") else None
         logits = True
         if act is not None:
             logits = _strip(model, plan, g, source)
@@ -73,12 +73,12 @@ def prepare(model: nn.Module, plan: Any, g: nx.DiGraph, loss: str = "auto",
     return heads
 
 
-def _strip(model: nn.Module, plan: Any, g: nx.DiGraph, node: str) -> bool:
+def _strip(model: nn.Module, plan: Any, g: Graph, node: str) -> bool:
     """Replace the activation module of `node` by the identity if only outputs read it; True if done."""
-    d = g.nodes[node]
-    if d["kind"] == "softmax" and int(getattr(d["args"], "axis", 0)) != 0:
+    d = g[node]
+    if d.kind == "softmax" and int(getattr(d.args, "axis", 0)) != 0:
         return False
-    if any(g.nodes[s]["role"] != "output" for s in g.successors(node)):
+    if any(g[s].op != "output" for s in g.users(node)):
         return False
     path = plan.paths.get(node)
     if not path:

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import torch
 from rich.console import Console
 from torch import nn
 
 from archspec.diagnostics import Diagnostic, SpecError
+from archspec.ir import Graph
+from archspec.pipeline import run_passes
 from archspec.pytorch.train import checkpoint, data, heads, loop, outdir, report
 from archspec.pytorch.train.batches import DeviceData
 from archspec.pytorch.train.config import TrainConfig, absolute_data, build_config
@@ -57,7 +58,7 @@ class Result:
 class Prepared:
     """A network and its data, ready to train or evaluate."""
 
-    graph: nx.DiGraph
+    graph: Graph
     params: dict[str, Any]
     input_shape: tuple[int, ...]
     ds: data.Dataset
@@ -75,28 +76,26 @@ def spec_text(spec: Any) -> tuple[str, str]:
         return "", ".arch"
 
 
-def main_io(g: nx.DiGraph) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def main_io(g: Graph) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The shapes of the network's one input and of its main output."""
-    ins = [d["meta"]["shape"] for _, d in g.nodes(data=True) if d["role"] == "input"]
+    ins = [g[n].meta.shape for n in g.inputs]
     if len(ins) != 1:
         raise SpecError(Diagnostic("E202", f"training takes a network with one input; this one has {len(ins)}"))
-    outs = g.graph.get("outputs", [])
-    return tuple(ins[0]), tuple(g.nodes[outs[0].source]["meta"]["shape"])
+    return tuple(ins[0]), tuple(g[g.outputs[0].source].meta.shape)
 
 
 def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str], cfg: TrainConfig,
             user_params: Sequence[str], stats: dict[str, Any] | None = None,
-            data_origin: Path | None = None, resuming: bool = False) -> Prepared:
+            data_origin: Path | None = None, resuming: bool = False, graph: Graph | None = None) -> Prepared:
     """Data, graph and model. `params` are the network's parameters to build with; when the data's
     classes differ from the output's units and the spec has a `classes` parameter the user did not set,
     it is set to the data's count. `stats`: the normalisation to use instead of the data's own.
     `data_origin`: the checkpoint that named the data source (said in a data error's notes; `resuming`:
-    by --resume, else by evaluate)."""
-    from archspec.passes import freeze as freeze_pass
+    by --resume, else by evaluate). `graph`: the spec already built with `params` (a run builds it once)."""
     from archspec.pytorch.module import build
 
     notes: list[str] = []
-    g = spec.graph(params, input)
+    g = graph if graph is not None else spec.graph(params, input)
     input_shape, out_shape = main_io(g)
     seg = len(out_shape) > 1
     try:
@@ -128,7 +127,7 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
         input_shape, out_shape = main_io(g)
         notes.append(f"the data has {k} classes: the network is built with classes={k} (--set classes=N to choose)")
     check_labels(ds, out_shape)
-    freeze_pass.run(g, freeze)
+    run_passes(g, freeze=freeze)
     model, plan = build(g)
     hs = heads.prepare(model, plan, g, cfg.loss, cfg.aux_weights)
     return Prepared(g, params, input_shape, ds, model, hs, notes + ds.notes)
@@ -205,6 +204,7 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
     ckpt = None
     out_path = Path(out) if out is not None else None
     notes: list[str] = []
+    g0: Graph | None = None  # built once: for the settings the spec carries, then trained
     if resume:
         folder = outdir.choose(None if out is None else str(out), s.name, resume=True)
         notes += _cleaned(folder)
@@ -222,7 +222,7 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
         out_path = folder
     else:
         g0 = s.graph(user_params, input)
-        cfg, sources = build_config(g0.graph.get("params", {}), config, settings)
+        cfg, sources = build_config(g0.params, config, settings)
         build_params = user_params
         if out is not None:
             out_path = outdir.choose(str(out), s.name, resume=False)  # refuses a folder that holds a run
@@ -233,7 +233,7 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
         console = Console(quiet=True)
     try:
         return _train(s, cfg, sources, rt, console, build_params, user_params, input, freeze, out_path, ckpt,
-                      init, progress, on_epoch_end, notes)
+                      init, progress, on_epoch_end, notes, g0)
     finally:
         teardown(rt)
 
@@ -259,11 +259,12 @@ def _writing(out: Path, what: str, hint: str | None = None) -> Iterator[None]:
 def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, console: Console,
            params: dict[str, Any], user_params: dict[str, Any], input: Any, freeze: Sequence[str],
            out: Path | None, ckpt: dict[str, Any] | None, init: str | Path | None, progress: bool | None,
-           on_epoch_end: Callable[[int, dict[str, Any]], None] | None, notes: list[str]) -> Result:
+           on_epoch_end: Callable[[int, dict[str, Any]], None] | None, notes: list[str],
+           graph: Graph | None = None) -> Result:
     torch.manual_seed(cfg.seed)
     last = out / outdir.LAST if out is not None else None
     p = prepare(s, params, input, freeze, cfg, list(user_params) + (list(params) if ckpt else []),
-                data_origin=last if ckpt is not None else None, resuming=True)
+                data_origin=last if ckpt is not None else None, resuming=True, graph=graph)
     p.notes[:0] = notes
     model = p.model
     if init is not None and ckpt is None:
@@ -328,7 +329,7 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
 
         if rt.device.type == "cuda":  # batch statistics over every process's share of the batch
             model = core = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        unused = any(w.code == "W100" for w in p.graph.graph.get("warnings", []))
+        unused = any(w.code == "W100" for w in p.graph.warnings)
         train_model = DDP(model, device_ids=[rt.device] if rt.device.type == "cuda" else None,
                           find_unused_parameters=unused)
     eval_model: nn.Module = model
