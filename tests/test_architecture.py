@@ -1,10 +1,11 @@
 """The layers of the house: archspec's packages import one way, along the pipeline, and nothing cycles.
 
-    lang → ir → kinds → build → passes → pipeline → report → draw → pytorch → api → cli
+    lang → ir → kinds → build → passes → pipeline → report → draw → pytorch → api → train → cli
 
 Every `import` in every module counts, those inside functions included (lazy imports are still
 dependencies). A module may import its own package and the packages before it, never one after it;
-`diagnostics` and `files` sit below everything. Torch is imported by the `pytorch` package only.
+`version`, `diagnostics` and `files` sit below everything. Torch is imported by the `pytorch` package only
+(`archspec.train` is the public face of `archspec.pytorch.train`, imported lazily).
 """
 
 import ast
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "archspec"
-LAYERS = ["diagnostics", "files", "lang", "ir", "kinds", "build", "passes", "pipeline", "report", "draw", "pytorch",
-          "api", "cli"]
+LAYERS = ["version", "diagnostics", "files", "lang", "ir", "kinds", "build", "passes", "pipeline", "report", "draw",
+          "pytorch", "api", "train", "cli"]
 TORCH_HOMES = ("pytorch",)
 
 

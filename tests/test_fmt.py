@@ -7,7 +7,7 @@ import pytest
 
 import archspec
 from archspec.cli import main
-from archspec.lang.fmt import convert, expr
+from archspec.report.fmt import convert, expr
 from archspec.lang.load import parse_any
 from archspec.lang.parser import parse_expr
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from archspec.diagnostics import Diagnostic, SpecError, render, render_rich
-from archspec.files import check_output, parse_inputs, parse_sets, write_atomic
+from archspec.files import check_output, parse_inputs, write_atomic
+from archspec.lang.sets import parse_sets
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70
@@ -67,9 +68,9 @@ TORCH_INSTALL = ("`pip install torch --index-url https://download.pytorch.org/wh
 
 def require_torch(command: str) -> None:
     """The one check that PyTorch is there, before a command that needs it does anything."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:  # looked for, not imported: the command imports it
         raise SpecError(Diagnostic("E209", f"`archspec {command}` needs PyTorch, which is not installed; "
                                            f"install it with {TORCH_INSTALL}")) from None
 
@@ -164,7 +165,7 @@ def _analyze_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    import archspec
+    from archspec import api as archspec
 
     if args.batch < 1:
         raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
@@ -288,7 +289,8 @@ def _render_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from archspec.draw.render import DotNotFound, figure, output_format, to_bytes
+    from archspec.draw.figures import figure
+    from archspec.draw.render import DotNotFound, output_format, to_bytes
     from archspec.report.analysis import analyze
 
     fmt = output_format(args.output, args.format)
@@ -460,7 +462,11 @@ def run_compare(args: argparse.Namespace) -> int:
     check_outputs(args, [spec for spec, _, _ in specs])
     c = compare([(spec, parse_sets(sets), parse_inputs(inputs)) for spec, sets, inputs in specs],
                 convention=args.convention, batch=args.batch)
-    chart = c.render_plot(fmt, args.dpi, args.x, args.y, args.color, not args.no_front) if fmt else None
+    chart = None
+    if fmt:
+        from archspec.draw.chart import render
+
+        chart = render(c.chart(args.x, args.y, args.color, not args.no_front), fmt, args.dpi)
     _emit(c, args)  # the chart is drawn first: nothing is written when it cannot be
     if chart is not None:
         write_output("--plot", args.plot, chart)
@@ -681,7 +687,7 @@ def _fmt_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_fmt(args: argparse.Namespace) -> int:
-    from archspec.lang.fmt import convert_file
+    from archspec.report.fmt import convert_file
 
     to = args.to
     if to is None and args.output:
@@ -718,7 +724,7 @@ def _compile_options(p: argparse.ArgumentParser) -> None:
 def run_compile(args: argparse.Namespace) -> int:
     import importlib.util
 
-    import archspec
+    from archspec import api as archspec
 
     if args.train:
         return run_train(args)
@@ -756,7 +762,7 @@ def _check_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    import archspec
+    from archspec import api as archspec
 
     if args.batch < 1:
         raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
@@ -804,7 +810,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 # -- main -----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    from archspec import __version__
+    from archspec.version import __version__
 
     p = argparse.ArgumentParser(prog="archspec", description="Describe, check, draw, cost and train neural-network "
                                 "architectures from declarative specs.")

@@ -114,7 +114,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from archspec.files import parse_inputs, parse_sets
+    from archspec.files import parse_inputs
+    from archspec.lang.sets import parse_sets
     from archspec.pytorch.train.run import train
 
     result = train(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), freeze=args.freeze,
@@ -128,7 +129,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from archspec.files import parse_inputs, parse_sets
+    from archspec.files import parse_inputs
+    from archspec.lang.sets import parse_sets
     from archspec.pytorch.train.score import evaluate
 
     evaluate(args.spec, args.checkpoint, params=parse_sets(args.set), input=parse_inputs(args.input),

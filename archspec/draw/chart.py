@@ -5,7 +5,7 @@ The chart is described as data (`Chart`), then drawn with matplotlib (the option
 that the three formats are one drawing: the same axes, gridlines, labels and colour bar in each.
 Axes are logarithmic where the values span a wide range (parameters, MACs, memory usually do).
 
-    >>> from archspec.draw.chart import Chart, render
+    >>> from archspec.draw.chart import Chart, render   # Chart: archspec/report/chart.py
     >>> c = Chart(x=[1.8e9, 3.6e9], y=[11.7e6, 21.8e6], labels=["ResNet-18", "ResNet-34"],
     ...           x_key="macs", y_key="params", title="Parameters against MACs")
     >>> render(c, "svg")[:5]                                        # doctest: +SKIP
@@ -18,102 +18,16 @@ import io
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from archspec.diagnostics import Diagnostic, SpecError
+from archspec.report.chart import Chart, figure_kind, show_value
+
+__all__ = ["Chart", "output_format", "render", "require_matplotlib"]
 
 FORMATS = ("svg", "png", "pdf")
 DEFAULT_DPI = 150
 SIZE = (9.0, 6.0)  # inches: 1350×900 pixels at the default 150 dpi, a 3:2 slide
-
-# What each figure is, for an axis title, and how its ticks read: "count" (K, M, G), "bytes" (KiB, MiB,
-# GiB) or "number". Columns not listed (a swept parameter such as `alpha`) are plain numbers named as written.
-FIGURES: dict[str, tuple[str, str]] = {
-    "params": ("Parameters", "count"),
-    "trainable_params": ("Trainable parameters", "count"),
-    "non_trainable_params": ("Non-trainable parameters", "count"),
-    "buffers": ("Buffers", "count"),
-    "macs": ("MACs", "count"),
-    "flops": ("FLOPs", "count"),
-    "connections": ("Connections", "count"),
-    "activations": ("Activations (elements)", "count"),
-    "activation_bytes": ("Activation memory", "bytes"),
-    "param_bytes": ("Parameter memory", "bytes"),
-    "memory": ("Memory (parameters and activations)", "bytes"),
-    "layers": ("Weight layers", "number"),
-    "depth": ("Depth (weight layers on the longest path)", "number"),
-    "receptive_field": ("Receptive field (pixels)", "number"),
-    "effective_stride": ("Effective stride", "number"),
-}
-
-
-def figure_title(key: str, convention: str = "archspec", batch: int = 1) -> str:
-    """An axis title that says what is plotted: `MACs per sample, as torchinfo counts them`."""
-    title = FIGURES.get(key, (key, "number"))[0]
-    per = " per sample" if batch == 1 else f" per batch of {batch}"
-    if key == "macs":
-        title += per + ("" if convention == "archspec" else f", as {convention} counts them")
-    elif key in ("flops", "activations", "activation_bytes", "memory"):
-        title += per
-    return title
-
-
-def short_name(key: str, capital: bool = False) -> str:
-    """A figure's name in a sentence: "parameters", "MACs", "activation memory" (`capital`: "Parameters")."""
-    title = FIGURES.get(key, (key, ""))[0].split(" (")[0]
-    if capital or key not in FIGURES or title[:2].isupper():  # MACs, FLOPs; a swept name as written
-        return title[0].upper() + title[1:] if capital else title
-    return title[0].lower() + title[1:]
-
-
-def figure_kind(key: str) -> str:
-    return FIGURES.get(key, (key, "number"))[1]
-
-
-@dataclass
-class Chart:
-    """One scatter chart. `colour` holds a value per point (numbers: a colour bar, or a legend when there
-    are few; strings: a legend). `highlight` indexes the points to mark (a Pareto front is joined by a
-    line); `muted` points (outside a sweep's `--where`) are drawn grey, behind the others. Points are
-    labelled when there are few; otherwise only the highlighted ones."""
-
-    x: list[float]
-    y: list[float]
-    labels: list[str]
-    x_key: str = "macs"
-    y_key: str = "params"
-    x_title: str = ""
-    y_title: str = ""
-    title: str = ""  # what is plotted: "Parameters against MACs"
-    subtitle: str = ""  # of what: "resnet, 25 configurations, 12 within --where"
-    colour: list[Any] | None = None
-    colour_key: str = ""
-    colour_title: str = ""
-    highlight: list[int] = field(default_factory=list)
-    highlight_title: str = ""
-    front: bool = True  # the highlighted points are a Pareto front: join them with a line
-    muted: list[bool] | None = None
-    muted_title: str = "outside --where"
-    max_labels: int = 30
-
-    def __post_init__(self) -> None:
-        n = len(self.x)
-        if len(self.y) != n or len(self.labels) != n or (self.colour is not None and len(self.colour) != n) \
-                or (self.muted is not None and len(self.muted) != n):
-            raise ValueError("a chart's columns must have one value per point")
-        self.x_title = self.x_title or figure_title(self.x_key)
-        self.y_title = self.y_title or figure_title(self.y_key)
-        if self.colour_key and not self.colour_title:
-            self.colour_title = figure_title(self.colour_key)
-
-    def labelled(self) -> list[int]:
-        """The points that get a text label: every point when there are few, else the highlighted ones."""
-        shown = [i for i in range(len(self.x)) if not (self.muted and self.muted[i]) and self.labels[i]]
-        if len(shown) <= self.max_labels:
-            return shown
-        return [i for i in self.highlight if not (self.muted and self.muted[i]) and self.labels[i]][:self.max_labels]
-
 
 def require_matplotlib() -> None:
     """One diagnostic, with the command that installs it, when matplotlib is missing."""
@@ -246,16 +160,8 @@ def _colour_points(fig: Any, ax: Any, chart: Chart, shown: list[int], size: floa
     for k, v in enumerate(distinct):
         idx = [j for j, w in enumerate(values) if w == v]
         handles.append(ax.scatter([xs[j] for j in idx], [ys[j] for j in idx], s=size, color=cmap(k % cmap.N),
-                                  alpha=0.9, linewidths=0.4, edgecolors="white", label=_show(v), zorder=4))
+                                  alpha=0.9, linewidths=0.4, edgecolors="white", label=show_value(v), zorder=4))
     return handles
-
-
-def _show(v: Any) -> str:
-    """A value in a legend or label: 0.75, 1.0 (a float stays a float), 224, paper."""
-    if isinstance(v, float):
-        text = f"{v:g}"
-        return text if any(c in text for c in ".en") else text + ".0"
-    return str(v)
 
 
 def _scale(ax: Any, axis: Any, values: Sequence[float], kind: str) -> None:

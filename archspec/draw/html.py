@@ -60,7 +60,7 @@ def view_model(a: Analysis, *, depth: int | None = None, expand: Sequence[str] =
     costs    shade the boxes by "params", "macs" or "memory" from the start
     """
     from archspec.draw.fit import Fit
-    from archspec.draw.render import COST_METRICS, RANKDIRS, _title, graph_digraph
+    from archspec.draw.render import COST_METRICS, RANKDIRS, graph_digraph
 
     if rankdir.upper() not in RANKDIRS:
         raise ValueError(f"unknown rankdir {rankdir!r}; choose one of {', '.join(RANKDIRS)}")
@@ -84,7 +84,7 @@ def view_model(a: Analysis, *, depth: int | None = None, expand: Sequence[str] =
     files = sorted({f for f in [*(e["file"] for e in entries), *(sc["file"] for sc in scopes)] if f})
     return {
         "format": MODEL_FORMAT, "version": MODEL_VERSION, "network": a.name,
-        "title": _title(a) if title is True else (title or a.name),
+        "title": a.title if title is True else (title or a.name),
         "summary": [[k.strip(), v] for k, v in a.summary_lines()],
         "warnings": [render_diagnostic(w) for w in a.warnings],
         "totals": {"params": a.totals.params, "macs": a.totals.macs, "flops": a.totals.flops,

@@ -26,7 +26,7 @@ from archspec.kinds.base import (
     spatial_rank,
     window_out,
 )
-from archspec.kinds.torchspec import Opt, Torch, call, one, pad
+from archspec.kinds.torchspec import Helper, Opt, Torch, call, one, pad
 
 
 class ConvArgs(Args):
@@ -184,8 +184,6 @@ class _ConvBase(LayerKind[ConvArgs]):
         nd, k, s, d, pads = _geometry(a, x, self.name, self.ranks)
         groups, _ = _channels(a, x[0])
         if a.table is not None:
-            from archspec.kinds.classic import TABLE_CONV
-
             return call("TableConv", x[0], tuple(tuple(t) for t in a.table), k, s, tuple(pads), d,
                         names=("in_channels", "table", "kernel", "stride", "pads", "dilation"),
                         helper=TABLE_CONV, use_bias=Opt(a.bias, True))
@@ -361,3 +359,79 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
         return call(f"nn.ConvTranspose{nd}d", ins[0][0], a.filters, one(k),
                     names=("in_channels", "out_channels", "kernel_size"),
                     stride=Opt(one(s), 1), padding=Opt(one(p), 0), output_padding=Opt(one(op), 0), groups=Opt(a.groups, 1), bias=Opt(a.bias, True), dilation=Opt(one(d), 1))
+
+
+# -- the PyTorch form of a connection table: a module torch.nn does not have, as source (torchspec.py) -----
+
+TABLE_CONV = Helper("TableConv", '''\
+class TableConv(nn.Module):
+    """A convolution whose output map j reads only the input maps `table[j]` (LeCun et al. 1998, C3).
+
+    `weight` holds one kernel per link, in table order. The output maps whose entries have the same
+    length run as one grouped convolution on the gathered input maps, so the multiply-adds done are
+    exactly those of the links.
+    """
+
+    def __init__(self, in_channels: int, table: List[List[int]], kernel: List[int], stride: List[int],
+                 pads: List[List[int]], dilation: List[int], use_bias: bool = True) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, len(table)
+        self.table = [[int(c) for c in t] for t in table]
+        self.kernel, self.stride, self.dilation = list(kernel), list(stride), list(dilation)
+        self.flat = [int(v) for b, e in reversed(list(pads)) for v in (b, e)]
+        self.weight = nn.Parameter(torch.empty(sum(len(t) for t in self.table), *self.kernel))
+        self.bias = nn.Parameter(torch.empty(self.out_channels)) if use_bias else None
+        starts = [0]
+        for t in self.table:
+            starts.append(starts[-1] + len(t))
+        by_size: Dict[int, List[int]] = {}
+        for j, t in enumerate(self.table):
+            by_size.setdefault(len(t), []).append(j)
+        self.group_sizes = list(by_size)
+        self.group_rows = [[starts[j] + i for j in outs for i in range(size)] for size, outs in by_size.items()]
+        self.group_maps = [[c for j in outs for c in self.table[j]] for outs in by_size.values()]
+        order = [j for outs in by_size.values() for j in outs]
+        self.inverse = sorted(range(len(order)), key=order.__getitem__)  # back to table order
+        k = math.prod(self.kernel)
+        row = 0
+        with torch.no_grad():
+            for j, t in enumerate(self.table):
+                bound = 1 / math.sqrt(len(t) * k)  # as nn.Conv's default, with this map's fan-in
+                self.weight[row:row + len(t)].uniform_(-bound, bound)
+                row += len(t)
+                if self.bias is not None:
+                    self.bias[j].uniform_(-bound, bound)
+
+    def dense_weight(self) -> Tensor:
+        """The equivalent C_out × C_in × k kernel, zeros where the table has no link."""
+        w = self.weight.new_zeros([self.out_channels, self.in_channels] + self.kernel)
+        row = 0
+        for j, t in enumerate(self.table):
+            for c in t:
+                w[j, c] = self.weight[row]
+                row += 1
+        return w
+
+    def conv(self, x: Tensor, w: Tensor, groups: int) -> Tensor:
+        if len(self.stride) == 1:
+            return F.conv1d(x, w, None, self.stride, 0, self.dilation, groups)
+        if len(self.stride) == 2:
+            return F.conv2d(x, w, None, self.stride, 0, self.dilation, groups)
+        return F.conv3d(x, w, None, self.stride, 0, self.dilation, groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pad(x, self.flat)
+        outs: List[Tensor] = []
+        for g in range(len(self.group_sizes)):
+            size = self.group_sizes[g]
+            n = len(self.group_rows[g]) // size
+            rows = torch.tensor(self.group_rows[g], device=x.device)
+            maps = torch.tensor(self.group_maps[g], device=x.device)
+            w = self.weight.index_select(0, rows).reshape([n, size] + self.kernel)
+            outs.append(self.conv(x.index_select(1, maps), w, n))
+        y = torch.cat(outs, 1).index_select(1, torch.tensor(self.inverse, device=x.device))
+        b = self.bias
+        if b is not None:
+            y = y + b.reshape([1, -1] + [1] * len(self.kernel))
+        return y
+''')

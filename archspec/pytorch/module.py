@@ -108,7 +108,7 @@ def module_for(model: nn.Module, plan: Plan, node: str) -> nn.Module:
 
 
 def _header(g: Graph, plan: Plan) -> list[str]:
-    from archspec import __version__
+    from archspec.version import __version__
 
     name = comment(g.name)
     source = comment(Path(str(g.source or "")).name)

@@ -23,6 +23,7 @@ from archspec.kinds import KINDS
 from archspec.kinds.base import CONVENTIONS
 from archspec.passes import costs
 from archspec.pipeline import Spec, analyzed, load, no_gc
+from archspec.report.units import BYTES_PER_ELEMENT, human, human_bytes
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["Analysis", "Row", "Spec", "Totals", "analyze", "load"]
 
 JSON_VERSION = 1
-BYTES_PER_ELEMENT = 4  # float32
 
 
 @dataclass(slots=True)
@@ -180,6 +180,14 @@ class Analysis:
         return max(best.values(), default=0)
 
     # -- views -----------------------------------------------------------------------------
+    @property
+    def title(self) -> str:
+        """The network's name and its parameters: `resnet  (depth=50, variant="paper", ...)`."""
+        from archspec.lang.expr import show
+
+        ps = self.ir.params
+        return self.name + ("  (" + ", ".join(f"{k}={show(v)}" for k, v in ps.items()) + ")" if ps else "")
+
     @property
     def inputs(self) -> dict[str, Shape]:
         return {n: self.ir[n].meta.shape for n in self.ir.inputs}
@@ -399,20 +407,6 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, tuple):
         return list(o)
     return str(o)
-
-
-def human(n: float) -> str:
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return str(n)
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n:g} B"
 
 
 # -- the library's entry point ------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Several networks side by side (`archspec compare`), the shipped specs (`archspec zoo`), and the chart of
 MACs against parameters that the course shows after Canziani et al. (2016), as SVG, PNG or PDF
-(`archspec.draw.chart`).
+(described by `chart()`, drawn by `archspec.draw.chart`).
 
 The figures are the analysis totals (`archspec.report.analysis.Totals`); this module only arranges them:
 
@@ -23,7 +23,7 @@ from archspec.kinds.base import fmt_shape
 from archspec.report.analysis import Analysis, analyze, human_bytes
 
 if TYPE_CHECKING:
-    from archspec.draw.chart import Chart
+    from archspec.report.chart import Chart
 
 
 @dataclass
@@ -175,7 +175,7 @@ class Comparison:
     def chart(self, x: str = "macs", y: str = "params", colour: str | None = None, front: bool = True) -> Chart:
         """MACs (x) against parameters (y) by default, one labelled point per network, the Pareto front
         (fewest x for most y) marked; any two figures, and a third as colour."""
-        from archspec.draw.chart import Chart, figure_title, short_name
+        from archspec.report.chart import Chart, figure_title, short_name
         from archspec.report.sweep import pareto_front
 
         for key, what in ((x, "--x"), (y, "--y"), (colour, "--color")):
@@ -200,13 +200,6 @@ class Comparison:
                      colour=[r.get(colour) for _, r in recs] if colour else None, colour_key=colour or "",
                      highlight=highlight, front=True,
                      highlight_title=f"Pareto front: fewest {short_name(x)}, most {short_name(y)}")
-
-    def render_plot(self, fmt: str, dpi: int = 150, x: str = "macs", y: str = "params", colour: str | None = None,
-                    front: bool = True) -> bytes:
-        """The chart as the bytes of an .svg, .png or .pdf file (one drawing in the three formats)."""
-        from archspec.draw.chart import render
-
-        return render(self.chart(x, y, colour, front), fmt.lower().lstrip("."), dpi)
 
 
 # -- the zoo -------------------------------------------------------------------------------------

@@ -91,9 +91,7 @@ def analysis_html(a: Analysis, depth: int | None = None, max_rows: int = NOTEBOO
 
 
 def _title(a: Analysis) -> str:
-    from archspec.draw.render import _title as title
-
-    return title(a)
+    return a.title
 
 
 def check_html(report: CheckReport) -> str:

@@ -39,7 +39,7 @@ from archspec.pipeline import run_passes
 from archspec.report.analysis import Analysis, Spec, human_bytes, load
 
 if TYPE_CHECKING:
-    from archspec.draw.chart import Chart
+    from archspec.report.chart import Chart
 
 MAX_CONFIGURATIONS = 1_000_000  # a grid larger than this is refused (E600): hours of analysis
 CACHE_ENTRIES = 200_000  # the layers' caches are emptied past this (a sweep over many input sizes)
@@ -712,7 +712,7 @@ class SweepTable:
 
     def title(self, key: str) -> str:
         """An axis title for a column: a figure's (`MACs per sample`), or a swept name as written."""
-        from archspec.draw.chart import figure_title
+        from archspec.report.chart import figure_title
 
         if key in self.swept or key == "spec":
             return key
@@ -770,7 +770,7 @@ class SweepTable:
         """A `Chart` of every configuration of the sweep (grey where `where` left them out), this
         table's rows marked when objectives picked them, else (x and y both figures, not swept names)
         the Pareto front of fewest x and most y."""
-        from archspec.draw.chart import Chart
+        from archspec.report.chart import Chart
 
         base = self.base
         for key, what, numeric in ((x, "--x", True), (y, "--y", True), (colour, "--color", False)):
@@ -812,7 +812,7 @@ class SweepTable:
                      if self.where_text else "outside --where")
 
     def _short(self, key: str, capital: bool = False) -> str:
-        from archspec.draw.chart import short_name
+        from archspec.report.chart import short_name
 
         return key if key in self.swept else short_name(key.removesuffix("_figure"), capital)
 
@@ -838,7 +838,7 @@ def _varies(text: str) -> bool:
 
 def _value(v: Any) -> str:
     if isinstance(v, float):
-        from archspec.draw.chart import _show
+        from archspec.report.chart import show_value as _show
 
         return _show(v)
     if isinstance(v, str):

@@ -101,7 +101,7 @@ class _Cells:
         return shapes, names
 
     def layer(self, r: Row, columns: Sequence[str]) -> list[str]:
-        from archspec.report.analysis import BYTES_PER_ELEMENT, human_bytes
+        from archspec.report.units import BYTES_PER_ELEMENT, human_bytes
 
         d = self.a.ir[r.name]
         inputs = list(d.inputs)
@@ -133,7 +133,7 @@ class _Cells:
         return out
 
     def collapsed(self, item: dict[str, Any], columns: Sequence[str]) -> list[str]:
-        from archspec.report.analysis import BYTES_PER_ELEMENT, human_bytes
+        from archspec.report.units import BYTES_PER_ELEMENT, human_bytes
 
         out = []
         for c in columns:
@@ -355,7 +355,7 @@ _CSV_NAMES = {"args": "args", "input": "input_shape", "output": "output_shape", 
 def csv_text(a: Analysis, columns: Sequence[str] | str | None = None) -> str:
     """Every layer a row. Without `columns`: the fixed set `CSV_DEFAULT`; with them: name, kind and the
     chosen columns, as numbers (bytes, percentages without the sign) and shapes written 3x224x224."""
-    from archspec.report.analysis import BYTES_PER_ELEMENT
+    from archspec.report.units import BYTES_PER_ELEMENT
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

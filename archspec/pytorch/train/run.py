@@ -197,9 +197,9 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
     settings (`epochs=3`, `lr=0.1`, `data="mnist:DIR"`, ...; see config.py), over those of `config` (a
     file) and of the spec's `training` parameter. `on_epoch_end(epoch, metrics)` is called after each
     epoch (raising KeyboardInterrupt there interrupts the run as Ctrl-C would)."""
-    import archspec
+    from archspec.pipeline import load
 
-    s = archspec.load(spec)
+    s = load(spec)
     user_params = dict(params or {})
     ckpt = None
     out_path = Path(out) if out is not None else None

@@ -21,13 +21,13 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
              fit: str | None = None, device: str | None = None, threads: int | None = None,
              console: Console | None = None) -> dict[str, Any]:
     """Score a checkpoint; returns {"loss", "acc", "samples", "confusion", "classes"}."""
-    import archspec
+    from archspec.pipeline import load
     from archspec.pytorch.train.report import class_names, confusion_table, make_console, no_confusion
     from archspec.pytorch.train.run import prepare
 
     console = console or make_console()
     ckpt = checkpoint.load(ckpt_path, "evaluate")
-    s = archspec.load(spec)
+    s = load(spec)
     cfg = checkpoint.config_of(ckpt)
     given = {"data": data, "holdout": holdout, "limit": limit, "fit": fit, "device": device, "threads": threads}
     apply(cfg, {k: v for k, v in given.items() if v is not None}, "command line", {})
