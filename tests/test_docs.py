@@ -20,3 +20,11 @@ def test_every_kind_is_documented():
         if kind.op != "output":
             assert f"### `{name}`" in text
             assert kind.summary, f"{name} has no summary"
+
+
+def test_convention_rules_are_current():
+    from archspec.kinds.conventions import markdown
+
+    text = (ROOT / "docs" / "conventions.md").read_text(encoding="utf-8")
+    table = text.split("<!-- rules: generated from archspec/kinds/conventions.py -->\n", 1)[1].split("<!-- rules: end -->")[0]
+    assert table == markdown(), "regenerate the table in docs/conventions.md from archspec.kinds.conventions.markdown()"

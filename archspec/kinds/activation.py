@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from archspec.kinds.base import Args, Convention, Cost, LayerKind, NoArgs, Shape, ShapeError, prod, register
+from archspec.kinds.base import Args, Cost, LayerKind, NoArgs, Shape, ShapeError, prod, register
 from archspec.kinds.torchspec import Opt, Torch, call
 
 
@@ -13,34 +13,24 @@ class _Activation(LayerKind[Any]):
     flops_rule = "1 · elements"
     ops_per_element: ClassVar[int] = 1
     torch_name: ClassVar[str]
-    # ptflops 0.7.5 hooks nn.ReLU, ReLU6, GELU, LeakyReLU, ELU and PReLU (their elements); not Tanh,
-    # Sigmoid, SiLU, Hardswish, Hardsigmoid or Softmax
-    ptflops_counts: ClassVar[bool] = False
 
     def cost(self, a: Any, ins: list[Shape], out: Shape) -> Cost:
         return Cost(flops=self.ops_per_element * prod(out))
-
-    def peer_macs(self, convention: Convention, a: Any, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "ptflops":
-            return prod(out) if self.ptflops_counts else 0
-        if convention == "torchinfo":
-            return cost.params + cost.fixed
-        return 0
 
     def pytorch(self, a: Any, ins: list[Shape], out: Shape) -> Torch:
         return call("nn." + self.torch_name)
 
 
-def _simple(name: str, torch_name: str, summary: str, aliases: tuple[str, ...] = (), ptflops: bool = False) -> None:
+def _simple(name: str, torch_name: str, summary: str, aliases: tuple[str, ...] = ()) -> None:
     cls = type(name.capitalize(), (_Activation,), {
         "name": name, "aliases": aliases, "Args": NoArgs, "torch_name": torch_name, "summary": summary,
-        "ptflops_counts": ptflops, "__module__": __name__})
+        "__module__": __name__})
     register(cls)
 
 
-_simple("relu", "ReLU", "max(0, x)", ptflops=True)
-_simple("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet)", ptflops=True)
-_simple("gelu", "GELU", "x · Φ(x)", ptflops=True)
+_simple("relu", "ReLU", "max(0, x)")
+_simple("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet)")
+_simple("gelu", "GELU", "x · Φ(x)")
 _simple("silu", "SiLU", "x · σ(x)", ("swish",))
 _simple("tanh", "Tanh", "hyperbolic tangent")
 _simple("sigmoid", "Sigmoid", "1 / (1 + e^−x)")
@@ -58,7 +48,6 @@ class LeakyReLU(_Activation):
     aliases = ("leaky_relu",)
     Args = LeakyArgs
     positional = ("slope",)
-    ptflops_counts = True
     summary = "max(0, x) + slope · min(0, x)"
 
     def pytorch(self, a: LeakyArgs, ins: list[Shape], out: Shape) -> Torch:
@@ -74,7 +63,6 @@ class ELU(_Activation):
     name = "elu"
     Args = EluArgs
     positional = ("alpha",)
-    ptflops_counts = True
     summary = "x if x > 0 else alpha · (e^x − 1)"
 
     def pytorch(self, a: EluArgs, ins: list[Shape], out: Shape) -> Torch:
@@ -91,7 +79,6 @@ class PReLU(_Activation):
     name = "prelu"
     Args = PReluArgs
     flags = ("shared",)
-    ptflops_counts = True
     summary = "max(0, x) + a · min(0, x) with a learned slope a per channel (one for all with `shared`)"
     params_rule = "C (1 with `shared`)"
 
@@ -99,11 +86,6 @@ class PReLU(_Activation):
         c = super().cost(a, ins, out)
         c.params = 1 if a.shared else ins[0][0]
         return c
-
-    def peer_macs(self, convention: Convention, a: PReluArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "thop":  # count_prelu: its elements (in eval mode)
-            return prod(out)
-        return super().peer_macs(convention, a, ins, out, cost)
 
     def pytorch(self, a: PReluArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.PReLU", num_parameters=Opt(1 if a.shared else ins[0][0], 1), init=Opt(a.init, 0.25))
@@ -120,12 +102,6 @@ class Softmax(_Activation):
     ops_per_element = 3
     flops_rule = "3 · elements (exponential, sum, division)"
     summary = "Softmax over the channel axis (or `axis`)."
-
-    def peer_macs(self, convention: Convention, a: SoftmaxArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "thop":  # count_softmax: per slice of n along the axis, n exp + (n − 1) adds + n divs
-            n = out[a.axis]
-            return (prod(out) // n) * (3 * n - 1)
-        return super().peer_macs(convention, a, ins, out, cost)
 
     def shape(self, a: SoftmaxArgs, ins: list[Shape]) -> Shape:
         if not 0 <= a.axis < len(ins[0]):

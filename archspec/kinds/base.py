@@ -1,9 +1,10 @@
 """The layer-kind protocol and the registry.
 
 Each layer kind is defined once, as a small class: its arguments (a pydantic model), its shape rule,
-its parameter, MAC and FLOP formulas, its receptive-field rule, how peers count it (`--convention`)
-and its PyTorch builder (which imports torch lazily: analysis never imports it). The analyzer, the
-renderer, the compiler and the generated docs all read `REGISTRY`.
+its parameter, MAC and FLOP formulas, its receptive-field rule and its PyTorch form, as a value
+(`torchspec.py`: nothing here imports torch). How the peer tools count each kind (`--convention`) is
+one table beside them, `conventions.py`. The analyzer, the renderer, the compiler and the generated docs
+all read `REGISTRY`.
 
 Counting conventions (see docs/conventions.md and ../shared/ACCEPTANCE.md):
   params       weights and biases a layer owns; `fixed` are non-trainable by nature (e.g. RBF units)
@@ -29,7 +30,6 @@ Size = int | tuple[int, ...]
 Padding = int | tuple[int, ...] | Literal["valid", "same", "full"]
 
 CONVENTIONS = ("archspec", "torchinfo", "fvcore", "thop", "ptflops")
-Convention = str
 
 
 class Args(BaseModel):
@@ -79,12 +79,6 @@ class LayerKind(Generic[A]):
 
     def receptive(self, a: A, ins: list[Shape]) -> Receptive:
         return None
-
-    def peer_macs(self, convention: Convention, a: A, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        """MACs as a peer tool counts this layer (per sample). Kinds override where a peer differs."""
-        if convention == "torchinfo":
-            return cost.params + cost.fixed
-        return cost.macs
 
     def describe(self, a: A) -> str:
         """Key arguments, as a table or a diagram shows them (`64 3×3 /2`)."""
@@ -176,12 +170,6 @@ def window_out(n: int, k: int, s: int, before: int, after: int, d: int = 1, ceil
     if (out - 1) * s >= n + before:  # the last window must start inside the input or left padding
         out -= 1
     return max(out, 0)
-
-
-def describe_size(t: tuple[int, ...]) -> str:
-    if len(set(t)) == 1 and len(t) > 1:
-        return "×".join(str(x) for x in t)
-    return "×".join(str(x) for x in t)
 
 
 Field = Field  # re-exported for kind modules

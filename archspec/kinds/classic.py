@@ -20,7 +20,6 @@ from archspec.kinds.base import (
     GLOBAL,
     RF,
     Args,
-    Convention,
     Cost,
     LayerKind,
     Padding,
@@ -42,14 +41,6 @@ from archspec.kinds.torchspec import Expr, Helper, Opt, Torch, call
 
 class _Compiled(LayerKind[Any]):
     """Peer counts of a kind that compiles to one of archspec's own modules (see the module docstring)."""
-
-    def peer_macs(self, convention: Convention, a: Any, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "torchinfo":
-            return cost.params + cost.fixed
-        if convention in ("thop", "ptflops"):
-            return 0
-        return cost.macs
-
 
 def _sizes(v: Size) -> tuple[int, ...]:
     return (v,) if isinstance(v, int) else tuple(v)

@@ -10,7 +10,6 @@ from pydantic import PositiveInt, field_validator
 from archspec.kinds.base import (
     RF,
     Args,
-    Convention,
     Cost,
     LayerKind,
     Padding,
@@ -149,15 +148,6 @@ class _ConvBase(LayerKind[ConvArgs]):
         _, k, s, d, pads = _geometry(a, ins[0], self.name, self.ranks)
         return [RF(di * (ki - 1) + 1, si, b) for ki, si, di, (b, _) in zip(k, s, d, pads)]
 
-    def peer_macs(self, convention: Convention, a: ConvArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "torchinfo":  # (weight + bias) × output positions
-            return (cost.params + cost.fixed) * prod(out[1:])
-        if convention in ("thop", "ptflops") and a.table is not None:  # compiled as a module they do not know
-            return 0
-        if convention == "ptflops":  # bias included
-            return cost.macs + (prod(out) if a.bias else 0)
-        return cost.macs
-
     def describe(self, a: ConvArgs) -> str:
         k = a.kernel if isinstance(a.kernel, tuple) else (a.kernel, a.kernel)
         parts = [str(a.filters), "×".join(map(str, k))]
@@ -256,9 +246,6 @@ class DwConv(LayerKind[DwConvArgs]):
     def receptive(self, a: DwConvArgs, ins: list[Shape]) -> Receptive:
         return Conv().receptive(self._as_conv(a, ins[0][0]), ins)
 
-    def peer_macs(self, convention: Convention, a: DwConvArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        return Conv().peer_macs(convention, self._as_conv(a, ins[0][0]), ins, out, cost)
-
     def describe(self, a: DwConvArgs) -> str:
         c = Conv().describe(ConvArgs(filters=1, kernel=a.kernel, stride=a.stride, pad=a.pad, dilation=a.dilation,
                                      bias=a.bias))
@@ -335,18 +322,6 @@ class ConvTranspose(LayerKind[ConvTransposeArgs]):
         k, s, _, _, d = self._geo(a, ins[0])
         # An up-convolution: each output sees ⌈k/s⌉ inputs; its step is 1/s of the input's.
         return [RF(-(-(di * (ki - 1) + 1) // si), Fraction(1, si), 0) for ki, si, di in zip(k, s, d)]
-
-    def peer_macs(self, convention: Convention, a: ConvTransposeArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        x = ins[0]
-        k = self._geo(a, x)[0]
-        weights = x[0] * (a.filters // a.groups) * prod(k)
-        if convention == "torchinfo":  # weight (and bias) × output positions: stride^d too many
-            return (cost.params + cost.fixed) * prod(out[1:])
-        if convention == "thop":  # counted over output positions, as a convolution: stride^d too many
-            return weights * prod(out[1:])
-        if convention == "ptflops":  # since 0.7.5: over input positions (our MACs), plus the bias per output
-            return cost.macs + (prod(out) if a.bias else 0)
-        return cost.macs
 
     def describe(self, a: ConvTransposeArgs) -> str:
         k = a.kernel if isinstance(a.kernel, tuple) else (a.kernel, a.kernel)

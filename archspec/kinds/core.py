@@ -12,7 +12,6 @@ from archspec.kinds.base import (
     GLOBAL,
     RF,
     Args,
-    Convention,
     Cost,
     LayerKind,
     NoArgs,
@@ -110,11 +109,6 @@ class Dense(LayerKind[DenseArgs]):
     def receptive(self, a: DenseArgs, ins: list[Shape]) -> Receptive:
         return GLOBAL
 
-    def peer_macs(self, convention: Convention, a: DenseArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention in ("torchinfo", "ptflops"):
-            return cost.macs + (a.units if a.bias else 0)
-        return cost.macs
-
     def describe(self, a: DenseArgs) -> str:
         return str(a.units) + ("" if a.bias else " no bias")
 
@@ -207,16 +201,6 @@ class Upsample(LayerKind[UpsampleArgs]):
     def receptive(self, a: UpsampleArgs, ins: list[Shape]) -> Receptive:
         s = norm_size(a.scale, len(ins[0]) - 1, "scale")
         return [RF(1 if a.mode == "nearest" else 2, Fraction(1, si), 0) for si in s]
-
-    def peer_macs(self, convention: Convention, a: UpsampleArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        nd = len(out) - 1
-        if convention == "fvcore":  # aten::upsample_nearest2d 1×, upsample_bilinear2d 4×; 1D and 3D not counted
-            return prod(out) * (1 if a.mode == "nearest" else 4) if nd == 2 else 0
-        if convention == "thop":  # count_upsample: nearest 1×, linear 5×, bilinear 11× output; trilinear 0
-            return prod(out) * (1 if a.mode == "nearest" else {1: 5, 2: 11, 3: 0}[nd])
-        if convention == "ptflops":
-            return prod(out)
-        return 0
 
     def describe(self, a: UpsampleArgs) -> str:
         s = a.scale if isinstance(a.scale, int) else max(a.scale)

@@ -6,7 +6,6 @@ from typing import Literal
 
 from archspec.kinds.base import (
     Args,
-    Convention,
     Cost,
     LayerKind,
     Shape,
@@ -119,9 +118,6 @@ class _Elementwise(LayerKind[ElementwiseArgs]):
 
     def cost(self, a: ElementwiseArgs, ins: list[Shape], out: Shape) -> Cost:
         return Cost(flops=(len(ins) - 1) * prod(out))
-
-    def peer_macs(self, convention: Convention, a: ElementwiseArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        return 0
 
     def pytorch(self, a: ElementwiseArgs, ins: list[Shape], out: Shape) -> Torch:
         op = " + " if self.name == "add" else " * "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import PositiveInt, field_validator
 
-from archspec.kinds.base import Args, Convention, Cost, LayerKind, Shape, register, spatial_rank
+from archspec.kinds.base import Args, Cost, LayerKind, Shape, register, spatial_rank
 from archspec.kinds.torchspec import Opt, Torch, call
 
 
@@ -37,12 +37,6 @@ class BatchNorm(LayerKind[BatchNormArgs]):
         for s in out:
             n *= s
         return Cost(params=2 * c if a.affine else 0, buffers=2 * c, flops=2 * n)
-
-    def peer_macs(self, convention: Convention, a: BatchNormArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        n = cost.flops // 2  # elements
-        scale = 2 if a.affine else 1  # every peer that counts batch norm counts its scale and shift apart
-        return {"torchinfo": cost.params + cost.fixed, "fvcore": scale * n, "thop": 2 * scale * n,
-                "ptflops": scale * n}.get(convention, 0)
 
     def describe(self, a: BatchNormArgs) -> str:
         return "" if a.affine else "no affine"
@@ -79,9 +73,6 @@ class LRN(LayerKind[LRNArgs]):
         for s in out:
             n *= s
         return Cost(flops=(a.size + 3) * n)
-
-    def peer_macs(self, convention: Convention, a: LRNArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        return 0
 
     def describe(self, a: LRNArgs) -> str:
         return f"size {a.size}"

@@ -8,7 +8,6 @@ from archspec.kinds.base import (
     GLOBAL,
     RF,
     Args,
-    Convention,
     Cost,
     LayerKind,
     Padding,
@@ -71,14 +70,6 @@ class _Pool(LayerKind[PoolArgs]):
         k, s, pads = self._geo(a, ins[0])
         return [RF(ki, si, b) for ki, si, (b, _) in zip(k, s, pads)]
 
-    def peer_macs(self, convention: Convention, a: PoolArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "ptflops":  # the pool module's input: padded first where the padding is uneven
-            _, _, pads = self._geo(a, ins[0])
-            if all(b == e for b, e in pads):
-                return prod(ins[0])
-            return ins[0][0] * prod(tuple(n + b + e for n, (b, e) in zip(ins[0][1:], pads)))
-        return 0
-
     def describe(self, a: PoolArgs) -> str:
         k = a.kernel if isinstance(a.kernel, tuple) else (a.kernel,)
         s = a.stride if a.stride is not None else a.kernel
@@ -119,11 +110,6 @@ class AvgPool(_Pool):
     def cost(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Cost:
         k, _, _ = self._geo(a, ins[0])
         return Cost(flops=prod(out) * prod(k))
-
-    def peer_macs(self, convention: Convention, a: PoolArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "thop":
-            return prod(out)
-        return super().peer_macs(convention, a, ins, out, cost)
 
     def pytorch(self, a: PoolArgs, ins: list[Shape], out: Shape) -> Torch:
         nd = len(ins[0]) - 1
@@ -191,22 +177,10 @@ class GlobalAvgPool(_GlobalPool):
     aliases = ("gap",)
     summary = "Mean over all spatial positions: C×H×W → C."
 
-    def peer_macs(self, convention: Convention, a: GlobalArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "ptflops" or (convention == "fvcore" and len(ins[0]) == 3):  # AdaptiveAvgPool: 1 × input
-            return prod(ins[0])  # (fvcore counts aten::adaptive_avg_pool2d only, not 1d or 3d)
-        if convention == "thop":  # (kernel area + 1) × output
-            return (prod(ins[0][1:]) + 1) * prod(out)
-        return 0
-
-
 @register
 class GlobalMaxPool(_GlobalPool):
     name = "globalmaxpool"
     summary = "Max over all spatial positions: C×H×W → C."
-
-    def peer_macs(self, convention: Convention, a: GlobalArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        return prod(ins[0]) if convention == "ptflops" else 0
-
 
 class AdaptiveArgs(Args):
     size: Size
@@ -249,16 +223,6 @@ class AdaptiveAvgPool(_Adaptive):
     name = "adaptiveavgpool"
     summary = "Average pooling to a fixed output size (PyTorch's AdaptiveAvgPool)."
 
-    def peer_macs(self, convention: Convention, a: AdaptiveArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        if convention == "ptflops" or (convention == "fvcore" and len(ins[0]) == 3):  # fvcore: 2D only
-            return prod(ins[0])
-        if convention == "thop":  # count_adap_avgpool: (∏ in/out, in floating point, + 1) × output, truncated
-            ratio = 1.0
-            for n, o in zip(ins[0][1:], out[1:]):
-                ratio *= n / o
-            return int((ratio + 1) * prod(out))
-        return 0
-
     def pytorch(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> Torch:
         return call(f"nn.AdaptiveAvgPool{len(ins[0]) - 1}d", one(out[1:]), names=("output_size",))
 
@@ -267,9 +231,6 @@ class AdaptiveAvgPool(_Adaptive):
 class AdaptiveMaxPool(_Adaptive):
     name = "adaptivemaxpool"
     summary = "Max pooling to a fixed output size (PyTorch's AdaptiveMaxPool)."
-
-    def peer_macs(self, convention: Convention, a: AdaptiveArgs, ins: list[Shape], out: Shape, cost: Cost) -> int:
-        return prod(ins[0]) if convention == "ptflops" else 0
 
     def pytorch(self, a: AdaptiveArgs, ins: list[Shape], out: Shape) -> Torch:
         return call(f"nn.AdaptiveMaxPool{len(ins[0]) - 1}d", one(out[1:]), names=("output_size",))

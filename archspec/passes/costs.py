@@ -2,8 +2,8 @@
 `.activations`, `.peer_macs`).
 
 Each kind's `cost` rule gives the figures (conventions in `archspec.kinds.base`); this pass applies
-freezing (a frozen layer's parameters count as non-trainable) and the per-peer MAC counts, which do not
-depend on freezing.
+freezing (a frozen layer's parameters count as non-trainable) and the per-peer MAC counts (the table of
+`archspec.kinds.conventions`), which do not depend on freezing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from archspec.ir import Cost, Graph, prod
 from archspec.kinds import KINDS
 from archspec.kinds.base import CONVENTIONS
+from archspec.kinds.conventions import peer_macs
 
 CostCache = dict[tuple[Any, ...], tuple[Cost, int, dict[str, int]]]
 
@@ -33,7 +34,7 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
             c: Cost = kind.cost(n.args, ins, out)
             # the peers count a frozen layer's work as any other (torchinfo reads every parameter tensor,
             # `requires_grad` or not): their rules see the layer's own cost, before freezing
-            peers = {conv: kind.peer_macs(conv, n.args, ins, out, c) for conv in conventions}
+            peers = {conv: peer_macs(kind, conv, n.args, ins, out, c) for conv in conventions}
             if n.frozen:
                 c = Cost(params=0, fixed=c.params + c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
                          connections=c.connections)

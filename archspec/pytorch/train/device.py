@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,24 +147,6 @@ def all_sum(rt: Runtime, t: torch.Tensor) -> torch.Tensor:
 
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
-
-
-def broadcast_flag(rt: Runtime, flag: bool) -> bool:
-    """True in every process when it is true in any (a stop decided by one process stops them all)."""
-    if not rt.distributed:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=rt.device if rt.device.type == "cuda" else "cpu")
-    return bool(all_sum(rt, t).item() > 0)
-
-
-@contextlib.contextmanager
-def main_first(rt: Runtime) -> Iterator[None]:
-    """Run a block in the main process before the others (e.g. creating the output folder)."""
-    if rt.distributed and not rt.main:
-        _barrier()
-    yield
-    if rt.distributed and rt.main:
-        _barrier()
 
 
 def _barrier() -> None:

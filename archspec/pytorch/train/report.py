@@ -5,7 +5,6 @@ plotting library)."""
 from __future__ import annotations
 
 import csv
-import io
 import json
 import time
 from html import escape
@@ -217,9 +216,3 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
         ticks.append(round(ticks[-1] + step, 12))
     return ticks if len(ticks) > 1 else [first, first + step]
 
-
-def console_text(console: Console, renderable: Any) -> str:
-    """A renderable as plain text (for files)."""
-    c = Console(file=io.StringIO(), width=console.width, color_system=None)
-    c.print(renderable)
-    return c.file.getvalue()  # type: ignore[attr-defined]
