@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
 from archspec.ir import Graph, Meta, Node, Output, Scope
@@ -76,15 +76,28 @@ class BuildCache:
     args: dict[tuple[Any, ...], Args] = field(default_factory=dict)
     shapes: dict[tuple[Any, ...], Shape] = field(default_factory=dict)
     costs: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the cost pass's, by the same keys
+    bound: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # a layer statement's arguments, by its values
     steps: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the receptive-field pass's
 
     def __len__(self) -> int:
-        return len(self.args) + len(self.shapes) + len(self.costs) + len(self.steps)
+        return len(self.args) + len(self.shapes) + len(self.costs) + len(self.steps) + len(self.bound)
 
     def clear(self) -> None:
-        for d in (self.shapes, self.costs, self.steps):  # first: their keys hold ids of the objects in `args`
+        for d in (self.shapes, self.costs, self.steps, self.bound):  # first: their keys hold ids of objects in `args`
             d.clear()
         self.args.clear()
+
+
+@dataclass(eq=False)
+class _Template:
+    """A block call's nodes as built the first time: ids and scopes relative to the call's scope ("" is
+    the call's scope itself), inputs as ("in", relative id) or ("out", k), the k-th tensor the call reads
+    from outside (`Builder._sources`)."""
+
+    nodes: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]]  # (id, node, its scope, inputs)
+    scopes: list[tuple[str, str, Scope]]  # (id, parent's id, scope), parents first
+    result: tuple[str, Any] | None
+    work: int
 
 
 def _join(path: str, name: str) -> str:
@@ -118,6 +131,10 @@ class Builder:
         self.max_work = WORK_PER_NODE * self.max_nodes
         self.work = 0  # statements executed so far
         self.expanding: list[tuple[str, Span | None]] = []  # the repeats and block calls being expanded
+        self.verified = False  # inside an expansion whose upper bounds are within the limits
+        self.added: list[str] = []  # node ids in the order they were added (a block call's are a slice)
+        self.scoped: list[str] = []  # scope ids likewise
+        self.templates: dict[Any, _Template | None] = {}  # block calls already built, by what they depend on
         self.overrides = dict(params or {})
         self.input_overrides = dict(inputs or {})
         self.input_names: list[str] = []  # the network's inputs, to check the names of the overrides
@@ -130,6 +147,7 @@ class Builder:
         cache = cache if cache is not None else BuildCache()
         self._args_cache = cache.args
         self._shapes = cache.shapes
+        self._bound = cache.bound
 
     # -- entry -------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -166,7 +184,8 @@ class Builder:
     def _dead_ends(self) -> list[Diagnostic]:
         """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
         g = self.g
-        dead = [n.id for n in g if n.op != "output" and not g.users(n.id)]
+        read = {i for n in g for i in n.inputs}
+        dead = [n.id for n in g if n.op != "output" and n.id not in read]
         out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g[n].span,
                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
                                                    "or remove it") for n in dead[:MAX_WARNINGS]]
@@ -255,10 +274,12 @@ class Builder:
         if n < 0 or n > MAX_REPEAT:
             raise SpecError(Diagnostic("E600" if n > 0 else "E202", f"`repeat {n}` is out of range", s.count.span,
                                        expected=f"0 to {MAX_REPEAT:,} repetitions"))
-        if n > 1:  # the estimate of this very statement: its body n times
+        verified = self.verified
+        if n > 1 and not verified:  # the estimate of this very statement: its body n times
             env = self._evaluator(f.env, f).env
-            self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body([s], dict(env), f.blocks))
+            verified = self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body([s], dict(env), f.blocks))
         self.expanding.append((f"`repeat {n}`", s.span))
+        outer, self.verified = self.verified, verified
         try:
             for i in range(n):
                 sub = f.sub()
@@ -268,6 +289,7 @@ class Builder:
                 f.current = sub.current
         finally:
             self.expanding.pop()
+            self.verified = outer
 
     def _output(self, s: ast.Output, f: Frame) -> None:
         ev = self._evaluator(f.env, f)
@@ -304,6 +326,7 @@ class Builder:
     def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
         nid = f"output:{name}"  # an id no layer can have; what it is, its fields say
         self.g.add(Node(nid, "output", "output", NO_ARGS, (source,), name, None, span, meta=Meta(self.g[source].meta.shape)))
+        self.added.append(nid)
         self.outputs.append(Output(name, nid, source, weight))
 
     # -- layers and block calls ---------------------------------------------------------------
@@ -354,6 +377,7 @@ class Builder:
             name = self._local(f.path, br.name or "branch", bool(br.name))
             path = _join(f.path, name)
             scope = self.scopes[path] = Scope(path, "branch", name, f.scope, span=br.span)
+            self.scoped.append(path)
             sub = f.sub(scope=scope)
             sub.current = start
             self.run(br.body, sub)
@@ -424,35 +448,148 @@ class Builder:
         name = self._local(f.path, s.target or b.name, bool(s.target))
         path = _join(f.path, name)
         scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span)
+        self.scoped.append(path)
         sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = f"the call of `{b.name}`"
-        if b.body:
+        verified = self.verified
+        if b.body and not verified:
             estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
-            self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
+            verified = self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
         self.calls.append((b.name, path, s.span))
         self.expanding.append((what, s.span))
+        outer, self.verified = self.verified, verified
+        key = self._template_key(c, env, f)
+        template = self.templates.get(key) if key is not None else None
         try:
-            self.run(b.body, sub)
+            if template is not None:  # built before with the same arguments, shapes and freezing: copied
+                sub.current = self._replay(template, scope, f, env, s)
+            else:
+                start, scoped, work = len(self.added), len(self.scoped), self.work
+                self.run(b.body, sub)
+                if key is not None:
+                    self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current)
         finally:
             self.calls.pop()
             self.expanding.pop()
+            self.verified = outer
         f.current = sub.current
         if s.target and sub.current is not None:
             f.ns.tensors[s.target] = sub.current
 
+    # -- block calls built once ------------------------------------------------------------------
+    # A block's body depends only on its closure, its arguments, the shapes of the tensors it reads and
+    # freezing: a call like one built before (the 35 identical bottlenecks of ResNet-152's third stage)
+    # copies the nodes of the first, renamed, instead of evaluating its statements again.
+    def _template_key(self, c: Closure, env: dict[str, Value], f: Frame) -> Any:
+        refs = []
+        reads = [f.current]
+        for k, v in env.items():
+            if isinstance(v, TensorRef):
+                node = v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None
+                refs.append((k, v.name, self.g[node].meta.shape if node is not None else None,
+                             reads.index(node) if node in reads else len(reads)))
+                reads.append(node)
+        try:
+            plain = tuple(sorted((k, _hashable(v)) for k, v in env.items() if not isinstance(v, TensorRef)))
+            key = (id(c), plain, tuple(refs), self.g[f.current].meta.shape if f.current else None, f.frozen)
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _sources(self, f: Frame, env: dict[str, Value]) -> list[str | None]:
+        """The tensors a call can read from outside: the current one, then each tensor argument's."""
+        out: list[str | None] = [f.current]
+        for v in env.values():
+            if isinstance(v, TensorRef):
+                out.append(v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None)
+        return out
+
+    def _record(self, start: int, scoped: int, work: int, scope: Scope, f: Frame, env: dict[str, Value],
+                result: str | None) -> _Template | None:
+        sources = self._sources(f, env)
+        prefix = scope.id + "."
+        cut = len(prefix)
+
+        def where(n: str | None) -> tuple[str, Any] | None:
+            if n is None:
+                return None
+            if n.startswith(prefix):
+                return ("in", n[cut:])
+            return ("out", sources.index(n)) if n in sources else ("?", n)
+
+        def rel(sc: Scope | None) -> str | None:
+            if sc is scope:
+                return ""
+            return sc.id[cut:] if sc is not None and sc.id.startswith(prefix) else None
+
+        nodes: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]] = []
+        for nid in self.added[start:]:
+            n = self.g[nid]
+            ins = tuple(where(i) for i in n.inputs)
+            owner = rel(n.scope)
+            if n.op in ("input", "output") or not nid.startswith(prefix) or owner is None \
+                    or any(i is None or i[0] == "?" for i in ins):
+                return None  # a block with an input or an output is built each time
+            nodes.append((nid[cut:], n, owner, ins))  # type: ignore[arg-type]
+        scopes = []
+        for sid in self.scoped[scoped:]:
+            sc = self.scopes[sid]
+            parent = rel(sc.parent)
+            if parent is None:
+                return None
+            scopes.append((sid[cut:], parent, sc))
+        res = where(result)
+        if res is not None and res[0] == "?":
+            return None
+        return _Template(nodes, scopes, res, self.work - work)
+
+    def _replay(self, t: _Template, scope: Scope, f: Frame, env: dict[str, Value], s: Any) -> str | None:
+        g = self.g
+        if len(g) + len(t.nodes) > self.max_nodes:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the network", s.span)
+            raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
+        self.work += t.work
+        if self.work > self.max_work:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the spec", s.span)
+            raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span, layers=False)
+        sources = self._sources(f, env)
+        prefix = scope.id + "."
+        scopes = {"": scope}
+        for rel, parent, sc in t.scopes:
+            scopes[rel] = self.scopes[prefix + rel] = Scope(prefix + rel, sc.kind, sc.name, scopes[parent], sc.args,
+                                                           sc.span)
+            self.scoped.append(prefix + rel)
+
+        def ref(w: tuple[str, Any]) -> str:
+            return prefix + w[1] if w[0] == "in" else sources[w[1]]
+
+        added = self.added
+        for rel, n, owner, ins in t.nodes:
+            nid = prefix + rel
+            g.add(Node(nid, n.op, n.kind, n.args, tuple(ref(i) for i in ins), n.name, scopes[owner], n.span, n.frozen,
+                       n.fused, Meta(n.meta.shape)))
+            added.append(nid)
+        return ref(t.result) if t.result is not None else None
+
     # -- limits --------------------------------------------------------------------------------
-    def _check_expansion(self, what: str, span: Span | None, cost: tuple[int, int] | None) -> None:
+    def _check_expansion(self, what: str, span: Span | None, cost: Bounds | None) -> bool:
         """Refuse a repeat or block call whose expansion would cross the layer or the work limit, before
-        building it. `cost` (layers, statements) is a lower bound (`_Estimate`): a refusal is never wrong."""
+        building it. `cost` bounds its (layers, statements) from below, then from above (`_Estimate`): a
+        refusal is never wrong. True when the upper bounds are within the limits (nothing inside can
+        cross them)."""
         if cost is None:
-            return
-        nodes, work = cost
+            return False
+        nodes, work, most_nodes, most_work = cost
         total = len(self.g) + nodes
         if total > self.max_nodes:
             raise self._too_big(f"{what} would expand the network to at least {_count(total)} layers", span)
         if self.work + work > self.max_work:
             raise self._too_big(f"{what} would take at least {_count(self.work + work)} statements to expand",
                                 span, layers=False)
+        return len(self.g) + most_nodes <= self.max_nodes and self.work + most_work <= self.max_work
 
     def _too_big(self, message: str, span: Span | None, layers: bool = True) -> SpecError:
         limit = (f"at most {self.max_nodes:,} layers" if layers else
@@ -487,6 +624,25 @@ class Builder:
 
     def _bind(self, kind: LayerKind[Any], args: list[ast.Arg], f: Frame, s: Any,
               allow_positional: bool = True) -> tuple[Args, list[tuple[str, Span | None]]]:
+        """A statement's arguments validated, and the activations written after it. The same statement
+        with the same values of the names it reads (`repeat 1000: conv c 3x3`) binds to the same result."""
+        names = _free_names(args)
+        env = f.env
+        shape = self.g[f.current].meta.shape if f.current is not None and any(n in BUILTINS for n in names) else None
+        try:
+            key = (id(args), allow_positional, shape, tuple(_hashable(env[n]) if n in env else _ABSENT for n in names))
+            hit = self._bound.get(key)
+        except TypeError:
+            key, hit = None, None
+        if hit is not None:
+            return hit
+        result = self._bind_values(kind, args, f, s, allow_positional)
+        if key is not None:
+            self._bound[key] = result
+        return result
+
+    def _bind_values(self, kind: LayerKind[Any], args: list[ast.Arg], f: Frame, s: Any,
+                     allow_positional: bool) -> tuple[Args, list[tuple[str, Span | None]]]:
         ev = self._evaluator(f.env, f)
         values: dict[str, Value] = {}
         spans: dict[str, Span | None] = {}
@@ -680,7 +836,36 @@ class Builder:
         name = self._local(f.path, target or kind.name, bool(target) and not fused)
         nid = _join(f.path, name)
         g.add(Node(nid, kind.op, kind.name, args, tuple(inputs), name, f.scope, s.span, f.frozen, fused, Meta(out)))
+        self.added.append(nid)
         return nid
+
+
+_ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)
+_FREE: dict[int, tuple[list[ast.Arg], tuple[str, ...]]] = {}
+
+
+def _free_names(args: list[ast.Arg]) -> tuple[str, ...]:
+    """The names a statement's arguments read, each once (cached by the argument list, immutable)."""
+    hit = _FREE.get(id(args))
+    if hit is not None and hit[0] is args:  # the list itself is kept: its id cannot be another's
+        return hit[1]
+    out: dict[str, None] = {}
+    stack: list[Any] = [a.value for a in args]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ast.Name):
+            out[e.id] = None
+        elif isinstance(e, BaseModel):
+            for v in e.__dict__.values():
+                if isinstance(v, BaseModel):
+                    stack.append(v)
+                elif isinstance(v, list):
+                    stack.extend(x for x in v if isinstance(x, BaseModel))
+    names = tuple(out)
+    if len(_FREE) > 100_000:
+        _FREE.clear()
+    _FREE[id(args)] = (args, names)
+    return names
 
 
 def _hashable(v: Value) -> Any:
@@ -734,13 +919,31 @@ class _GiveUp(Exception):
     pass
 
 
+Bounds = tuple[int, int, int, int]  # layers and statements at least, then at most
+
+
+def _add(a: Bounds, b: Bounds, extra: Bounds = (0, 0, 0, 0)) -> Bounds:
+    return (min(a[0] + b[0] + extra[0], _Estimate.CAP), min(a[1] + b[1] + extra[1], _Estimate.CAP),
+            min(a[2] + b[2] + extra[2], _Estimate.CAP), min(a[3] + b[3] + extra[3], _Estimate.CAP))
+
+
+class _QuietEvaluator(Evaluator):
+    """The estimate's evaluator: an undefined name only means "unknown", so no hint is worked out."""
+
+    def undefined(self, ref: TensorRef) -> SpecError:
+        return SpecError(Diagnostic("E205", "undefined"))
+
+
 class _Estimate:
-    """A lower bound of the layers and of the statements a piece of spec expands to, read from the AST
-    without building anything: repeat counts and block arguments are evaluated where they can be (literals,
-    parameters, `let`s), and what cannot be known counts as little as it can (a count as 0, a condition as
-    the cheaper branch). The builder checks it before each repeat and block call, so `repeat 100000:` in
-    `repeat 100000:`, or blocks each calling the next twice, are refused before anything is built; what the
-    bound cannot see is stopped as it is built (the layer and statement counters)."""
+    """Bounds of the layers and of the statements a piece of spec expands to, read from the AST without
+    building anything: repeat counts and block arguments are evaluated where they can be (literals,
+    parameters, `let`s). For the lower bound, what cannot be known counts as little as it can (a count as
+    0, a condition as the cheaper branch); for the upper bound, as much (an unknown count: no bound). The
+    builder checks the lower bound before each repeat and block call, so `repeat 100000:` in `repeat
+    100000:`, or blocks each calling the next twice, are refused before anything is built; what it cannot
+    see is stopped as it is built (the layer and statement counters). When the upper bound is within the
+    limits, nothing inside that expansion can cross them: the repeats and calls within it are not
+    estimated again."""
 
     STEPS = 200_000  # statements visited per estimate; past it the estimate gives no verdict
     CAP = 10**40
@@ -748,44 +951,44 @@ class _Estimate:
     def __init__(self, builder: Builder) -> None:
         self.builder = builder
         self.steps = 0
-        self.memo: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.memo: dict[tuple[Any, ...], Bounds] = {}
         self.active: list[int] = []
         self.volatile: set[int] = set()
 
     def body(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure],
-             times: int = 1) -> tuple[int, int] | None:
+             times: int = 1) -> Bounds | None:
         try:
-            nodes, work = self.stmts(stmts, dict(env), blocks)
+            lo_n, lo_w, hi_n, hi_w = self.stmts(stmts, dict(env), blocks)
         except (_GiveUp, RecursionError):
             return None
-        return nodes * times, work * times
+        return (min(lo_n * times, self.CAP), min(lo_w * times, self.CAP), min(hi_n * times, self.CAP),
+                min(hi_w * times, self.CAP))
 
     def value(self, e: Any, env: dict[str, Value]) -> Any:
         try:
-            v = Evaluator(env)(e)
+            v = _QuietEvaluator(env)(e)
         except (SpecError, RecursionError, ArithmeticError, TypeError, ValueError):
             return _UNKNOWN
         return _UNKNOWN if isinstance(v, TensorRef) else v
 
-    def stmts(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure]) -> tuple[int, int]:
+    def stmts(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure]) -> Bounds:
         defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
         if defs:
             blocks = dict(blocks)
             for d in defs:
                 c = blocks[d.name] = Closure(d, env, blocks)
                 self.volatile.add(id(c))  # its env is the estimate's, which later `let`s change: no memo
-        nodes = work = 0
+        total = (0, 0, 0, 0)
         for s in stmts:
             self.steps += 1
             if self.steps > self.STEPS:
                 raise _GiveUp
-            n, w = self.stmt(s, env, blocks)
-            nodes, work = min(nodes + n, self.CAP), min(work + w + 1, self.CAP)
-        return nodes, work
+            total = _add(total, self.stmt(s, env, blocks), (0, 1, 0, 1))
+        return total
 
-    def stmt(self, s: Any, env: dict[str, Value], blocks: dict[str, Closure]) -> tuple[int, int]:
-        """(layers, statements) of one statement; `env` follows the `let`s as the builder's would, a name
-        whose value the estimate cannot know is left out of it."""
+    def stmt(self, s: Any, env: dict[str, Value], blocks: dict[str, Closure]) -> Bounds:
+        """Bounds of (layers, statements) of one statement, from below and from above; `env` follows the
+        `let`s as the builder's would, a name whose value the estimate cannot know is left out of it."""
         t = s.type
         if t == "let":
             v = self.value(s.value, env)
@@ -793,9 +996,11 @@ class _Estimate:
                 env.pop(s.name, None)
             else:
                 env[s.name] = v
-            return 0, 0
-        if t in ("from", "output", "block"):
-            return 0, 0
+            return (0, 0, 0, 0)
+        if t == "output":  # an output node per tensor named (at most)
+            return (0, 0, max(1, len(s.args)), 0)
+        if t in ("from", "block"):
+            return (0, 0, 0, 0)
         if t == "frozen":
             return self.stmts(s.body, env, blocks)
         if t == "if":
@@ -805,37 +1010,39 @@ class _Estimate:
             a = self.stmts(s.body, dict(env), blocks)
             b = self.stmts(s.orelse, dict(env), blocks)
             _forget(env, {*_assigned(s.body), *_assigned(s.orelse), *BUILTINS})
-            return min(a[0], b[0]), min(a[1], b[1])
+            return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
         _forget(env, BUILTINS)  # the statements below change the current tensor
         if t == "layer":
             c = blocks.get(s.kind)
             if c is not None:
                 return self.call(s, c, env)
-            return (0 if s.kind == "_" and not s.args else 1), 0
+            n = 0 if s.kind == "_" and not s.args else 1
+            words = sum(1 for a in s.args if a.name is None and a.value.type == "name")
+            return (n, 0, n + words, 0)  # each fused activation (`conv 8 3x3 relu`) is a layer more
         if t == "merge":
-            nodes, work = 1, 0
+            total = (1, 0, 1, 0)
             for br in s.branches:
-                n, w = self.stmts(br.body, env, blocks)
-                nodes, work = nodes + n, work + w
+                total = _add(total, self.stmts(br.body, env, blocks))
             _forget(env, BUILTINS)
-            return nodes, work
+            return total
         if t == "repeat":
             k = self.value(s.count, env)
             assigned = _assigned(s.body)
-            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_REPEAT:
-                k = 0  # unknown, or refused by the repeat itself
+            known = not isinstance(k, bool) and isinstance(k, int) and 0 <= k <= MAX_REPEAT
             # in the body, the loop variable, the names the body assigns (read before their `let` they hold
             # another iteration's value) and the current tensor's size (another iteration's) are unknown
             inner = {n: v for n, v in env.items() if n != s.var and n not in assigned and n not in BUILTINS}
-            nodes, work = self.stmts(s.body, inner, blocks) if k else (0, 0)
+            body = self.stmts(s.body, inner, blocks) if not known or k else (0, 0, 0, 0)
             _forget(env, assigned)
-            return nodes * k, work * k
-        return 0, 0
+            if not known:  # unknown, or refused by the repeat itself: at least nothing, at most anything
+                return (0, 0, self.CAP, self.CAP)
+            return tuple(min(v * k, self.CAP) for v in body)
+        return (0, 0, 0, 0)
 
-    def call(self, s: ast.Layer, c: Closure, env: dict[str, Value]) -> tuple[int, int]:
+    def call(self, s: ast.Layer, c: Closure, env: dict[str, Value]) -> Bounds:
         b = c.block
         if id(b) in self.active or len(self.active) >= MAX_CALL_DEPTH:
-            return 0, 0  # the builder refuses a block calling itself, and calls nested too deeply
+            return (0, 0, self.CAP, self.CAP)  # the builder refuses a block calling itself, and calls nested too deeply
         params = [p.name for p in b.params]
         given: dict[str, Any] = {}
         for i, a in enumerate(s.args):

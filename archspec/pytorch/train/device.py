@@ -149,7 +149,3 @@ def all_sum(rt: Runtime, t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    dist.barrier()
