@@ -104,9 +104,14 @@ class Analysis:
         self.error = error  # set when the analysis stopped at a mistake: rows cover what was built
         self.name: str = ir.name
         with no_gc():
-            self._described: dict[int, str] = {}
-            self.rows = [self._row(n) for n in ir if n.op != "output"]
             self.totals = self._totals()
+
+    @cached_property
+    def rows(self) -> list[Row]:
+        """One row per layer (every node but the outputs), in build order; made when first read."""
+        described: dict[int, str] = {}
+        with no_gc():
+            return [self._row(n, described) for n in self.ir if n.op != "output"]
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -114,14 +119,14 @@ class Analysis:
         return self.ir.to_networkx()
 
     # -- rows and totals -----------------------------------------------------------------------
-    def _row(self, n: Node) -> Row:
+    def _row(self, n: Node, described: dict[int, str]) -> Row:
         m = n.meta
         c = m.cost
         assert c is not None and m.peer_macs is not None, "run the passes first (archspec.pipeline)"
         rf = m.rf if m.rf != GLOBAL else None
-        args = self._described.get(id(n.args))
+        args = described.get(id(n.args))
         if args is None:
-            args = self._described[id(n.args)] = KINDS[n.kind].describe(n.args)
+            args = described[id(n.args)] = KINDS[n.kind].describe(n.args)
         return Row(
             name=n.id, kind=n.kind, args=args, block=n.scope.id if n.scope is not None else "",
             output_shape=m.shape, params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed,
@@ -133,51 +138,64 @@ class Analysis:
             fused=n.fused, frozen=n.frozen, line=n.span.line if n.span else None)
 
     def _totals(self) -> Totals:
+        """Sums over the nodes (the rows' sums, without making the rows), the depth and the widest field."""
         t = Totals()
-        for r in self.rows:
-            t.params += r.params
-            t.trainable_params += r.trainable_params
-            t.non_trainable_params += r.non_trainable_params
-            t.buffers += r.buffers
-            t.macs += r.macs
-            t.flops += r.flops
-            t.connections += r.connections
-            t.activations += r.activations
-            if r.flops:
-                t.flops_by_kind[r.kind] = t.flops_by_kind.get(r.kind, 0) + r.flops
+        batch, convention = self.batch, self.convention
+        params = trainable = fixed = buffers = macs = flops = connections = activations = layers = 0
+        by_kind: dict[str, int] = {}
+        by_conv = dict.fromkeys(CONVENTIONS, 0)
+        depth: dict[str, int] = {}
+        deepest = 0
+        widest: Any = None
+        widest_size = -1
+        counted = {k: KINDS[k].category not in ("norm", "activation") for k in KINDS}
+        for n in self.ir:
+            m = n.meta
+            c = m.cost
+            assert c is not None and m.peer_macs is not None, "run the passes first (archspec.pipeline)"
+            peers = m.peer_macs
+            here = 0
+            if n.op != "output":
+                owned = c.params + c.fixed
+                params += owned
+                trainable += c.params
+                fixed += c.fixed
+                buffers += c.buffers
+                macs += peers[convention]
+                flops += c.flops
+                connections += c.connections
+                activations += m.activations
+                if c.flops:
+                    by_kind[n.kind] = by_kind.get(n.kind, 0) + c.flops
+                if owned and counted[n.kind]:
+                    layers += 1
+                    here = 1
+            for conv, v in peers.items():
+                by_conv[conv] += v
+            d = here + max((depth[i] for i in n.inputs), default=0)
+            depth[n.id] = d
+            deepest = max(deepest, d)
+            rf = m.rf
+            if rf and rf != GLOBAL:
+                size = max(f.size for f in rf)
+                if size > widest_size:
+                    widest, widest_size = rf, size
+        t.params, t.trainable_params, t.non_trainable_params, t.buffers = params, trainable, fixed, buffers
+        t.macs, t.flops = macs * batch, flops * batch
+        t.connections, t.activations = connections, activations * batch
+        t.flops_by_kind = {k: v * batch for k, v in by_kind.items()}
         t.activation_bytes = t.activations * BYTES_PER_ELEMENT
         t.param_bytes = (t.params + t.buffers) * BYTES_PER_ELEMENT
-        by_conv = dict.fromkeys(CONVENTIONS, 0)
-        for node in self.ir:
-            for conv, n in (node.meta.peer_macs or {}).items():
-                by_conv[conv] += n
-        t.macs_by_convention = {conv: n * self.batch for conv, n in by_conv.items()}
-        if self.convention == "torchinfo":
-            t.torchinfo_memory = costs.torchinfo_memory(self.ir, self.batch)
-        t.layers = sum(1 for r in self.rows if r.params and KINDS[r.kind].category not in ("norm", "activation"))
-        t.depth = self._depth()
-        widest = None
-        for node in self.ir:
-            rf = node.meta.rf
-            if rf and rf != GLOBAL and (widest is None or max(f.size for f in rf) > max(f.size for f in widest)):
-                widest = rf
+        t.macs_by_convention = {conv: v * batch for conv, v in by_conv.items()}
+        if convention == "torchinfo":
+            t.torchinfo_memory = costs.torchinfo_memory(self.ir, batch)
+        t.layers = layers
+        t.depth = deepest
         if widest:
             t.receptive_field = [f.size for f in widest]
             t.effective_stride = [_num(f.stride) for f in widest]
             t.receptive_offset = [_num(f.start) for f in widest]
         return t
-
-    def _depth(self) -> int:
-        """Weight layers on the longest path, as the papers count them (VGG-16: 16, ResNet-50: 50):
-        layers with parameters, except normalisation and activations (batch norm's scale and shift,
-        PReLU's slopes), which the papers do not count as layers."""
-        best: dict[str, int] = {}
-        for n in self.ir:
-            c = n.meta.cost
-            assert c is not None
-            here = 1 if (c.params + c.fixed) and KINDS[n.kind].category not in ("norm", "activation") else 0
-            best[n.id] = here + max((best[i] for i in n.inputs), default=0)
-        return max(best.values(), default=0)
 
     # -- views -----------------------------------------------------------------------------
     @property
