@@ -325,7 +325,8 @@ class Builder:
 
     def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
         nid = f"output:{name}"  # an id no layer can have; what it is, its fields say
-        self.g.add(Node(nid, "output", "output", NO_ARGS, (source,), name, None, span, meta=Meta(self.g[source].meta.shape)))
+        self.g.add(Node(nid, "output", "output", NO_ARGS, (source,), name, None, span, False, False,
+                        Meta(self.g[source].meta.shape)))
         self.added.append(nid)
         self.outputs.append(Output(name, nid, source, weight))
 
@@ -567,10 +568,11 @@ class Builder:
             return prefix + w[1] if w[0] == "in" else sources[w[1]]
 
         added = self.added
+        nodes = g.nodes
         for rel, n, owner, ins in t.nodes:
             nid = prefix + rel
-            g.add(Node(nid, n.op, n.kind, n.args, tuple(ref(i) for i in ins), n.name, scopes[owner], n.span, n.frozen,
-                       n.fused, Meta(n.meta.shape)))
+            nodes[nid] = Node(nid, n.op, n.kind, n.args, tuple([ref(i) for i in ins]), n.name, scopes[owner], n.span,
+                              n.frozen, n.fused, Meta(n.meta.shape))
             added.append(nid)
         return ref(t.result) if t.result is not None else None
 
@@ -815,27 +817,30 @@ class Builder:
     def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
              fused: bool = False) -> str:
         g = self.g
-        if len(g) >= self.max_nodes:
+        nodes = g.nodes
+        if len(nodes) >= self.max_nodes:
             outer = self._while_expanding()
             what, span = outer if outer else ("the network", s.span)
             raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
-        ins = [g[i].meta.shape for i in inputs]
+        ins = [nodes[i].meta.shape for i in inputs]
         key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
         out = self._shapes.get(key)
-        try:
-            if out is None:
-                out = self._shapes[key] = kind.shape(args, ins)
-        except ShapeError as e:
-            received = "input " + " and ".join(fmt_shape(x) for x in ins) if ins else None
-            raise SpecError(Diagnostic(e.code, e.message, s.span, expected=e.expected, received=received,
-                                       hint=e.hint, notes=self._call_notes()), partial=g) from None
-        if prod(out) > MAX_ELEMENTS:
-            raise SpecError(Diagnostic("E600", f"`{kind.name}` would output {fmt_shape(out)}, "
-                                               f"{prod(out):,} elements per sample", s.span,
-                                       expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
-        name = self._local(f.path, target or kind.name, bool(target) and not fused)
-        nid = _join(f.path, name)
-        g.add(Node(nid, kind.op, kind.name, args, tuple(inputs), name, f.scope, s.span, f.frozen, fused, Meta(out)))
+        if out is None:
+            try:
+                out = kind.shape(args, ins)
+            except ShapeError as e:
+                received = "input " + " and ".join(fmt_shape(x) for x in ins) if ins else None
+                raise SpecError(Diagnostic(e.code, e.message, s.span, expected=e.expected, received=received,
+                                           hint=e.hint, notes=self._call_notes()), partial=g) from None
+            if prod(out) > MAX_ELEMENTS:
+                raise SpecError(Diagnostic("E600", f"`{kind.name}` would output {fmt_shape(out)}, "
+                                                   f"{prod(out):,} elements per sample", s.span,
+                                           expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
+            self._shapes[key] = out
+        scope = f.scope
+        name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
+        nid = f"{scope.id}.{name}" if scope is not None else name
+        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused, Meta(out))
         self.added.append(nid)
         return nid
 

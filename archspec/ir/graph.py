@@ -18,8 +18,8 @@ unique names, never parsed for meaning; a node's scope, local name and op are fi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from archspec.diagnostics import Diagnostic, Span
 from archspec.ir.types import Cost, ReceptiveField, Shape, fmt_shape
@@ -90,19 +90,20 @@ class Meta:
     rf: ReceptiveField | None = None  # None until the pass runs; "global" once every input pixel is seen
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
+class Node(NamedTuple):
+    """A node: a frozen, typed record (a named tuple: cheap to make by the hundred thousand)."""
+
     id: str
     op: Op
     kind: str  # a layer kind's canonical name (`archspec.kinds.KINDS`)
     args: Any  # the kind's validated arguments (a frozen pydantic model)
     inputs: tuple[str, ...]  # ids of the nodes read, in order
     name: str  # the local name in its scope (`conv1`); an output node's is the output's name
-    scope: Scope | None = None  # None at the top level
-    span: Span | None = None
-    frozen: bool = False  # its parameters are not trained
-    fused: bool = False  # an activation written as a shorthand (`conv 64 3x3 relu`): shown with its producer
-    meta: Meta = field(default_factory=lambda: Meta(()), compare=False)
+    scope: Scope | None  # None at the top level
+    span: Span | None
+    frozen: bool  # its parameters are not trained
+    fused: bool  # an activation written as a shorthand (`conv 64 3x3 relu`): shown with its producer
+    meta: Meta  # what passes know of it: the one mutable part
 
     @property
     def scope_id(self) -> str:
@@ -110,6 +111,15 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<Node {self.id}: {self.op} {self.kind}>"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +152,7 @@ class Graph:
 
     def replace(self, node_id: str, **changes: Any) -> Node:
         """A node with some fields changed (its `meta` kept): nodes are frozen records."""
-        new = replace(self.nodes[node_id], **changes)
+        new = self.nodes[node_id]._replace(**changes)
         self.nodes[node_id] = new
         return new
 
@@ -165,7 +175,7 @@ class Graph:
 
     def users(self, node_id: str) -> list[str]:
         """The nodes that read `node_id`'s tensor, in order, each once."""
-        if self._users is None:
+        if self._users is None or len(self._users) != len(self.nodes):  # nodes added since: count again
             users: dict[str, list[str]] = {n: [] for n in self.nodes}
             for n in self.nodes.values():
                 for i in dict.fromkeys(n.inputs):

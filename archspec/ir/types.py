@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Shape = tuple[int, ...]  # one sample's tensor shape, channels first, without the batch
 Num = int | Fraction  # exact: a Fraction only where a field's geometry is fractional (upsampling)
@@ -41,8 +41,7 @@ GLOBAL: Literal["global"] = "global"  # every output unit sees the whole input
 Receptive = list[RF] | Literal["global"] | None  # a kind's step; None: elementwise, the field passes through
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(NamedTuple):
     """A receptive field along one input axis: `size` input pixels seen by one unit, `stride` pixels
     between neighbouring units (the effective stride), `start` the centre of the first unit's field."""
 
