@@ -27,6 +27,18 @@ from archspec.lang.load import Source, load_source
 from archspec.passes import costs, receptive
 from archspec.passes import freeze as freeze_pass
 
+LINT = False  # check the IR's invariants after building and after every pass (the test suite turns it on)
+
+
+def _lint(g: Graph, stage: str) -> None:
+    if LINT:
+        from archspec.kinds import KINDS
+
+        try:
+            g.lint(KINDS)
+        except AssertionError as e:
+            raise AssertionError(f"the IR is broken after {stage}: {e}") from None
+
 
 class Spec:
     """A loaded spec (source and imports), ready to be built with parameters."""
@@ -54,7 +66,9 @@ class Spec:
         between calls skips validating and shaping the layers an earlier call has seen (a sweep)."""
         inputs = coerce_input(input)
         try:
-            return build_graph(self.source, coerce_params(params), inputs, cache=cache)
+            g = build_graph(self.source, coerce_params(params), inputs, cache=cache)
+            _lint(g, "building")
+            return g
         except SpecError as e:
             if inputs:
                 _hint_channels_last(e, self, params, inputs)
@@ -77,9 +91,12 @@ def run_passes(g: Graph, *, freeze: Sequence[str] = (), cache: BuildCache | None
     """Freezing by name, then the cost and receptive-field passes, on a built graph (in place)."""
     if freeze:
         freeze_pass.run(g, freeze)
+        _lint(g, "freezing")
     with no_gc():
         costs.run(g, cache=cache.costs if cache is not None else None)
+        _lint(g, "the cost pass")
         receptive.run(g, cache.steps if cache is not None else None)
+        _lint(g, "the receptive-field pass")
     return g
 
 

@@ -7,9 +7,9 @@ import pytest
 
 import archspec
 from archspec.cli import main
-from archspec.report.fmt import convert, expr
 from archspec.lang.load import parse_any
 from archspec.lang.parser import parse_expr
+from archspec.report.fmt import convert, expr
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

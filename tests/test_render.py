@@ -17,8 +17,8 @@ import pytest
 import archspec
 from archspec.cli import main
 from archspec.diagnostics import SpecError
-from archspec.draw.fit import parse_aspect, parse_width
 from archspec.draw.figures import figure
+from archspec.draw.fit import parse_aspect, parse_width
 from archspec.draw.render import DotNotFound, heat, output_format, to_bytes
 from archspec.draw.view import PALETTE, build_view
 from archspec.draw.volumes import parallelogram

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.pipeline import run_passes
 from archspec.build.elaborate import BuildCache
 from archspec.cli import main, split_sweep_args
 from archspec.draw.chart import Chart, render
+from archspec.pipeline import run_passes
 from archspec.report.sweep import pareto_front, parse_axis, sweep
 
 ROOT = Path(__file__).resolve().parents[1]

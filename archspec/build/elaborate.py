@@ -511,39 +511,51 @@ class Builder:
         sources = self._sources(f, env)
         prefix = scope.id + "."
         cut = len(prefix)
-
-        def where(n: str | None) -> tuple[str, Any] | None:
-            if n is None:
-                return None
-            if n.startswith(prefix):
-                return ("in", n[cut:])
-            return ("out", sources.index(n)) if n in sources else ("?", n)
-
-        def rel(sc: Scope | None) -> str | None:
-            if sc is scope:
-                return ""
-            return sc.id[cut:] if sc is not None and sc.id.startswith(prefix) else None
-
-        nodes: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]] = []
-        for nid in self.added[start:]:
-            n = self.g[nid]
-            ins = tuple(where(i) for i in n.inputs)
-            owner = rel(n.scope)
-            if n.op in ("input", "output") or not nid.startswith(prefix) or owner is None \
-                    or any(i is None or i[0] == "?" for i in ins):
+        ids = self.added[start:]
+        inside = set(ids)
+        outside = {n: k for k, n in reversed(list(enumerate(sources))) if n is not None}
+        nodes = self.g.nodes
+        recorded: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]] = []
+        for nid in ids:
+            n = nodes[nid]
+            if n.op == "input" or n.op == "output" or not nid.startswith(prefix):
                 return None  # a block with an input or an output is built each time
-            nodes.append((nid[cut:], n, owner, ins))  # type: ignore[arg-type]
+            ins: list[tuple[str, Any]] = []
+            for i in n.inputs:
+                if i in inside:
+                    ins.append(("in", i[cut:]))
+                elif i in outside:
+                    ins.append(("out", outside[i]))
+                else:
+                    return None
+            sc = n.scope
+            if sc is scope:
+                owner = ""
+            elif sc is not None and sc.id.startswith(prefix):
+                owner = sc.id[cut:]
+            else:
+                return None
+            recorded.append((nid[cut:], n, owner, tuple(ins)))
         scopes = []
         for sid in self.scoped[scoped:]:
             sc = self.scopes[sid]
-            parent = rel(sc.parent)
-            if parent is None:
+            parent = sc.parent
+            if parent is scope:
+                scopes.append((sid[cut:], "", sc))
+            elif parent is not None and parent.id.startswith(prefix):
+                scopes.append((sid[cut:], parent.id[cut:], sc))
+            else:
                 return None
-            scopes.append((sid[cut:], parent, sc))
-        res = where(result)
-        if res is not None and res[0] == "?":
+        res: tuple[str, Any] | None
+        if result is None:
+            res = None
+        elif result in inside:
+            res = ("in", result[cut:])
+        elif result in outside:
+            res = ("out", outside[result])
+        else:
             return None
-        return _Template(nodes, scopes, res, self.work - work)
+        return _Template(recorded, scopes, res, self.work - work)
 
     def _replay(self, t: _Template, scope: Scope, f: Frame, env: dict[str, Value], s: Any) -> str | None:
         g = self.g

@@ -172,12 +172,14 @@ class Analysis:
                     here = 1
             for conv, v in peers.items():
                 by_conv[conv] += v
-            d = here + max((depth[i] for i in n.inputs), default=0)
+            ins = n.inputs
+            d = here + (depth[ins[0]] if len(ins) == 1 else max([depth[i] for i in ins], default=0))
             depth[n.id] = d
-            deepest = max(deepest, d)
+            if d > deepest:
+                deepest = d
             rf = m.rf
             if rf and rf != GLOBAL:
-                size = max(f.size for f in rf)
+                size = max([f.size for f in rf])
                 if size > widest_size:
                     widest, widest_size = rf, size
         t.params, t.trainable_params, t.non_trainable_params, t.buffers = params, trainable, fixed, buffers
