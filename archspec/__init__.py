@@ -8,47 +8,33 @@ tensor's shape, the parameters, MACs, FLOPs, memory and receptive field without 
     print(a.totals.params, a.totals.macs)           # 138357544 15470264320
     archspec.render("vgg16", style="volumes")       # a graphviz.Digraph (shows itself in Jupyter)
     archspec.view("resnet", params={"depth": 50})   # the interactive page (in Jupyter, in an iframe)
+
+The public names are gathered in `archspec/api.py`; the pipeline's packages, in the order data flows
+through them, are lang → ir → kinds → build → passes → pipeline → report → draw → pytorch (README,
+docs/architecture.md).
 """
 
 from typing import TYPE_CHECKING, Any
 
-from archspec.analysis import Analysis, Row, Spec, Totals, analyze, load
-from archspec.diagnostics import Diagnostic, SpecError
-
-__version__ = "0.1.0"
-
-# Imported on first use: `import archspec` (and the analysis) never imports torch, nor graphviz.
-_LAZY = {
-    "render": "archspec.backends.render",  # a graphviz.Digraph of a spec
-    "view": "archspec.backends.html_view",  # the interactive HTML view of a spec (a notebook shows it)
-    "compile": "archspec.backends.torch_module",  # a spec as a torch.nn.Module
-    "generate_code": "archspec.backends.torch_module",  # the standalone Python file of a compiled spec
-    "CompileError": "archspec.backends.torch_module",
-    "port_weights": "archspec.backends.weights",  # load a hand-written model's weights by position
-    "WeightMismatchError": "archspec.backends.weights",
-    "check": "archspec.backends.check",  # compare the compiled module with the analysis
-    "sweep": "archspec.backends.sweep",  # a grid of parameters and inputs, one row of figures each
-}
+from archspec import api
+from archspec.api import Analysis, Diagnostic, Graph, Row, Spec, SpecError, Totals, __version__, analyze, load
 
 if TYPE_CHECKING:
-    from archspec.backends.check import check as check
-    from archspec.backends.html_view import view as view
-    from archspec.backends.render import render as render
-    from archspec.backends.sweep import sweep as sweep
-    from archspec.backends.torch_module import CompileError as CompileError
-    from archspec.backends.torch_module import compile as compile
-    from archspec.backends.torch_module import generate_code as generate_code
-    from archspec.backends.weights import WeightMismatchError as WeightMismatchError
-    from archspec.backends.weights import port_weights as port_weights
+    from archspec.api import CompileError as CompileError
+    from archspec.api import WeightMismatchError as WeightMismatchError
+    from archspec.api import check as check
+    from archspec.api import compile as compile
+    from archspec.api import generate_code as generate_code
+    from archspec.api import port_weights as port_weights
+    from archspec.api import render as render
+    from archspec.api import sweep as sweep
+    from archspec.api import view as view
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'archspec' has no attribute {name!r}")
-    import importlib
+    return getattr(api, name)  # the lazy ones: drawing, compiling, checking, sweeping
 
-    return getattr(importlib.import_module(module), name)
 
-__all__ = ["Analysis", "Diagnostic", "Row", "Spec", "SpecError", "Totals", "__version__", "analyze", "load", "render",
-           "sweep", "view"]
+__all__ = ["Analysis", "CompileError", "Diagnostic", "Graph", "Row", "Spec", "SpecError", "Totals",
+           "WeightMismatchError", "__version__", "analyze", "check", "compile", "generate_code", "load",
+           "port_weights", "render", "sweep", "view"]

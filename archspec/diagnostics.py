@@ -136,10 +136,6 @@ def clip_names(text: str) -> str:
     return text if len(text) <= MAX_FIELD else text[:MAX_FIELD - 1] + "…"
 
 
-def error(code: str, message: str, span: Span | None = None, **kw: Any) -> SpecError:
-    return SpecError(Diagnostic(code, message, span, **kw))
-
-
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None:
     """A hint naming the closest valid names, or None when nothing is close."""
     if len(word) > 4 * MAX_NAME:  # nothing is close to a name that long; difflib would take its time

@@ -17,7 +17,6 @@ import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from archspec.diagnostics import Diagnostic, SpecError
 
@@ -134,23 +133,6 @@ def parse_shape(text: str) -> Shape:
     if not shape or min(shape) < 1:
         raise ValueError(f"a shape is positive sizes like 3x224x224, got {text!r}")
     return shape
-
-
-def parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    """`--set depth=50 --set variant=torchvision` → {"depth": 50, "variant": "torchvision"}."""
-    from archspec.lang.expr import Evaluator, TensorRef
-    from archspec.lang.parser import parse_expr
-
-    out: dict[str, Any] = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        name = name.strip()
-        if not eq or not name.isidentifier():
-            raise SpecError(Diagnostic("E207", f"--set takes NAME=VALUE, got {item!r}",
-                                       hint="for example --set depth=50 or --set variant=torchvision"))
-        v = Evaluator({})(parse_expr(value.strip(), f"--set {name}"))
-        out[name] = v.name if isinstance(v, TensorRef) else v
-    return out
 
 
 def parse_inputs(items: Sequence[str]) -> dict[str, Shape] | None:

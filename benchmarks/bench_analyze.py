@@ -173,7 +173,7 @@ def startup() -> list[str]:
         if len(parts) == 3 and parts[1].strip().isdigit():
             rows.append((int(parts[1]), parts[2].rstrip()))
     top = [r for r in rows if r[1].strip() in ("archspec.cli", "archspec", "networkx", "pydantic", "lark", "rich",
-                                               "archspec.layers", "archspec.lang.ast", "graphviz")]
+                                               "archspec.kinds", "archspec.lang.ast", "graphviz")]
     lines = ["| module (cumulative import) | ms |", "|---|--:|"]
     lines += [f"| `{name.strip()}` | {us / 1000:.0f} |" for us, name in sorted(top, reverse=True)]
     torch_free = subprocess.run([PY, "-c", "import sys, archspec; archspec.analyze('vgg16'); print('torch' in sys.modules)"],

@@ -6,7 +6,7 @@
 1. accuracy: LeNet-5 (specs/lenet5.arch) trained by `archspec.train.train` on the real MNIST images in
    ../shared/data/mnist (the 10,000 test images: the first 8,000 for training, the last 2,000 for
    testing), resized from 28×28 to the spec's 32×32. Must reach 97 % test accuracy.
-2. throughput: the trainer's epoch (`archspec.train.loop.train_epoch`, what `archspec train` runs)
+2. throughput: the trainer's epoch (`archspec.pytorch.train.loop.train_epoch`, what `archspec train` runs)
    against a hand-written loop (index a normalised tensor, forward, cross-entropy, backward, Adam
    step) on the same model, data, batch size, optimizer and threads, in short alternating epochs (the
    machine is shared and noisy: neighbouring epochs see the same load). The trainer must reach 95 % of
@@ -66,12 +66,12 @@ def throughput(data: Path, threads: int, rounds: int, chunk: int = 2560) -> dict
     import torch
     import torch.nn.functional as F
 
-    from archspec.backends.torch_module import build, spec_graph
-    from archspec.train import data as datasets
-    from archspec.train import heads, loop
-    from archspec.train.batches import DeviceData
-    from archspec.train.config import TrainConfig
-    from archspec.train.device import setup
+    from archspec.pytorch.module import build, spec_graph
+    from archspec.pytorch.train import data as datasets
+    from archspec.pytorch.train import heads, loop
+    from archspec.pytorch.train.batches import DeviceData
+    from archspec.pytorch.train.config import TrainConfig
+    from archspec.pytorch.train.device import setup
 
     cfg = TrainConfig(batch_size=64, optimizer="adam", lr=1e-3, threads=threads, seed=0)
     rt = setup("cpu", False, threads)
@@ -132,7 +132,7 @@ def main() -> int:
         return 2
     import torch
 
-    from archspec.train.device import cpu_cores
+    from archspec.pytorch.train.device import cpu_cores
 
     threads = args.threads or (1 if args.quick else cpu_cores())
     print(f"archspec training benchmark: {platform.processor() or platform.machine()}, {cpu_cores()} cores, "

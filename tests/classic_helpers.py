@@ -1,9 +1,8 @@
-"""Cross-checks of an analysis against PyTorch: compile a graph node by node with each kind's `build`,
-count parameters and buffers, run a forward pass, and count MACs with FlopCounterMode."""
+"""Cross-checks of an analysis against PyTorch: compile the network, count parameters and buffers, run a
+forward pass, and count MACs with FlopCounterMode."""
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,47 +11,32 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import archspec
-from archspec.layers import KINDS
 
 
-class GraphModule(nn.Module):
-    """The analysis's graph run in build order; each layer node's module comes from its kind's `build`.
+def compiled(a: archspec.Analysis) -> nn.Module:
+    """The analysis's network compiled by `archspec.compile`; every output in a list, in evaluation mode too."""
+    model = archspec.compile(a.ir)
+    return _AllOutputs(model) if len(a.outputs) > 1 else model
 
-    `archspec.compile` is the product's compiler; this small interpreter checks the builders on their own."""
 
-    def __init__(self, a: archspec.Analysis) -> None:
+class _AllOutputs(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        g = a.graph
-        self.steps: list[tuple[str, str, list[str], bool]] = []
-        self.mods = nn.ModuleDict()
-        self.outputs = [o.source for o in g.graph["outputs"]]
-        for n, d in g.nodes(data=True):
-            if d["role"] == "output":
-                continue
-            ins = [g.nodes[i]["meta"]["shape"] for i in d["inputs"]]
-            m = KINDS[d["kind"]].build(d["args"], ins, d["meta"]["shape"])
-            if d["frozen"]:
-                m.requires_grad_(False)
-            key = n.replace(".", "__")
-            self.mods[key] = m
-            self.steps.append((n, key, d["inputs"], d["role"] == "merge" and _takes_list(m)))
+        self.model = model
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        values: dict[str, torch.Tensor] = {}
-        for n, key, inputs, as_list in self.steps:
-            m = self.mods[key]
-            if not inputs:
-                values[n] = m(x)
-            elif as_list:
-                values[n] = m([values[i] for i in inputs])
-            else:
-                values[n] = m(*[values[i] for i in inputs])
-        return [values[o] for o in self.outputs]
+    def forward(self, x: torch.Tensor) -> Any:
+        self.model.train()
+        return list(self.model(x))
 
 
-def _takes_list(m: nn.Module) -> bool:
-    params = list(inspect.signature(m.forward).parameters.values())
-    return not any(p.kind is p.VAR_POSITIONAL for p in params)
+def layer_module(a: archspec.Analysis) -> nn.Module:
+    """The module of the network's one layer (the whole network when the layer is an expression in
+    `forward`, such as `padchannels`)."""
+    from archspec.pytorch.module import build
+
+    model, plan = build(a.ir)
+    node = next(n.id for n in a.ir if n.op == "layer")
+    return model.get_submodule(plan.paths[node]) if node in plan.paths else model
 
 
 @dataclass

@@ -3,6 +3,10 @@ from pathlib import Path
 
 import pytest
 
+import archspec.pipeline
+
+archspec.pipeline.LINT = True  # every graph built in the tests is checked after each stage (Graph.lint)
+
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "archspec" / "specs"
 SHARED = Path(os.environ.get("ARCHSPEC_SHARED", ROOT.parent / "shared"))

@@ -20,8 +20,8 @@ from typing import Any
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from archspec.layers import REGISTRY
-from archspec.layers.base import ShapeError, prod
+from archspec.kinds import REGISTRY
+from archspec.kinds.base import ShapeError, prod
 
 Shape = tuple[int, ...]
 MAX_ELEMENTS = 2_000  # per sample and tensor: the forward passes stay tiny

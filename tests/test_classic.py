@@ -1,14 +1,13 @@
-"""The classic layer kinds (archspec/layers/classic.py, conv's `table=`): shapes and counts as tables,
+"""The classic layer kinds (archspec/kinds/classic.py, conv's `table=`): shapes and counts as tables,
 each cross-checked against its PyTorch module (numel, output shape, FlopCounterMode), and the course
 exercises about locally connected layers, shared weights and receptive fields."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-from classic_helpers import GraphModule, measure
+from classic_helpers import compiled, layer_module, measure
 
 import archspec
-from archspec.layers import KINDS
 
 EX = "archspec/specs/exercises/"
 
@@ -23,9 +22,7 @@ def layer(a: archspec.Analysis) -> archspec.Row:
 
 
 def built(a: archspec.Analysis) -> torch.nn.Module:
-    g = a.graph
-    d = next(d for _, d in g.nodes(data=True) if d["role"] == "layer")
-    return KINDS[d["kind"]].build(d["args"], [g.nodes[i]["meta"]["shape"] for i in d["inputs"]], d["meta"]["shape"])
+    return layer_module(a)
 
 
 # shape, layer, output, params (trainable, fixed), MACs, connections
@@ -177,7 +174,7 @@ def test_peer_conventions():
 
 
 def test_docs_list_the_classic_kinds():
-    from archspec.docs_gen import layers_markdown
+    from archspec.kinds.docs import layers_markdown
 
     text = layers_markdown()
     for name in ("subsample", "rbf", "local", "padchannels"):
@@ -210,7 +207,7 @@ def test_local_and_shared_make_the_same_connections():
 
 def test_local_exercise_in_pytorch():
     a = archspec.analyze(EX + "locally_connected.arch")
-    m = measure(GraphModule(a), (1, 28, 28))
+    m = measure(compiled(a), (1, 28, 28))
     assert (m.params, m.macs, m.shapes) == (7_840, 7_056, [(1, 28, 28)])
 
 

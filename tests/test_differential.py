@@ -19,7 +19,7 @@ from netgen import networks
 import archspec
 
 torch = pytest.importorskip("torch")
-torch_module = pytest.importorskip("archspec.backends.torch_module")
+torch_module = pytest.importorskip("archspec.pytorch.module")
 
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -44,7 +44,7 @@ def disagreements(src: str, batch: int = 2) -> list[str]:
             assert isinstance(out, torch.Tensor)
             seen[node] = tuple(out.shape)
         hooks.append(model.get_submodule(path).register_forward_hook(hook))
-    xs = [torch.randn(batch, *g.nodes[n]["meta"]["shape"]) for _, n in plan.inputs]
+    xs = [torch.randn(batch, *g[n].meta.shape) for _, n in plan.inputs]
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         y = model(*xs)
     for h in hooks:
@@ -55,7 +55,7 @@ def disagreements(src: str, batch: int = 2) -> list[str]:
 
     def differ(what: str, node: str, ours: object, theirs: object) -> None:
         if ours != theirs:
-            out.append(f"{node} ({g.nodes[node]['kind']}): {what} {ours} in the analysis, {theirs} in PyTorch")
+            out.append(f"{node} ({g[node].kind}): {what} {ours} in the analysis, {theirs} in PyTorch")
 
     for node, path in plan.paths.items():
         r, m = rows[node], model.get_submodule(path)
@@ -64,15 +64,15 @@ def disagreements(src: str, batch: int = 2) -> list[str]:
         differ("trainable", node, r.trainable_params, sum(p.numel() for p in m.parameters() if p.requires_grad))
         differ("buffers", node, r.buffers, sum(b.numel() for n, b in m.named_buffers()
                                                if not n.endswith("num_batches_tracked")))
-        if r.kind in FLOP_COUNTED and not getattr(g.nodes[node]["args"], "table", None):
+        if r.kind in FLOP_COUNTED and not getattr(g[node].args, "table", None):
             differ("MACs", node, r.macs * batch, sum(flops.get(f"{root}.{path}", {}).values()) // 2)
     t = a.totals
     if t.params != sum(p.numel() for p in model.parameters()):
         out.append(f"total params {t.params} in the analysis, {sum(p.numel() for p in model.parameters())} in PyTorch")
-    counted = sum(r.macs for r in a.rows if r.kind in FLOP_COUNTED and not getattr(g.nodes[r.name]["args"], "table", None))
+    counted = sum(r.macs for r in a.rows if r.kind in FLOP_COUNTED and not getattr(g[r.name].args, "table", None))
     if counted * batch != sum(sum(flops.get(f"{root}.{plan.paths[r.name]}", {}).values()) for r in a.rows
                               if r.name in plan.paths and r.kind in FLOP_COUNTED
-                              and not getattr(g.nodes[r.name]["args"], "table", None)) // 2:
+                              and not getattr(g[r.name].args, "table", None)) // 2:
         out.append("total MACs differ")
     main = next(iter(a.outputs.values()))
     y0 = y if isinstance(y, torch.Tensor) else y[0]

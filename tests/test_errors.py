@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from archspec.error_examples import EXAMPLES, markdown, run_example
+from archspec.cli.examples import EXAMPLES, markdown, run_example
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 
@@ -31,4 +31,4 @@ def test_every_code_has_an_example():
 
 def test_catalogue_is_current(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    assert DOC.read_text(encoding="utf-8") == markdown(), "regenerate: python -m archspec.error_examples > docs/errors.md"
+    assert DOC.read_text(encoding="utf-8") == markdown(), "regenerate: python -m archspec.cli.examples > docs/errors.md"

@@ -29,7 +29,7 @@ from archspec.diagnostics import SpecError
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("numpy")
-train_run = pytest.importorskip("archspec.train.run")
+train_run = pytest.importorskip("archspec.pytorch.train.run")
 
 SPEC = """network tiny(classes = 4, training = {"epochs": 4, "batch_size": 32, "lr": 0.01}):
     input 1x12x12

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.backends.fmt import convert, expr
 from archspec.cli import main
 from archspec.lang.load import parse_any
 from archspec.lang.parser import parse_expr
+from archspec.report.fmt import convert, expr
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -31,11 +31,10 @@ def facts(spec):
         g = archspec.load(spec).graph()
     except archspec.SpecError as e:
         return e.diagnostic.code
-    nodes = [(n, d["kind"], d["args"], d["inputs"], d["scope"], d["frozen"], d["fused"], d["meta"]["shape"])
-             for n, d in g.nodes(data=True)]
+    nodes = [(n.id, n.op, n.kind, n.args, n.inputs, n.scope_id, n.frozen, n.fused, n.meta.shape) for n in g]
     plain = {k: (s.kind, s.name, {a: getattr(v, "name", v) for a, v in s.args.items()})  # TensorRef → its name
-             for k, s in g.graph["scopes"].items()}
-    return nodes, g.graph["outputs"], plain
+             for k, s in g.scopes.items()}
+    return nodes, g.outputs, plain
 
 
 @pytest.mark.parametrize("to", ["arch", "yaml"])

@@ -13,7 +13,7 @@ from hypothesis import settings as hsettings
 from netgen import networks
 
 import archspec
-from archspec.backends.fmt import convert
+from archspec.report.fmt import convert
 
 
 def _rows(text: str, name: str) -> tuple[list[tuple[object, ...]], object]:

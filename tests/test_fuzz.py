@@ -36,8 +36,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 import archspec
+from archspec.build import elaborate as build
 from archspec.diagnostics import SpecError
-from archspec.graph import build
 
 NET = "network n:\n    input 3x8x8\n"
 
@@ -509,7 +509,7 @@ def test_the_valid_names_are_listed_in_the_same_order_on_every_run(tmp_path: Pat
 
 def test_a_flat_network_of_many_layers_is_laid_out_as_rich_lays_it_out(monkeypatch: pytest.MonkeyPatch) -> None:
     # 100,001 relus took minutes in rich's table (a millisecond a row): past FAST_ROWS rows, one pass
-    from archspec.backends import table
+    from archspec.report import table
 
     a = archspec.analyze(NET + "    repeat 30:\n        relu\n    conv 16 3x3 pad=1\n    flatten\n    frozen:\n        dense 5\n")
     slow = table.plain(a)

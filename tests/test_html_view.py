@@ -18,11 +18,11 @@ import graphviz
 import pytest
 
 import archspec
-from archspec.backends.html_view import ASSETS, HtmlView, human_size, view, view_model
-from archspec.backends.render import output_format, to_bytes
-from archspec.backends.serve import Watcher, make_server, spec_files
 from archspec.cli import main
 from archspec.diagnostics import SpecError
+from archspec.draw.html import ASSETS, HtmlView, human_size, view, view_model
+from archspec.draw.render import output_format, to_bytes
+from archspec.draw.serve import Watcher, make_server, spec_files
 
 sys.path.insert(0, str(Path(__file__).parent))
 import browser as chromium

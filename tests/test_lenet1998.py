@@ -2,7 +2,7 @@
 compiled network cross-checked in PyTorch."""
 
 import pytest
-from classic_helpers import GraphModule, measure
+from classic_helpers import compiled, measure
 
 import archspec
 
@@ -51,7 +51,7 @@ def test_connections_come_from_the_general_rule(lenet):
 
 
 def test_c3_reads_table_one(lenet):
-    table = lenet.graph.nodes["C3"]["args"].table
+    table = lenet.ir["C3"].args.table
     assert [tuple(int(c) for c in col) for col in C3_TABLE] == list(table)
     assert sum(map(len, table)) == 60  # 60 of the 96 possible links
 
@@ -62,7 +62,7 @@ def test_macs(lenet):
 
 
 def test_pytorch_agrees(lenet):
-    m = measure(GraphModule(lenet), (1, 32, 32))
+    m = measure(compiled(lenet), (1, 32, 32))
     assert m.params == 60_840
     assert m.trainable == 60_000  # the RBF weights have requires_grad=False
     assert m.buffers == 0

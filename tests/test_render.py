@@ -15,12 +15,13 @@ import graphviz
 import pytest
 
 import archspec
-from archspec.backends.render import DotNotFound, figure, heat, output_format, to_bytes
-from archspec.backends.render_fit import parse_aspect, parse_width
-from archspec.backends.render_view import PALETTE, build_view
-from archspec.backends.render_volumes import parallelogram
 from archspec.cli import main
 from archspec.diagnostics import SpecError
+from archspec.draw.figures import figure
+from archspec.draw.fit import parse_aspect, parse_width
+from archspec.draw.render import DotNotFound, heat, output_format, to_bytes
+from archspec.draw.view import PALETTE, build_view
+from archspec.draw.volumes import parallelogram
 
 SPECS = sorted((Path(archspec.__file__).parent / "specs").rglob("*.arch"))
 SVG = "{http://www.w3.org/2000/svg}"
@@ -191,7 +192,7 @@ def svg_texts(g: graphviz.Digraph) -> list[tuple[str, float, float, bool]]:
 def test_every_spec_renders(path):
     a = archspec.analyze(path)
     for style in ("graph", "volumes"):
-        g = archspec.render(a, style=style, depth=None if style == "volumes" or len(a.graph) < 300 else 2)
+        g = archspec.render(a, style=style, depth=None if style == "volumes" or len(a.ir) < 300 else 2)
         root = ET.fromstring(to_bytes(g, "svg"))
         assert root.tag == SVG + "svg"
         assert root.findall(f".//{SVG}g[@class='node']")
@@ -324,7 +325,7 @@ def test_auxiliary_heads_branch_off_the_straight_main_path():
 
 
 def test_view_model():
-    v = build_view(archspec.analyze(RESIDUAL).graph)
+    v = build_view(archspec.analyze(RESIDUAL).ir)
     assert [v.boxes[b].title for b in v.main_path()][:3] == ["input", "conv", "conv"]
     assert v.box_of("res1.relu1") is None or v.box_of("res1.branch1.relu1") is not None
 
@@ -667,7 +668,7 @@ def test_rendering_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, archspec; from archspec.backends.render import to_bytes; "
+    code = ("import sys, archspec; from archspec.draw.render import to_bytes; "
             "to_bytes(archspec.render('resnet', depth=1), 'svg'); "
             "to_bytes(archspec.render('vgg16', style='volumes'), 'svg'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

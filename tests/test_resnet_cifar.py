@@ -4,7 +4,7 @@ figures, the parameter-free shortcuts, speed on ResNet-1202, and PyTorch cross-c
 import time
 
 import pytest
-from classic_helpers import GraphModule, measure
+from classic_helpers import compiled, measure
 
 import archspec
 
@@ -39,7 +39,7 @@ def test_resnet1202_analysis_is_fast():
 
 def test_pytorch_agrees():
     a = archspec.analyze("resnet_cifar")
-    m = measure(GraphModule(a), (3, 32, 32))
+    m = measure(compiled(a), (3, 32, 32))
     assert m.params == m.trainable == 269_722
     assert m.buffers == a.totals.buffers == 1_376  # batch-norm running means and variances
     assert m.macs == 40_551_040

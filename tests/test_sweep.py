@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.backends.chart import Chart, render
-from archspec.backends.sweep import pareto_front, parse_axis, sweep
+from archspec.build.elaborate import BuildCache
 from archspec.cli import main, split_sweep_args
-from archspec.graph.build import BuildCache
+from archspec.draw.chart import Chart, render
+from archspec.pipeline import run_passes
+from archspec.report.sweep import pareto_front, parse_axis, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOUND = str(ROOT / "docs" / "examples" / "mobilenet_compound.arch")
@@ -336,7 +337,8 @@ def test_shared_cache_gives_the_same_figures_as_fresh_analyses():
     cache = BuildCache()
 
     def figures(depth, size):  # as a sweep keeps them: the graph is gone when the next one is built
-        a = archspec.analysis.Analysis(spec.graph({"depth": depth}, f"3x{size}x{size}" if size else None, cache))
+        g = spec.graph({"depth": depth}, f"3x{size}x{size}" if size else None, cache)
+        a = archspec.report.analysis.Analysis(run_passes(g, cache=cache))
         return a.totals, [r.output_shape for r in a.rows]
 
     for depth, size in [(18, 64), (50, 96), (18, 128), (152, 64), (50, 224), (34, 160), (50, 96), (18, 224),
@@ -392,7 +394,7 @@ def test_sweep_chart_says_what_is_plotted():
 
 
 def test_compare_chart_marks_the_front(capsys):
-    from archspec.backends.compare import compare
+    from archspec.report.compare import compare
 
     c = compare([("vgg16", {}), ("resnet", {"depth": 18}), ("mobilenet_v1", {}), ("squeezenet", {})],
                 convention="torchinfo", batch=2).chart()

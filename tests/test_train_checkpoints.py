@@ -23,7 +23,8 @@ from rich.console import Console  # noqa: E402
 
 from archspec.cli import main  # noqa: E402
 from archspec.diagnostics import SpecError  # noqa: E402
-from archspec.train import checkpoint, evaluate, train  # noqa: E402
+from archspec.pytorch.train import checkpoint  # noqa: E402
+from archspec.train import evaluate, train  # noqa: E402
 
 SPEC = """network tiny(classes = 4, training = {"epochs": 2, "batch_size": 32, "lr": 0.01}):
     input 1x12x12

@@ -9,7 +9,7 @@ import pytest
 
 import archspec
 from archspec.diagnostics import SpecError
-from archspec.train.config import TrainConfig, build_config, read_settings_file
+from archspec.pytorch.train.config import TrainConfig, build_config, read_settings_file
 
 SPEC = """network net(classes = 3, training = {"epochs": 7, "lr": 0.05, "optimizer": "sgd", "flip": true,
                                         "aux_weights": {"aux": 0.5}}):
@@ -20,7 +20,7 @@ SPEC = """network net(classes = 3, training = {"epochs": 7, "lr": 0.05, "optimiz
 
 
 def spec_params(text: str = SPEC) -> dict:
-    return archspec.load(text).graph().graph["params"]
+    return archspec.load(text).graph().params
 
 
 def test_defaults():
@@ -48,7 +48,7 @@ def test_bare_words_and_the_yaml_form(tmp_path):
     assert (cfg.schedule, cfg.optimizer) == ("cosine", "sgd")
     y = tmp_path / "n.yaml"
     y.write_text("network: n\nparams: {training: {epochs: 2, schedule: step}}\nbody:\n  - input 4\n  - dense 2\n")
-    cfg, _ = build_config(archspec.load(y).graph().graph["params"])
+    cfg, _ = build_config(archspec.load(y).graph().params)
     assert (cfg.epochs, cfg.schedule) == (2, "step")
 
 
@@ -121,7 +121,7 @@ def test_the_guide_lists_every_setting_and_option():
     from dataclasses import fields
     from pathlib import Path
 
-    from archspec.train.commands import train_options
+    from archspec.cli.train import train_options
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
     missing = [f.name for f in fields(TrainConfig) if f"| `{f.name}`" not in text]

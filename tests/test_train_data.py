@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from archspec.diagnostics import SpecError
-from archspec.train import data, formats, synthetic
+from archspec.pytorch.train import data, formats, synthetic
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from archspec.diagnostics import SpecError
-from archspec.train import data, validate
+from archspec.pytorch.train import data, validate
 
 PEAK = 64 * 2**20  # the most a refused dataset may make the loader allocate
 

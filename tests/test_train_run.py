@@ -124,7 +124,7 @@ def test_resume_keeps_the_runs_settings(tmp_path):
 
 
 def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import archspec.train.run as run_module
+    import archspec.pytorch.train.run as run_module
 
     fits: list = []
     make_fit = run_module.loop.Fit

@@ -24,17 +24,16 @@ TWINS = [  # (.arch, .yaml, network parameters)
 
 def graph_facts(g):
     """Everything a graph says, except the source spans."""
-    nodes = [(n, d["kind"], d["role"], d["args"], d["inputs"], d["scope"], d["frozen"], d["fused"], d["meta"]["shape"])
-             for n, d in g.nodes(data=True)]
-    scopes = {k: (s.kind, s.name, s.args) for k, s in g.graph["scopes"].items()}
-    return {"name": g.graph["name"], "params": g.graph["params"], "nodes": nodes, "edges": list(g.edges),
-            "scopes": scopes, "inputs": g.graph["inputs"], "outputs": g.graph["outputs"]}
+    nodes = [(n.id, n.kind, n.op, n.args, n.inputs, n.scope_id, n.frozen, n.fused, n.meta.shape) for n in g]
+    scopes = {k: (s.kind, s.name, s.args) for k, s in g.scopes.items()}
+    return {"name": g.name, "params": g.params, "nodes": nodes, "scopes": scopes, "inputs": g.inputs,
+            "outputs": g.outputs}
 
 
 @pytest.mark.parametrize(("arch", "yaml", "params"), TWINS, ids=lambda x: x.name if isinstance(x, Path) else str(x))
 def test_same_graph_and_totals(arch, yaml, params):
     a, y = archspec.analyze(arch, **params), archspec.analyze(yaml, **params)
-    fa, fy = graph_facts(a.graph), graph_facts(y.graph)
+    fa, fy = graph_facts(a.ir), graph_facts(y.ir)
     for key in fa:
         assert fa[key] == fy[key], key
     assert asdict(a.totals) == asdict(y.totals)
@@ -81,7 +80,7 @@ body:
 def test_small_twin():
     a = archspec.analyze(archspec.load("t.arch", text=SMALL_ARCH))
     y = archspec.analyze(archspec.load("t.yaml", text=SMALL_YAML))
-    assert graph_facts(a.graph) == graph_facts(y.graph)
+    assert graph_facts(a.ir) == graph_facts(y.ir)
 
 
 def test_vgg16_yaml_figures():
@@ -102,10 +101,10 @@ def test_doc_example():
 
 
 def test_spans_point_into_the_yaml_file():
-    g = archspec.analyze(DATA / "vgg16.yaml").graph
-    conv = g.nodes["stage1.conv1"]["span"]  # `- conv c 3x3 pad=same relu`, a string item parsed as .arch
+    g = archspec.analyze(DATA / "vgg16.yaml").ir
+    conv = g["stage1.conv1"].span  # `- conv c 3x3 pad=same relu`, a string item parsed as .arch
     assert (conv.file, conv.line, conv.column, conv.end_column) == (str(DATA / "vgg16.yaml"), 10, 13, 37)
-    pool = g.nodes["stage1.maxpool1"]["span"]  # `- maxpool: {kernel: 2, stride: 2}`, the mapping form
+    pool = g["stage1.maxpool1"].span  # `- maxpool: {kernel: 2, stride: 2}`, the mapping form
     assert (pool.line, pool.column, pool.end_column) == (11, 9, 40)
     spec = parse_yaml((DATA / "vgg16.yaml").read_text(), "vgg16.yaml")
     assert spec.network is not None and spec.network.span is not None and spec.network.span.line == 2
@@ -126,8 +125,8 @@ def test_forms_are_interchangeable():
     text = ("network: n\nbody:\n  - input 3x32x32\n  - conv 8 3x3 pad=1 relu\n  - conv(8, 3x3, pad=1) relu\n"
             "  - conv(8, 3x3, pad=1, relu)\n  - conv: {args: [8, 3x3], pad: 1, activation: relu}\n"
             "  - conv: {filters: 8, kernel: 3x3, pad: 1, activation: relu}\n")
-    g = archspec.analyze(archspec.load("n.yaml", text=text)).graph
-    args = [d["args"] for n, d in g.nodes(data=True) if d["kind"] == "conv"]
+    g = archspec.analyze(archspec.load("n.yaml", text=text)).ir
+    args = [n.args for n in g if n.kind == "conv"]
     assert len(args) == 5 and all(a == args[0] for a in args)
 
 

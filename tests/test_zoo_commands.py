@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import archspec
-from archspec.backends.compare import compare, description, shipped_specs
 from archspec.cli import main, split_compare_args
+from archspec.report.compare import compare, description, shipped_specs
 
 
 def run(capsys, *argv):
@@ -91,7 +91,7 @@ def test_plot_png_and_pdf(capsys, tmp_path, suffix):
 
 
 def test_chart_axes_are_log_scaled_where_the_range_is_wide():
-    from archspec.backends.chart import _wide
+    from archspec.draw.chart import _wide
 
     c = compare([("vgg16", {}), ("lenet5", {})]).chart()
     assert c.x == [15_470_264_320, 416_520] and c.y == [138_357_544, 61_706]
@@ -175,7 +175,7 @@ def _num(cell):
 
 
 def test_docs_zoo_table_is_current():
-    from archspec.backends.compare import zoo
+    from archspec.report.compare import zoo
 
     c, failed = zoo()
     assert not failed

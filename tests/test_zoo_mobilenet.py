@@ -67,25 +67,25 @@ def test_seed_table_is_the_one_quoted_here():
 
 def test_every_row_of_the_table():
     a = archspec.analyze("mobilenet_v1")
-    g = a.graph
-    nodes = [n for n, d in g.nodes(data=True) if d["kind"] in ("conv", "dwconv", "globalavgpool", "dense", "softmax")]
+    g = a.ir
+    nodes = [n.id for n in g if n.kind in ("conv", "dwconv", "globalavgpool", "dense", "softmax")]
     rows = table_rows()
     assert len(nodes) == len(rows) == 30
     for k, (node, (name, stride, filt, (h, w, c))) in enumerate(zip(nodes, rows)):
-        d = g.nodes[node]
-        x = g.nodes[d["inputs"][0]]["meta"]["shape"]
+        d = g[node]
+        x = g[d.inputs[0]].meta.shape
         assert x == ((c,) if h == w == 1 else (c, h, w)), (k, node)  # the input size of every layer
-        args = d["args"]
+        args = d.args
         if name in ("Conv", "Conv dw"):
             kh, kw = args.kernel
             s = args.stride if isinstance(args.stride, int) else args.stride[0]
             assert s == (1 if k == ERRATUM_ROW else stride), (k, node)
             if name == "Conv":
-                assert (d["kind"], kh, kw, x[0], args.filters) == ("conv", *filt), (k, node)
+                assert (d.kind, kh, kw, x[0], args.filters) == ("conv", *filt), (k, node)
             else:
-                assert (d["kind"], kh, kw, x[0]) == ("dwconv", *filt), (k, node)
+                assert (d.kind, kh, kw, x[0]) == ("dwconv", *filt), (k, node)
         else:
-            assert d["kind"] == {"Avg Pool": "globalavgpool", "FC": "dense", "Softmax": "softmax"}[name]
+            assert d.kind == {"Avg Pool": "globalavgpool", "FC": "dense", "Softmax": "softmax"}[name]
         if name == "FC":
             assert (x[0], args.units) == filt
     assert rows[ERRATUM_ROW][:2] == ("Conv dw", 2)

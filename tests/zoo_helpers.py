@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archspec.analysis import Analysis, Row
+from archspec.report.analysis import Analysis, Row
 
 
 def rows_in(a: Analysis, scope: str) -> list[Row]:
@@ -22,5 +22,5 @@ def output_of(a: Analysis, scope: str) -> tuple[int, ...]:
 
 
 def input_of(a: Analysis, node: str) -> tuple[int, ...]:
-    g = a.graph
-    return g.nodes[g.nodes[node]["inputs"][0]]["meta"]["shape"]
+    g = a.ir
+    return g[g[node].inputs[0]].meta.shape

@@ -1,7 +1,7 @@
 """The AST: what a spec says, close to its source, every node with its span.
 
 Both front ends (the .arch parser and the YAML loader) produce these pydantic models; the graph
-builder (`archspec.graph.build`) is their only reader. Expressions stay unevaluated here: they are
+builder (`archspec.build.elaborate`) is their only reader. Expressions stay unevaluated here: they are
 evaluated by `archspec.lang.expr` while the graph is built, where parameters have values.
 """
 

@@ -1,45 +1,51 @@
-"""Pass: parameters, buffers, MACs, FLOPs, connections and memory of every node (`meta["cost"]`).
+"""Pass: parameters, buffers, MACs, FLOPs, connections and memory of every node (`node.meta.cost`,
+`.activations`, `.peer_macs`).
 
-Each kind's `cost` rule gives the figures (conventions in `archspec.layers.base`); this pass applies
-freezing (a frozen layer's parameters count as non-trainable) and the per-peer MAC counts, which do not
-depend on freezing.
+Each kind's `cost` rule gives the figures (conventions in `archspec.kinds.base`); this pass applies
+freezing (a frozen layer's parameters count as non-trainable) and the per-peer MAC counts (the table of
+`archspec.kinds.conventions`), which do not depend on freezing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import networkx as nx
+from archspec.ir import Cost, Graph, prod
+from archspec.kinds import KINDS
+from archspec.kinds.base import CONVENTIONS
+from archspec.kinds.conventions import peer_macs
 
-from archspec.layers import KINDS
-from archspec.layers.base import CONVENTIONS, Cost, prod
+CostCache = dict[tuple[Any, ...], tuple[Cost, int, dict[str, int]]]
 
 
-def run(g: nx.DiGraph, conventions: tuple[str, ...] = CONVENTIONS) -> None:
-    cache: dict[tuple[Any, ...], tuple[Cost, int, dict[str, int]]] = {}
-    for _, d in g.nodes(data=True):
-        meta: dict[str, Any] = d["meta"]
-        ins = [g.nodes[i]["meta"]["shape"] for i in d["inputs"]]
-        key = (d["kind"], id(d["args"]), d["frozen"], meta["shape"], *ins)
+def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache | None = None) -> None:
+    """Fill every node's costs. `cache` (kept between runs by a sweep) maps a node's kind, arguments (by
+    identity: the builder interns them), freezing and shapes to its figures."""
+    cache = {} if cache is None else cache
+    nodes = g.nodes
+    for n in nodes.values():
+        meta = n.meta
+        ins = [nodes[i].meta.shape for i in n.inputs]
+        key = (n.kind, id(n.args), n.frozen, meta.shape, *ins)
         hit = cache.get(key)
         if hit is None:
-            kind = KINDS[d["kind"]]
-            out = meta["shape"]
-            c: Cost = kind.cost(d["args"], ins, out)
+            kind = KINDS[n.kind]
+            out = meta.shape
+            c: Cost = kind.cost(n.args, ins, out)
             # the peers count a frozen layer's work as any other (torchinfo reads every parameter tensor,
             # `requires_grad` or not): their rules see the layer's own cost, before freezing
-            peers = {conv: kind.peer_macs(conv, d["args"], ins, out, c) for conv in conventions}
-            if d["frozen"]:
+            peers = {conv: peer_macs(kind, conv, n.args, ins, out, c) for conv in conventions}
+            if n.frozen:
                 c = Cost(params=0, fixed=c.params + c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
                          connections=c.connections)
             hit = cache[key] = (c, 0 if kind.view else prod(out), peers)
-        meta["cost"], meta["activations"], meta["peer_macs"] = hit
+        meta.cost, meta.activations, meta.peer_macs = hit
 
 
 BYTES_PER_ELEMENT = 4  # float32
 
 
-def torchinfo_memory(g: nx.DiGraph, batch: int = 1) -> dict[str, int]:
+def torchinfo_memory(g: Graph, batch: int = 1) -> dict[str, int]:
     """torchinfo 1.8's memory estimate of the compiled network, in bytes (float32), from the graph:
 
     input_bytes             the inputs ("Input size")
@@ -52,15 +58,16 @@ def torchinfo_memory(g: nx.DiGraph, batch: int = 1) -> dict[str, int]:
     Run the cost pass first.
     """
     inputs = outputs = params = 0
-    for _, d in g.nodes(data=True):
-        meta = d["meta"]
-        if d["role"] == "input":
-            inputs += prod(meta["shape"])
+    for n in g:
+        meta = n.meta
+        if n.op == "input":
+            inputs += prod(meta.shape)
             continue
-        c: Cost = meta["cost"]
+        c = meta.cost
+        assert c is not None, "run the cost pass first"
         owned = c.params + c.fixed
         if owned:
-            outputs += 2 * prod(meta["shape"])
+            outputs += 2 * prod(meta.shape)
             params += owned
     b = BYTES_PER_ELEMENT
     out = {"input_bytes": inputs * batch * b, "forward_backward_bytes": outputs * batch * b,

@@ -1,67 +1,60 @@
-"""Pass: receptive field of every node (`meta["rf"]`), per spatial axis of the network's input.
+"""Pass: receptive field of every node (`node.meta.rf`), per spatial axis of the network's input.
 
 For each axis: `size` (input pixels one output unit sees), `stride` (input pixels between neighbouring
 output units, the effective stride or "jump") and `start` (the centre of the first unit's field, in
 input pixels, 0-based). The recurrence, from the input outward, for a step of kernel k, stride s and
 left padding p:  size += (k − 1)·jump;  start += ((k − 1)/2 − p)·jump;  jump *= s.
 Where paths merge, each axis takes the largest field over the paths. A dense layer or global pooling
-makes the field global (`None`).
+makes the field global (`"global"`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-import networkx as nx
-
-from archspec.layers import KINDS
-from archspec.layers.base import GLOBAL, RF
-
-Num = int | Fraction  # exact: a Fraction only where a field's geometry is fractional (upsampling)
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    size: int
-    stride: Num
-    start: Num
-
+from archspec.ir import GLOBAL, RF, Field, Graph, Num, ReceptiveField
+from archspec.kinds import KINDS
 
 _UNIT = Field(1, 1, 0)
 
 
-RFValue = tuple[Field, ...] | None  # None: global (sees the whole input)
-
-
-def run(g: nx.DiGraph) -> None:
-    steps: dict[tuple[object, ...], Any] = {}
-    for _, d in g.nodes(data=True):
-        meta = d["meta"]
-        if d["role"] == "input":
-            meta["rf"] = (_UNIT,) * (len(meta["shape"]) - 1)
+def run(g: Graph, steps: dict[tuple[object, ...], Any] | None = None) -> None:
+    """Fill every node's `meta.rf`. `steps` (kept between runs by a sweep) caches each kind's step by its
+    arguments' identity and its input shapes."""
+    steps = {} if steps is None else steps
+    nodes = g.nodes
+    for n in nodes.values():
+        meta = n.meta
+        if n.op == "input":
+            meta.rf = (_UNIT,) * (len(meta.shape) - 1)
             continue
-        ins = [g.nodes[i]["meta"] for i in d["inputs"]]
-        fields = [m["rf"] for m in ins]
-        if any(f is None for f in fields):
-            meta["rf"] = None
+        ins = [nodes[i].meta for i in n.inputs]
+        fields = [m.rf for m in ins]
+        if any(f == GLOBAL for f in fields):
+            meta.rf = GLOBAL
             continue
-        widest = fields[0] if len(fields) == 1 else _widest([f for f in fields if f is not None])
-        shapes = [m["shape"] for m in ins]
-        key = (d["kind"], id(d["args"]), *shapes)
-        step = steps[key] if key in steps else steps.setdefault(key, KINDS[d["kind"]].receptive(d["args"], shapes))
+        widest: ReceptiveField = fields[0] if len(fields) == 1 else _widest(fields)  # type: ignore[assignment,arg-type]
+        shapes = [m.shape for m in ins]
+        key = (n.kind, id(n.args), *shapes)
+        step = steps[key] if key in steps else steps.setdefault(key, KINDS[n.kind].receptive(n.args, shapes))
         if step == GLOBAL:
-            meta["rf"] = None
+            meta.rf = GLOBAL
         elif step is None or not widest:
-            meta["rf"] = widest
+            meta.rf = widest
         else:
-            meta["rf"] = tuple(_step(f, s) for f, s in zip(widest, step))
+            meta.rf = tuple(_step(f, s) for f, s in zip(widest, step))  # type: ignore[arg-type]
 
 
 def _step(f: Field, s: RF) -> Field:
-    if s.kernel == 1 and s.stride == 1 and s.pad == 0:
+    k, st, p = s.kernel, s.stride, s.pad
+    if k == 1 and st == 1 and p == 0:
         return f
+    fs, start = f.stride, f.start
+    if type(fs) is int and type(st) is int and type(start) is int:  # whole numbers: the common case, fast
+        whole = (k - 1 - 2 * p) * fs
+        if whole % 2 == 0:
+            return Field(f.size + (k - 1) * fs, fs * st, start + whole // 2)
     stride = f.stride * s.stride
     shift = (s.kernel - 1 - 2 * s.pad) * f.stride  # twice the move of the centre
     half = shift // 2 if isinstance(shift, int) and shift % 2 == 0 else Fraction(shift) / 2

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from archspec.train.config import TrainConfig
+from archspec.pytorch.train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from archspec.train.run import Result as Result
-    from archspec.train.run import train as train
-    from archspec.train.score import evaluate as evaluate
+    from archspec.pytorch.train.run import Result as Result
+    from archspec.pytorch.train.run import train as train
+    from archspec.pytorch.train.score import evaluate as evaluate
 
-_LAZY = {"train": "archspec.train.run", "Result": "archspec.train.run", "evaluate": "archspec.train.score"}
+_LAZY = {"train": "archspec.pytorch.train.run", "Result": "archspec.pytorch.train.run", "evaluate": "archspec.pytorch.train.score"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,1123 @@
+"""AST → graph: elaborates blocks, repeats, branches, conditions and named tensors into the IR.
+
+Shapes are inferred node by node as the graph is built (each kind's pure shape rule), so that a spec
+can read the current tensor's size (`channels`, `shape`) and so that a shape error stops at the
+statement that caused it, with the graph built so far kept for a partial report.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
+from archspec.ir import Graph, Meta, Node, Output, Scope
+from archspec.lang import ast
+from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
+from archspec.lang.load import Source
+from archspec.kinds import REGISTRY
+from archspec.kinds.base import Args, LayerKind, NoArgs, Shape, ShapeError, fmt_shape, prod
+from archspec.kinds.core import MAX_ELEMENTS
+
+MAX_NODES = 1_000_000  # layers in one network; ARCHSPEC_MAX_NODES (or `max_nodes=`) overrides it
+WORK_PER_NODE = 10  # statements executed while expanding (lets, calls, layers...): at most 10 per allowed layer
+MAX_REPEAT = 100_000
+MAX_CALL_DEPTH = 64
+NO_ARGS = NoArgs()  # an output node's arguments
+ENV_MAX_NODES = "ARCHSPEC_MAX_NODES"
+MAX_WARNINGS = 10  # W100 warnings listed one by one
+BUILTINS = ("channels", "shape")  # names that read the current tensor
+
+
+@dataclass(eq=False)
+class Closure:
+    """A block definition with the environment it was defined in (blocks see their definer's parameters)."""
+
+    block: ast.BlockDef
+    env: dict[str, Value]
+    blocks: dict[str, Closure]
+
+
+@dataclass(eq=False)
+class Namespace:
+    """Named tensors of one block instance."""
+
+    tensors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Frame:
+    env: dict[str, Value]
+    blocks: dict[str, Closure]
+    ns: Namespace
+    scope: Scope | None  # the block instance or branch being built (None at the top)
+    current: str | None
+    frozen: bool = False
+
+    @property
+    def path(self) -> str:
+        return self.scope.id if self.scope is not None else ""
+
+    def sub(self, scope: Scope | None | bool = False, frozen: bool | None = None) -> Frame:
+        return Frame(self.env, self.blocks, self.ns, self.scope if scope is False else scope,  # type: ignore[arg-type]
+                     self.current, self.frozen if frozen is None else frozen)
+
+
+@dataclass(eq=False)
+class BuildCache:
+    """Validated layer arguments and inferred shapes, kept between builds of a spec with other parameters
+    (`archspec sweep` builds thousands). Both are pure functions of their keys; a shape is keyed by the
+    `id` of its arguments object, so every arguments object in a key is interned in `args` and lives as
+    long as the cache. `clear()` when it grows past what a sweep wants to hold."""
+
+    args: dict[tuple[Any, ...], Args] = field(default_factory=dict)
+    shapes: dict[tuple[Any, ...], Shape] = field(default_factory=dict)
+    costs: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the cost pass's, by the same keys
+    bound: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # a layer statement's arguments, by its values
+    steps: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the receptive-field pass's
+
+    def __len__(self) -> int:
+        return len(self.args) + len(self.shapes) + len(self.costs) + len(self.steps) + len(self.bound)
+
+    def clear(self) -> None:
+        for d in (self.shapes, self.costs, self.steps, self.bound):  # first: their keys hold ids of objects in `args`
+            d.clear()
+        self.args.clear()
+
+
+@dataclass(eq=False)
+class _Template:
+    """A block call's nodes as built the first time: ids and scopes relative to the call's scope ("" is
+    the call's scope itself), inputs as ("in", relative id) or ("out", k), the k-th tensor the call reads
+    from outside (`Builder._sources`)."""
+
+    nodes: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]]  # (id, node, its scope, inputs)
+    scopes: list[tuple[str, str, Scope]]  # (id, parent's id, scope), parents first
+    result: tuple[str, Any] | None
+    work: int
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def node_limit(max_nodes: int | None = None) -> int:
+    """The layer limit: `max_nodes` if given, else the environment's ARCHSPEC_MAX_NODES, else MAX_NODES."""
+    if max_nodes is not None:
+        return max_nodes
+    text = os.environ.get(ENV_MAX_NODES, "").strip()
+    if not text:
+        return MAX_NODES
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if not 0 < value <= 10**12:
+        raise SpecError(Diagnostic("E600", f"{ENV_MAX_NODES}={text[:40]} is not a layer limit",
+                                   expected="a whole number from 1 to 10**12",
+                                   hint=f"unset it for the default, {MAX_NODES:,} layers"))
+    return value
+
+
+class Builder:
+    def __init__(self, source: Source, params: dict[str, Value] | None = None,
+                 inputs: dict[str, Shape] | None = None, max_nodes: int | None = None,
+                 cache: BuildCache | None = None) -> None:
+        self.source = source
+        self.max_nodes = node_limit(max_nodes)
+        self.max_work = WORK_PER_NODE * self.max_nodes
+        self.work = 0  # statements executed so far
+        self.expanding: list[tuple[str, Span | None]] = []  # the repeats and block calls being expanded
+        self.verified = False  # inside an expansion whose upper bounds are within the limits
+        self.added: list[str] = []  # node ids in the order they were added (a block call's are a slice)
+        self.scoped: list[str] = []  # scope ids likewise
+        self.templates: dict[Any, _Template | None] = {}  # block calls already built, by what they depend on
+        self.overrides = dict(params or {})
+        self.input_overrides = dict(inputs or {})
+        self.input_names: list[str] = []  # the network's inputs, to check the names of the overrides
+        self.g = Graph(source.spec.network.name if source.spec.network else "network", source.spec.path)
+        self.used: dict[str, dict[str, int]] = {}  # scope → local name → count (for unique names)
+        self.calls: list[tuple[str, str, Span | None]] = []  # (block name, instance id, call span)
+        self.outputs = self.g.outputs
+        self.scopes = self.g.scopes
+        self.all_targets = _targets(source)
+        cache = cache if cache is not None else BuildCache()
+        self._args_cache = cache.args
+        self._shapes = cache.shapes
+        self._bound = cache.bound
+
+    # -- entry -------------------------------------------------------------------------------
+    def build(self) -> Graph:
+        net = self.source.spec.network
+        if net is None:
+            raise SpecError(Diagnostic("E402", f"{self.source.spec.path} defines no network", None,
+                                       hint="a spec needs `network NAME:` with an `input` and layers; "
+                                            "a file of blocks only is for `use`"))
+        g = self.g
+        env = self._network_params(net)
+        g.params = dict(env)
+        top = {name: Closure(b, env, {}) for name, b in self.source.blocks.items()}
+        for c in top.values():
+            c.blocks = top
+        frame = Frame(env, top, Namespace(), None, None)
+        try:
+            self.run(net.body, frame)
+        except RecursionError:
+            raise SpecError(Diagnostic("E600", "the spec nests too deeply", net.span)) from None
+        if not self.outputs:
+            if frame.current is None:
+                raise SpecError(Diagnostic("E302", f"network `{net.name}` has no layers", net.span,
+                                           hint="start with `input 3x224x224`"), partial=g)
+            self._add_output("out", frame.current, None, net.span)
+        unknown = sorted(set(self.input_overrides) - {"*", *self.input_names})
+        if unknown:
+            raise SpecError(Diagnostic("E207", f"network `{net.name}` has no input named `{unknown[0]}`", net.span,
+                                       expected="one of " + ", ".join(f"`{n}`" for n in self.input_names)
+                                       + " (or a shape alone, for every input)",
+                                       hint=did_you_mean(unknown[0], self.input_names)))
+        g.warnings = self._dead_ends()
+        return g
+
+    def _dead_ends(self) -> list[Diagnostic]:
+        """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
+        g = self.g
+        read = {i for n in g for i in n.inputs}
+        dead = [n.id for n in g if n.op != "output" and n.id not in read]
+        out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g[n].span,
+                          severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
+                                                   "or remove it") for n in dead[:MAX_WARNINGS]]
+        if len(dead) > MAX_WARNINGS:  # 100,000 side paths: ten warnings, and the count of the others
+            out[-1].notes.append(f"and {len(dead) - MAX_WARNINGS:,} more layers that reach no output")
+        return out
+
+    def _network_params(self, net: ast.Network) -> dict[str, Value]:
+        known = sorted({p.name for p in net.params})  # sorted: a diagnostic reads the same on every run
+        for name in sorted(self.overrides):
+            if name not in known:
+                raise SpecError(Diagnostic(
+                    "E207", f"network `{net.name}` has no parameter `{name}`", net.span,
+                    expected="one of " + (", ".join(f"`{k}`" for k in known) if known else "none: it takes no parameters"),
+                    hint=did_you_mean(name, known)))
+        env: dict[str, Value] = {}
+        for p in net.params:
+            if p.name in self.overrides:
+                env[p.name] = self.overrides[p.name]
+            elif p.default is not None:
+                env[p.name] = self._eval(p.default, env)
+            else:
+                raise SpecError(Diagnostic("E203", f"network parameter `{p.name}` has no default and no value",
+                                           p.span, hint=f"give it with `--set {p.name}=...`"))
+        return env
+
+    # -- statements --------------------------------------------------------------------------
+    def run(self, stmts: list[Any], f: Frame) -> None:
+        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        if defs:
+            blocks = dict(f.blocks)
+            seen: dict[str, ast.BlockDef] = {}
+            for d in defs:
+                if d.name in seen:
+                    raise SpecError(Diagnostic("E208", f"block `{d.name}` is defined twice", d.span,
+                                               notes=[f"first defined at {seen[d.name].span}"]))
+                if d.name in REGISTRY:
+                    raise SpecError(Diagnostic("E208", f"block `{d.name}` has the name of a layer kind", d.span,
+                                               hint="choose another name"))
+                seen[d.name] = d
+                blocks[d.name] = Closure(d, f.env, blocks)
+            f.blocks = blocks
+        self.work += len(stmts)
+        if self.work > self.max_work and stmts:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the spec", stmts[0].span)
+            raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span,
+                                layers=False)
+        for s in stmts:
+            getattr(self, "_" + s.type)(s, f)
+
+    def _block(self, s: ast.BlockDef, f: Frame) -> None:
+        pass  # hoisted by `run`
+
+    def _let(self, s: ast.Let, f: Frame) -> None:
+        # In place, as Python's assignments: blocks defined in this scope see the name when called.
+        f.env[s.name] = self._eval(s.value, f.env, f)
+
+    def _from(self, s: ast.From, f: Frame) -> None:
+        f.current = self._tensor(TensorRef(s.name, s.span, f.ns), f)
+
+    def _if(self, s: ast.If, f: Frame) -> None:
+        ev = self._evaluator(f.env, f)
+        body = s.body if ev.truth(ev(s.cond), s.cond.span) else s.orelse
+        self._inline(body, f)
+
+    def _frozen(self, s: ast.Frozen, f: Frame) -> None:
+        on = True
+        if s.cond is not None:
+            ev = self._evaluator(f.env, f)
+            on = ev.truth(ev(s.cond), s.cond.span)
+        sub = f.sub(frozen=f.frozen or on)
+        self.run(s.body, sub)
+        f.current, f.env = sub.current, sub.env
+
+    def _inline(self, body: list[Any], f: Frame) -> None:
+        sub = f.sub()
+        self.run(body, sub)
+        f.current, f.env = sub.current, sub.env
+
+    def _repeat(self, s: ast.Repeat, f: Frame) -> None:
+        n = self._eval(s.count, f.env, f)
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise SpecError(Diagnostic("E202", f"`repeat` needs a whole number, got {type_name(n)} ({show(n)})",
+                                       s.count.span))
+        if n < 0 or n > MAX_REPEAT:
+            raise SpecError(Diagnostic("E600" if n > 0 else "E202", f"`repeat {n}` is out of range", s.count.span,
+                                       expected=f"0 to {MAX_REPEAT:,} repetitions"))
+        verified = self.verified
+        if n > 1 and not verified:  # the estimate of this very statement: its body n times
+            env = self._evaluator(f.env, f).env
+            verified = self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body([s], dict(env), f.blocks))
+        self.expanding.append((f"`repeat {n}`", s.span))
+        outer, self.verified = self.verified, verified
+        try:
+            for i in range(n):
+                sub = f.sub()
+                if s.var:
+                    sub.env = {**f.env, s.var: i}
+                self.run(s.body, sub)
+                f.current = sub.current
+        finally:
+            self.expanding.pop()
+            self.verified = outer
+
+    def _output(self, s: ast.Output, f: Frame) -> None:
+        ev = self._evaluator(f.env, f)
+        refs, weight, name = [], None, None
+        for a in s.args:
+            if a.name is None:
+                v = a.value
+                if not isinstance(v, ast.Name):
+                    raise SpecError(Diagnostic("E202", "`output` takes tensor names", a.span,
+                                               expected="`output`, `output x`, `output aux weight=0.3`"))
+                refs.append(TensorRef(v.id, v.span, f.ns))
+            elif a.name == "weight":
+                weight = ev(a.value)
+                if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                    raise SpecError(Diagnostic("E202", "an output `weight` is a number", a.span))
+                weight = float(weight)
+            elif a.name == "name":
+                name = ev(a.value)
+                name = name.name if isinstance(name, TensorRef) else str(name)
+            else:
+                raise SpecError(Diagnostic("E201", f"`output` has no argument `{a.name}`", a.span,
+                                           expected="`weight=` or `name=`"))
+        if not refs:
+            refs = [TensorRef("_", s.span, f.ns)]
+        if name is not None and len(refs) > 1:
+            raise SpecError(Diagnostic("E202", "`name=` names one output", s.span))
+        for r in refs:
+            node = self._tensor(r, f)
+            out_name = name or (r.name if r.name != "_" else ("out" if not self.outputs else f"out{len(self.outputs) + 1}"))
+            if any(o.name == out_name for o in self.outputs):
+                raise SpecError(Diagnostic("E208", f"two outputs named `{out_name}`", s.span, hint="give `name=`"))
+            self._add_output(out_name, node, weight, s.span)
+
+    def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
+        nid = f"output:{name}"  # an id no layer can have; what it is, its fields say
+        self.g.add(Node(nid, "output", "output", NO_ARGS, (source,), name, None, span, False, False,
+                        Meta(self.g[source].meta.shape)))
+        self.added.append(nid)
+        self.outputs.append(Output(name, nid, source, weight))
+
+    # -- layers and block calls ---------------------------------------------------------------
+    def _layer(self, s: ast.Layer, f: Frame) -> None:
+        if s.kind == "_" and not s.args:  # `x = _` names the current tensor
+            node = self._tensor(TensorRef("_", s.kind_span, f.ns), f)
+            if s.target:
+                f.ns.tensors[s.target] = node
+            return
+        closure = f.blocks.get(s.kind)
+        if closure is not None:
+            self._call(s, closure, f)
+            return
+        kind = self._kind(s.kind, s.kind_span, f)
+        if kind.op == "merge":
+            self._merge_inline(s, kind, f)
+            return
+        args, acts = self._bind(kind, s.args, f, s)
+        inputs: list[str] = []
+        if kind.op != "input":
+            if f.current is None:
+                raise SpecError(Diagnostic("E302", f"`{s.kind}` has no input tensor", s.span,
+                                           hint="start the network with `input 3x224x224` (or `from NAME`)"),
+                                partial=self.g)
+            inputs = [f.current]
+        else:
+            args = self._input_override(args, s, f)
+        node = self._add(kind, args, inputs, s, f, s.target)
+        for act, _ in acts:
+            node = self._add(REGISTRY[act], self._no_args(REGISTRY[act]), [node], s, f, None, fused=True)
+        f.current = node
+        if s.target:
+            f.ns.tensors[s.target] = node
+
+    def _merge(self, s: ast.Merge, f: Frame) -> None:
+        kind = self._kind(s.kind, s.kind_span, f)
+        if kind.op != "merge":
+            merges = sorted(n for n, k in REGISTRY.items() if k.op == "merge")
+            raise SpecError(Diagnostic("E200", f"`{s.kind}` cannot take branches", s.kind_span,
+                                       expected="a merge: " + ", ".join(f"`{m}`" for m in merges),
+                                       hint="branches are written under `concat:`, `add:` or `mul:`"))
+        if f.current is None:
+            raise SpecError(Diagnostic("E302", f"`{s.kind}` has no input tensor to branch from", s.span,
+                                       hint="start the network with `input ...`"), partial=self.g)
+        args, _ = self._bind(kind, s.args, f, s, allow_positional=False)
+        start, outs = f.current, []
+        for br in s.branches:
+            name = self._local(f.path, br.name or "branch", bool(br.name))
+            path = _join(f.path, name)
+            scope = self.scopes[path] = Scope(path, "branch", name, f.scope, span=br.span)
+            self.scoped.append(path)
+            sub = f.sub(scope=scope)
+            sub.current = start
+            self.run(br.body, sub)
+            assert sub.current is not None
+            outs.append(sub.current)
+        f.current = self._add(kind, args, outs, s, f, s.target)
+        if s.target:
+            f.ns.tensors[s.target] = f.current
+
+    def _merge_inline(self, s: ast.Layer, kind: LayerKind[Any], f: Frame) -> None:
+        """`concat a, b` / `add(x, _)`: a merge of named tensors."""
+        pos = [a for a in s.args if a.name is None]
+        kw = [a for a in s.args if a.name is not None]
+        args, _ = self._bind(kind, kw, f, s, allow_positional=False)
+        if len(pos) < 2:
+            raise SpecError(Diagnostic("E203", f"`{s.kind}` needs at least two tensors", s.span,
+                                       expected=f"`{s.kind} a b` with named tensors (`_` is the current one), "
+                                                f"or `{s.kind}:` with branches"))
+        ev = self._evaluator(f.env, f)
+        inputs = []
+        for a in pos:
+            v = ev(a.value)
+            if not isinstance(v, TensorRef):
+                raise SpecError(Diagnostic("E202", f"`{s.kind}` merges tensors; {show(v)} is {type_name(v)}",
+                                           a.span, expected="a tensor name, or `_` for the current tensor"))
+            inputs.append(self._tensor(v, f))
+        f.current = self._add(kind, args, inputs, s, f, s.target)
+        if s.target:
+            f.ns.tensors[s.target] = f.current
+
+    def _call(self, s: ast.Layer, c: Closure, f: Frame) -> None:
+        b = c.block
+        if any(name == b.name for name, _, _ in self.calls):
+            names = [name for name, _, _ in self.calls]
+            chain = " → ".join([*names[names.index(b.name):], b.name])
+            raise SpecError(Diagnostic("E401", f"block `{b.name}` calls itself: {chain}", s.span,
+                                       hint="a network is acyclic: unroll the recursion with `repeat`"), partial=self.g)
+        if len(self.calls) >= MAX_CALL_DEPTH:
+            raise SpecError(Diagnostic("E600", f"blocks nested deeper than {MAX_CALL_DEPTH}", s.span))
+        ev = self._evaluator(f.env, f)
+        env = dict(c.env)
+        params = [p.name for p in b.params]
+        given: dict[str, Value] = {}
+        npos = 0
+        for a in s.args:
+            if a.name is None:
+                if npos >= len(params):
+                    raise SpecError(Diagnostic("E204", f"block `{b.name}` takes {len(params)} arguments, got more",
+                                               a.span, expected=_signature(b)))
+                given[params[npos]] = ev(a.value)
+                npos += 1
+            else:
+                if a.name not in params:
+                    raise SpecError(Diagnostic("E201", f"block `{b.name}` has no parameter `{a.name}`", a.span,
+                                               expected=_signature(b), hint=did_you_mean(a.name, params)))
+                if a.name in given:
+                    raise SpecError(Diagnostic("E202", f"parameter `{a.name}` given twice", a.span))
+                given[a.name] = ev(a.value)
+        for p in b.params:
+            if p.name in given:
+                env[p.name] = given[p.name]
+            elif p.default is not None:
+                env[p.name] = self._eval(p.default, env, f)
+            else:
+                raise SpecError(Diagnostic("E203", f"missing argument `{p.name}` of block `{b.name}`", s.span,
+                                           expected=_signature(b), hint=f"call it as `{b.name}({', '.join(params)})`"),
+                                partial=self.g)
+        name = self._local(f.path, s.target or b.name, bool(s.target))
+        path = _join(f.path, name)
+        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span)
+        self.scoped.append(path)
+        sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
+        what = f"the call of `{b.name}`"
+        verified = self.verified
+        if b.body and not verified:
+            estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
+            verified = self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
+        self.calls.append((b.name, path, s.span))
+        self.expanding.append((what, s.span))
+        outer, self.verified = self.verified, verified
+        key = self._template_key(c, env, f)
+        template = self.templates.get(key) if key is not None else None
+        try:
+            if template is not None:  # built before with the same arguments, shapes and freezing: copied
+                sub.current = self._replay(template, scope, f, env, s)
+            else:
+                start, scoped, work = len(self.added), len(self.scoped), self.work
+                self.run(b.body, sub)
+                if key is not None:
+                    self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current)
+        finally:
+            self.calls.pop()
+            self.expanding.pop()
+            self.verified = outer
+        f.current = sub.current
+        if s.target and sub.current is not None:
+            f.ns.tensors[s.target] = sub.current
+
+    # -- block calls built once ------------------------------------------------------------------
+    # A block's body depends only on its closure, its arguments, the shapes of the tensors it reads and
+    # freezing: a call like one built before (the 35 identical bottlenecks of ResNet-152's third stage)
+    # copies the nodes of the first, renamed, instead of evaluating its statements again.
+    def _template_key(self, c: Closure, env: dict[str, Value], f: Frame) -> Any:
+        refs = []
+        reads = [f.current]
+        for k, v in env.items():
+            if isinstance(v, TensorRef):
+                node = v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None
+                refs.append((k, v.name, self.g[node].meta.shape if node is not None else None,
+                             reads.index(node) if node in reads else len(reads)))
+                reads.append(node)
+        try:
+            plain = tuple(sorted((k, _hashable(v)) for k, v in env.items() if not isinstance(v, TensorRef)))
+            key = (id(c), plain, tuple(refs), self.g[f.current].meta.shape if f.current else None, f.frozen)
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _sources(self, f: Frame, env: dict[str, Value]) -> list[str | None]:
+        """The tensors a call can read from outside: the current one, then each tensor argument's."""
+        out: list[str | None] = [f.current]
+        for v in env.values():
+            if isinstance(v, TensorRef):
+                out.append(v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None)
+        return out
+
+    def _record(self, start: int, scoped: int, work: int, scope: Scope, f: Frame, env: dict[str, Value],
+                result: str | None) -> _Template | None:
+        sources = self._sources(f, env)
+        prefix = scope.id + "."
+        cut = len(prefix)
+        ids = self.added[start:]
+        inside = set(ids)
+        outside = {n: k for k, n in reversed(list(enumerate(sources))) if n is not None}
+        nodes = self.g.nodes
+        recorded: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]] = []
+        for nid in ids:
+            n = nodes[nid]
+            if n.op == "input" or n.op == "output" or not nid.startswith(prefix):
+                return None  # a block with an input or an output is built each time
+            ins: list[tuple[str, Any]] = []
+            for i in n.inputs:
+                if i in inside:
+                    ins.append(("in", i[cut:]))
+                elif i in outside:
+                    ins.append(("out", outside[i]))
+                else:
+                    return None
+            sc = n.scope
+            if sc is scope:
+                owner = ""
+            elif sc is not None and sc.id.startswith(prefix):
+                owner = sc.id[cut:]
+            else:
+                return None
+            recorded.append((nid[cut:], n, owner, tuple(ins)))
+        scopes = []
+        for sid in self.scoped[scoped:]:
+            sc = self.scopes[sid]
+            parent = sc.parent
+            if parent is scope:
+                scopes.append((sid[cut:], "", sc))
+            elif parent is not None and parent.id.startswith(prefix):
+                scopes.append((sid[cut:], parent.id[cut:], sc))
+            else:
+                return None
+        res: tuple[str, Any] | None
+        if result is None:
+            res = None
+        elif result in inside:
+            res = ("in", result[cut:])
+        elif result in outside:
+            res = ("out", outside[result])
+        else:
+            return None
+        return _Template(recorded, scopes, res, self.work - work)
+
+    def _replay(self, t: _Template, scope: Scope, f: Frame, env: dict[str, Value], s: Any) -> str | None:
+        g = self.g
+        if len(g) + len(t.nodes) > self.max_nodes:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the network", s.span)
+            raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
+        self.work += t.work
+        if self.work > self.max_work:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the spec", s.span)
+            raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span, layers=False)
+        sources = self._sources(f, env)
+        prefix = scope.id + "."
+        scopes = {"": scope}
+        for rel, parent, sc in t.scopes:
+            scopes[rel] = self.scopes[prefix + rel] = Scope(prefix + rel, sc.kind, sc.name, scopes[parent], sc.args,
+                                                           sc.span)
+            self.scoped.append(prefix + rel)
+
+        def ref(w: tuple[str, Any]) -> str:
+            return prefix + w[1] if w[0] == "in" else sources[w[1]]
+
+        added = self.added
+        nodes = g.nodes
+        for rel, n, owner, ins in t.nodes:
+            nid = prefix + rel
+            nodes[nid] = Node(nid, n.op, n.kind, n.args, tuple([ref(i) for i in ins]), n.name, scopes[owner], n.span,
+                              n.frozen, n.fused, Meta(n.meta.shape))
+            added.append(nid)
+        return ref(t.result) if t.result is not None else None
+
+    # -- limits --------------------------------------------------------------------------------
+    def _check_expansion(self, what: str, span: Span | None, cost: Bounds | None) -> bool:
+        """Refuse a repeat or block call whose expansion would cross the layer or the work limit, before
+        building it. `cost` bounds its (layers, statements) from below, then from above (`_Estimate`): a
+        refusal is never wrong. True when the upper bounds are within the limits (nothing inside can
+        cross them)."""
+        if cost is None:
+            return False
+        nodes, work, most_nodes, most_work = cost
+        total = len(self.g) + nodes
+        if total > self.max_nodes:
+            raise self._too_big(f"{what} would expand the network to at least {_count(total)} layers", span)
+        if self.work + work > self.max_work:
+            raise self._too_big(f"{what} would take at least {_count(self.work + work)} statements to expand",
+                                span, layers=False)
+        return len(self.g) + most_nodes <= self.max_nodes and self.work + most_work <= self.max_work
+
+    def _too_big(self, message: str, span: Span | None, layers: bool = True) -> SpecError:
+        limit = (f"at most {self.max_nodes:,} layers" if layers else
+                 f"at most {self.max_work:,} statements executed ({WORK_PER_NODE} per allowed layer)")
+        return SpecError(Diagnostic(
+            "E600", message, span, expected=limit, notes=self._call_notes(),
+            hint=f"check the `repeat` counts and block calls; for a bigger network, raise the limit with "
+                 f"{ENV_MAX_NODES}=N in the environment (docs/reliability.md)"), partial=self.g)
+
+    def _while_expanding(self) -> tuple[str, Span | None] | None:
+        """The outermost repeat or block call being expanded: what multiplies the rest."""
+        return self.expanding[0] if self.expanding else None
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _kind(self, name: str, span: Span | None, f: Frame) -> LayerKind[Any]:
+        kind = REGISTRY.get(name)
+        if kind is None or kind.op == "output":
+            known = [*REGISTRY, *f.blocks]
+            raise SpecError(Diagnostic("E200", f"unknown layer or block `{name}`", span,
+                                       hint=did_you_mean(name, known) or "`archspec layers` lists the layer kinds",
+                                       notes=self._call_notes()), partial=self.g)
+        return kind
+
+    def _evaluator(self, env: dict[str, Value], f: Frame | None = None) -> Evaluator:
+        if f is not None and f.current is not None and not all(b in env for b in BUILTINS):
+            shape = self.g[f.current].meta.shape
+            env = {"channels": shape[0], "shape": shape, **env}
+        return Evaluator(env, f.ns if f else None)
+
+    def _eval(self, e: ast.Expr, env: dict[str, Value], f: Frame | None = None) -> Value:
+        return self._evaluator(env, f)(e)
+
+    def _bind(self, kind: LayerKind[Any], args: list[ast.Arg], f: Frame, s: Any,
+              allow_positional: bool = True) -> tuple[Args, list[tuple[str, Span | None]]]:
+        """A statement's arguments validated, and the activations written after it. The same statement
+        with the same values of the names it reads (`repeat 1000: conv c 3x3`) binds to the same result."""
+        names = _free_names(args)
+        env = f.env
+        shape = self.g[f.current].meta.shape if f.current is not None and any(n in BUILTINS for n in names) else None
+        try:
+            key = (id(args), allow_positional, shape, tuple(_hashable(env[n]) if n in env else _ABSENT for n in names))
+            hit = self._bound.get(key)
+        except TypeError:
+            key, hit = None, None
+        if hit is not None:
+            return hit
+        result = self._bind_values(kind, args, f, s, allow_positional)
+        if key is not None:
+            self._bound[key] = result
+        return result
+
+    def _bind_values(self, kind: LayerKind[Any], args: list[ast.Arg], f: Frame, s: Any,
+                     allow_positional: bool) -> tuple[Args, list[tuple[str, Span | None]]]:
+        ev = self._evaluator(f.env, f)
+        values: dict[str, Value] = {}
+        spans: dict[str, Span | None] = {}
+        acts: list[tuple[str, Span | None]] = []
+        pos = 0
+        for a in args:
+            if a.name is None and isinstance(a.value, ast.Name) and a.value.id not in ev.env:
+                word = a.value.id
+                if word in kind.flags:
+                    values[word], spans[word] = True, a.span
+                    continue
+                act = REGISTRY.get(word)
+                if act is not None and act.category == "activation" and kind.op == "layer" \
+                        and kind.category != "activation":
+                    acts.append((word, a.span))
+                    continue
+            if a.name is None:
+                if not allow_positional or pos >= len(kind.positional):
+                    names = ", ".join(kind.positional) or "none"
+                    raise SpecError(Diagnostic(
+                        "E204", f"`{kind.name}` takes {len(kind.positional)} positional argument"
+                                f"{'s' if len(kind.positional) != 1 else ''} ({names}); this one is extra",
+                        a.span, expected=_kind_signature(kind),
+                        hint="write the others as `name=value`" if kind.positional else None))
+                key = kind.positional[pos]
+                pos += 1
+            else:
+                key = a.name
+            if key in values:
+                raise SpecError(Diagnostic("E202", f"argument `{key}` given twice", a.span))
+            values[key], spans[key] = ev(a.value), a.span
+        plain = {k: (v.name if isinstance(v, TensorRef) else v) for k, v in values.items()}
+        cache_key = (kind.name, tuple(sorted((k, _hashable(v)) for k, v in plain.items())))
+        cached = self._args_cache.get(cache_key)
+        if cached is not None:
+            return cached, acts
+        try:
+            result = kind.Args(**plain)
+        except ValidationError as e:
+            raise self._arg_error(kind, e, values, spans, s, dict(ev.env)) from None
+        self._args_cache[cache_key] = result
+        return result, acts
+
+    def _no_args(self, kind: LayerKind[Any]) -> Args:
+        """The arguments of a fused activation, interned as `_bind` interns the arguments it validates."""
+        key = (kind.name, ())
+        cached = self._args_cache.get(key)
+        if cached is None:
+            cached = self._args_cache[key] = kind.Args()
+        return cached
+
+    def _arg_error(self, kind: LayerKind[Any], e: ValidationError, values: dict[str, Value],
+                   spans: dict[str, Span | None], s: Any, env: dict[str, Value]) -> SpecError:
+        errors = e.errors()
+        # an unknown argument explains a "missing" one (a misspelling): report it first
+        err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
+        field_name = str(err["loc"][0]) if err["loc"] else ""
+        fields = list(kind.Args.model_fields)
+        if err["type"] == "extra_forbidden":
+            return SpecError(Diagnostic("E201", f"`{kind.name}` has no argument `{field_name}`", spans.get(field_name),
+                                        expected="one of " + ", ".join(f"`{n}`" for n in fields) if fields else "no arguments",
+                                        hint=did_you_mean(field_name, fields)), partial=self.g)
+        if err["type"] == "missing":
+            return SpecError(Diagnostic("E203", f"`{kind.name}` needs `{field_name}`", s.span,
+                                        expected=_kind_signature(kind)), partial=self.g)
+        v = values.get(field_name)
+        choices = self._choices(kind, field_name) if field_name in fields else []
+        if isinstance(v, TensorRef) and not choices:
+            return SpecError(Diagnostic("E205", f"`{v.name}` is not defined", v.span,
+                                        expected=f"a value for `{field_name}` of `{kind.name}`",
+                                        hint=did_you_mean(v.name, [*env, *self._scope_names(v)])), partial=self.g)
+        expected = err["msg"].replace("Input should be ", "")
+        hint = None
+        if isinstance(v, TensorRef) or err["type"] == "literal_error":
+            expected = "one of " + ", ".join(choices) + (" or a number" if err["type"] != "literal_error" else "")
+            hint = did_you_mean(v.name if isinstance(v, TensorRef) else str(v), choices)
+        elif err["type"] == "value_error":
+            expected = err["msg"].replace("Value error, ", "")
+        return SpecError(Diagnostic("E202", f"invalid `{field_name}` for `{kind.name}`: {show(v)}",
+                                    spans.get(field_name) or s.span, expected=expected,
+                                    received=f"`{v.name}`" if isinstance(v, TensorRef) else f"{type_name(v)} ({show(v)})",
+                                    hint=hint), partial=self.g)
+
+    def _scope_names(self, ref: TensorRef) -> list[str]:
+        return list(ref.scope.tensors) if isinstance(ref.scope, Namespace) else []
+
+    def _choices(self, kind: LayerKind[Any], field_name: str) -> list[str]:
+        import typing
+
+        ann = kind.Args.model_fields[field_name].annotation
+        out: list[str] = []
+
+        def walk(t: Any) -> None:
+            if typing.get_origin(t) is typing.Literal:
+                out.extend(str(a) for a in typing.get_args(t))
+            for a in typing.get_args(t):
+                walk(a)
+
+        walk(ann)
+        return out
+
+    def _input_override(self, args: Args, s: ast.Layer, f: Frame) -> Args:
+        name = s.target or "input"  # an unnamed input is the node `input`
+        self.input_names.append(name)
+        shape = self.input_overrides.get(name) or self.input_overrides.get("*")
+        if shape is None:
+            return args
+        from archspec.kinds.core import InputArgs
+
+        key = ("input", (("shape", _hashable(tuple(shape))),))  # interned: shapes are keyed by its id
+        cached = self._args_cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            result = self._args_cache[key] = InputArgs(shape=tuple(shape))
+            return result
+        except ValidationError as e:  # a given shape of 5 axes, or of sizes below 1
+            raise SpecError(Diagnostic("E202", f"invalid input shape {fmt_shape(tuple(shape))}", s.span,
+                                       expected=e.errors()[0]["msg"].replace("Value error, ", ""),
+                                       hint="give it with --input (the API's `input=`) as C, CxL, CxHxW or CxDxHxW"),
+                            partial=self.g) from None
+
+    def _tensor(self, ref: TensorRef, f: Frame) -> str:
+        if ref.name == "_":
+            if f.current is None:
+                raise SpecError(Diagnostic("E302", "`_` (the current tensor) is not defined yet", ref.span),
+                                partial=self.g)
+            return f.current
+        ns = ref.scope if isinstance(ref.scope, Namespace) else f.ns
+        node = ns.tensors.get(ref.name)
+        if node is not None:
+            return node
+        if ref.name in self.all_targets:
+            line = self.all_targets[ref.name]
+            return self._raise(Diagnostic(
+                "E401", f"`{ref.name}` is read before it is defined", ref.span,
+                expected="a tensor defined earlier",
+                notes=[f"`{ref.name}` is defined at {line}", *self._call_notes()],
+                hint="a layer can only read tensors defined before it: archspec graphs are acyclic"))
+        return self._raise(Diagnostic("E400", f"no tensor named `{ref.name}`", ref.span,
+                                      expected="a tensor named with `NAME = ...` earlier in this block",
+                                      hint=did_you_mean(ref.name, ns.tensors) or
+                                      "name a tensor with `x = conv ...`; blocks see only their own names and arguments",
+                                      notes=self._call_notes()))
+
+    def _raise(self, d: Diagnostic) -> Any:
+        raise SpecError(d, partial=self.g)
+
+    def _call_notes(self) -> list[str]:
+        return [f"in `{inst}` ({name}), called at {span}" for name, inst, span in reversed(self.calls) if span]
+
+    def _local(self, scope: str, base: str, explicit: bool) -> str:
+        used = self.used.setdefault(scope, {})
+        if explicit:
+            name, k = base, 1
+            while name in used:
+                k += 1
+                name = f"{base}_{k}"
+        else:
+            k = used.get("#" + base, 0)
+            while True:
+                k += 1
+                name = base if (base == "input" and k == 1) else f"{base}{k}"
+                if name not in used:
+                    break
+            used["#" + base] = k
+        used[name] = 1
+        return name
+
+    def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
+             fused: bool = False) -> str:
+        g = self.g
+        nodes = g.nodes
+        if len(nodes) >= self.max_nodes:
+            outer = self._while_expanding()
+            what, span = outer if outer else ("the network", s.span)
+            raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
+        ins = [nodes[i].meta.shape for i in inputs]
+        key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
+        out = self._shapes.get(key)
+        if out is None:
+            try:
+                out = kind.shape(args, ins)
+            except ShapeError as e:
+                received = "input " + " and ".join(fmt_shape(x) for x in ins) if ins else None
+                raise SpecError(Diagnostic(e.code, e.message, s.span, expected=e.expected, received=received,
+                                           hint=e.hint, notes=self._call_notes()), partial=g) from None
+            if prod(out) > MAX_ELEMENTS:
+                raise SpecError(Diagnostic("E600", f"`{kind.name}` would output {fmt_shape(out)}, "
+                                                   f"{prod(out):,} elements per sample", s.span,
+                                           expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
+            self._shapes[key] = out
+        scope = f.scope
+        name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
+        nid = f"{scope.id}.{name}" if scope is not None else name
+        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused, Meta(out))
+        self.added.append(nid)
+        return nid
+
+
+_ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)
+_FREE: dict[int, tuple[list[ast.Arg], tuple[str, ...]]] = {}
+
+
+def _free_names(args: list[ast.Arg]) -> tuple[str, ...]:
+    """The names a statement's arguments read, each once (cached by the argument list, immutable)."""
+    hit = _FREE.get(id(args))
+    if hit is not None and hit[0] is args:  # the list itself is kept: its id cannot be another's
+        return hit[1]
+    out: dict[str, None] = {}
+    stack: list[Any] = [a.value for a in args]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ast.Name):
+            out[e.id] = None
+        elif isinstance(e, BaseModel):
+            for v in e.__dict__.values():
+                if isinstance(v, BaseModel):
+                    stack.append(v)
+                elif isinstance(v, list):
+                    stack.extend(x for x in v if isinstance(x, BaseModel))
+    names = tuple(out)
+    if len(_FREE) > 100_000:
+        _FREE.clear()
+    _FREE[id(args)] = (args, names)
+    return names
+
+
+def _hashable(v: Value) -> Any:
+    if isinstance(v, dict):
+        return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))  # keys of mixed types
+    if isinstance(v, (list, tuple)):
+        return tuple(_hashable(x) for x in v)
+    return (type(v).__name__, v)
+
+
+def _signature(b: ast.BlockDef) -> str:
+    return f"{b.name}(" + ", ".join(p.name + ("=…" if p.default is not None else "") for p in b.params) + ")"
+
+
+def _kind_signature(kind: LayerKind[Any]) -> str:
+    fields = kind.Args.model_fields
+    parts = [n for n in kind.positional]
+    parts += [f"{n}={show(fl.default)}" for n, fl in fields.items() if n not in kind.positional and not fl.is_required()]
+    return f"{kind.name} " + " ".join(parts)
+
+
+def _targets(source: Source) -> dict[str, str]:
+    """Every tensor name the spec defines anywhere, with where (to explain reads before definitions)."""
+    out: dict[str, str] = {}
+
+    def walk(stmts: list[Any]) -> None:
+        for s in stmts:
+            t = getattr(s, "target", None)
+            if t and t not in out:
+                out[t] = str(s.span) if s.span else "?"
+            for attr in ("body", "orelse"):
+                walk(getattr(s, attr, []) or [])
+            for br in getattr(s, "branches", []) or []:
+                walk(br.body)
+
+    if source.spec.network:
+        walk(source.spec.network.body)
+    for b in source.blocks.values():
+        walk(b.body)
+    return out
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"10**{len(str(n)) - 1}"
+
+
+_UNKNOWN = object()
+
+
+class _GiveUp(Exception):
+    pass
+
+
+Bounds = tuple[int, int, int, int]  # layers and statements at least, then at most
+
+
+def _add(a: Bounds, b: Bounds, extra: Bounds = (0, 0, 0, 0)) -> Bounds:
+    return (min(a[0] + b[0] + extra[0], _Estimate.CAP), min(a[1] + b[1] + extra[1], _Estimate.CAP),
+            min(a[2] + b[2] + extra[2], _Estimate.CAP), min(a[3] + b[3] + extra[3], _Estimate.CAP))
+
+
+class _QuietEvaluator(Evaluator):
+    """The estimate's evaluator: an undefined name only means "unknown", so no hint is worked out."""
+
+    def undefined(self, ref: TensorRef) -> SpecError:
+        return SpecError(Diagnostic("E205", "undefined"))
+
+
+class _Estimate:
+    """Bounds of the layers and of the statements a piece of spec expands to, read from the AST without
+    building anything: repeat counts and block arguments are evaluated where they can be (literals,
+    parameters, `let`s). For the lower bound, what cannot be known counts as little as it can (a count as
+    0, a condition as the cheaper branch); for the upper bound, as much (an unknown count: no bound). The
+    builder checks the lower bound before each repeat and block call, so `repeat 100000:` in `repeat
+    100000:`, or blocks each calling the next twice, are refused before anything is built; what it cannot
+    see is stopped as it is built (the layer and statement counters). When the upper bound is within the
+    limits, nothing inside that expansion can cross them: the repeats and calls within it are not
+    estimated again."""
+
+    STEPS = 200_000  # statements visited per estimate; past it the estimate gives no verdict
+    CAP = 10**40
+
+    def __init__(self, builder: Builder) -> None:
+        self.builder = builder
+        self.steps = 0
+        self.memo: dict[tuple[Any, ...], Bounds] = {}
+        self.active: list[int] = []
+        self.volatile: set[int] = set()
+
+    def body(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure],
+             times: int = 1) -> Bounds | None:
+        try:
+            lo_n, lo_w, hi_n, hi_w = self.stmts(stmts, dict(env), blocks)
+        except (_GiveUp, RecursionError):
+            return None
+        return (min(lo_n * times, self.CAP), min(lo_w * times, self.CAP), min(hi_n * times, self.CAP),
+                min(hi_w * times, self.CAP))
+
+    def value(self, e: Any, env: dict[str, Value]) -> Any:
+        try:
+            v = _QuietEvaluator(env)(e)
+        except (SpecError, RecursionError, ArithmeticError, TypeError, ValueError):
+            return _UNKNOWN
+        return _UNKNOWN if isinstance(v, TensorRef) else v
+
+    def stmts(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure]) -> Bounds:
+        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        if defs:
+            blocks = dict(blocks)
+            for d in defs:
+                c = blocks[d.name] = Closure(d, env, blocks)
+                self.volatile.add(id(c))  # its env is the estimate's, which later `let`s change: no memo
+        total = (0, 0, 0, 0)
+        for s in stmts:
+            self.steps += 1
+            if self.steps > self.STEPS:
+                raise _GiveUp
+            total = _add(total, self.stmt(s, env, blocks), (0, 1, 0, 1))
+        return total
+
+    def stmt(self, s: Any, env: dict[str, Value], blocks: dict[str, Closure]) -> Bounds:
+        """Bounds of (layers, statements) of one statement, from below and from above; `env` follows the
+        `let`s as the builder's would, a name whose value the estimate cannot know is left out of it."""
+        t = s.type
+        if t == "let":
+            v = self.value(s.value, env)
+            if v is _UNKNOWN:
+                env.pop(s.name, None)
+            else:
+                env[s.name] = v
+            return (0, 0, 0, 0)
+        if t == "output":  # an output node per tensor named (at most)
+            return (0, 0, max(1, len(s.args)), 0)
+        if t in ("from", "block"):
+            return (0, 0, 0, 0)
+        if t == "frozen":
+            return self.stmts(s.body, env, blocks)
+        if t == "if":
+            cond = self.value(s.cond, env)
+            if cond is not _UNKNOWN:
+                return self.stmts(s.body if cond else s.orelse, env, blocks)
+            a = self.stmts(s.body, dict(env), blocks)
+            b = self.stmts(s.orelse, dict(env), blocks)
+            _forget(env, {*_assigned(s.body), *_assigned(s.orelse), *BUILTINS})
+            return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+        _forget(env, BUILTINS)  # the statements below change the current tensor
+        if t == "layer":
+            c = blocks.get(s.kind)
+            if c is not None:
+                return self.call(s, c, env)
+            n = 0 if s.kind == "_" and not s.args else 1
+            words = sum(1 for a in s.args if a.name is None and a.value.type == "name")
+            return (n, 0, n + words, 0)  # each fused activation (`conv 8 3x3 relu`) is a layer more
+        if t == "merge":
+            total = (1, 0, 1, 0)
+            for br in s.branches:
+                total = _add(total, self.stmts(br.body, env, blocks))
+            _forget(env, BUILTINS)
+            return total
+        if t == "repeat":
+            k = self.value(s.count, env)
+            assigned = _assigned(s.body)
+            known = not isinstance(k, bool) and isinstance(k, int) and 0 <= k <= MAX_REPEAT
+            # in the body, the loop variable, the names the body assigns (read before their `let` they hold
+            # another iteration's value) and the current tensor's size (another iteration's) are unknown
+            inner = {n: v for n, v in env.items() if n != s.var and n not in assigned and n not in BUILTINS}
+            body = self.stmts(s.body, inner, blocks) if not known or k else (0, 0, 0, 0)
+            _forget(env, assigned)
+            if not known:  # unknown, or refused by the repeat itself: at least nothing, at most anything
+                return (0, 0, self.CAP, self.CAP)
+            return tuple(min(v * k, self.CAP) for v in body)
+        return (0, 0, 0, 0)
+
+    def call(self, s: ast.Layer, c: Closure, env: dict[str, Value]) -> Bounds:
+        b = c.block
+        if id(b) in self.active or len(self.active) >= MAX_CALL_DEPTH:
+            return (0, 0, self.CAP, self.CAP)  # the builder refuses a block calling itself, and calls nested too deeply
+        params = [p.name for p in b.params]
+        given: dict[str, Any] = {}
+        for i, a in enumerate(s.args):
+            name = a.name if a.name is not None else (params[i] if i < len(params) else None)
+            if name is not None:
+                given[name] = self.value(a.value, env)
+        inner = dict(c.env)
+        for p in b.params:
+            v = given.get(p.name, _UNKNOWN)
+            if p.name not in given and p.default is not None:
+                v = self.value(p.default, inner)
+            if v is _UNKNOWN:
+                inner.pop(p.name, None)
+            else:
+                inner[p.name] = v
+        key: tuple[Any, ...] | None = None
+        if id(c) not in self.volatile:
+            try:
+                key = (id(c), tuple(sorted((k, _hashable(v)) for k, v in inner.items() if k in params)))
+                hash(key)
+            except TypeError:
+                key = None
+        if key is not None and key in self.memo:
+            return self.memo[key]
+        self.active.append(id(b))
+        try:
+            cost = self.stmts(b.body, inner, c.blocks)
+        finally:
+            self.active.pop()
+        if key is not None:
+            self.memo[key] = cost
+        return cost
+
+
+def _assigned(stmts: list[Any]) -> set[str]:
+    """The names a body's `let`s assign, in nested statements too (not in block definitions)."""
+    out: set[str] = set()
+    for s in stmts:
+        if isinstance(s, ast.Let):
+            out.add(s.name)
+        elif not isinstance(s, ast.BlockDef):
+            for attr in ("body", "orelse"):
+                out |= _assigned(getattr(s, attr, None) or [])
+            for br in getattr(s, "branches", None) or []:
+                out |= _assigned(br.body)
+    return out
+
+
+def _forget(env: dict[str, Value], names: Any) -> None:
+    for n in names:
+        env.pop(n, None)
+
+
+def build_graph(source: Source, params: dict[str, Value] | None = None,
+                inputs: dict[str, Shape] | None = None, max_nodes: int | None = None,
+                cache: BuildCache | None = None) -> Graph:
+    """Elaborate a loaded spec into the graph IR, with every node's output shape. At most `max_nodes`
+    layers (default: ARCHSPEC_MAX_NODES from the environment, else MAX_NODES) and ten statements executed
+    per allowed layer; a spec that would expand past either is one E600 naming the repeat or call. A `cache`
+    shared between builds of the same spec skips validating and shaping layers seen before."""
+    return Builder(source, params, inputs, max_nodes, cache).build()
