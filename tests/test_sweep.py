@@ -352,6 +352,23 @@ def test_shared_cache_gives_the_same_figures_as_fresh_analyses():
     assert {key[1] for key in cache.shapes} <= alive
 
 
+def test_block_templates_shared_between_configurations_follow_what_the_blocks_read(tmp_path):
+    """A sweep copies a block call built in an earlier configuration when nothing it reads changed. `inner`
+    reads the network's `width` (which `outer`'s parameter of the same name does not change for it), `tail`
+    a network-level `let`: each configuration must still have its own figures. Parameters by hand:
+    see the comment."""
+    spec = tmp_path / "t.arch"
+    spec.write_text(
+        "block inner:\n    conv width 3x3\n\n"
+        "block outer(width):\n    conv width 1x1\n    inner\n\n"
+        "block tail:\n    conv k 1x1\n\n"
+        "network t(width=4, m=1):\n    input 2x8x8\n    outer(8)\n    let k = 3 * m\n    tail\n")
+    rows = archspec.sweep(str(spec), {"width": [4, 8, 4], "m": [1, 2]}).to_records()
+    # outer: conv 2→8 1×1 = 24; inner: conv 8→w 3×3 = 73w; tail: conv w→3m 1×1 = (w + 1)·3m
+    expect = [24 + 73 * w + (w + 1) * 3 * m for w in (4, 8, 4) for m in (1, 2)]
+    assert [r["params"] for r in rows] == expect == [331, 346, 635, 662, 331, 346]
+
+
 # -- the chart (compare --plot and sweep --plot) -------------------------------------------------------
 
 def _png_size(data: bytes) -> tuple[int, int]:

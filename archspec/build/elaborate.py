@@ -78,12 +78,14 @@ class BuildCache:
     costs: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the cost pass's, by the same keys
     bound: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # a layer statement's arguments, by its values
     steps: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the receptive-field pass's
+    templates: dict[Any, Any] = field(default_factory=dict)  # block calls as first built (`Builder._template_key`)
 
     def __len__(self) -> int:
-        return len(self.args) + len(self.shapes) + len(self.costs) + len(self.steps) + len(self.bound)
+        return (len(self.args) + len(self.shapes) + len(self.costs) + len(self.steps) + len(self.bound)
+                + len(self.templates))
 
     def clear(self) -> None:
-        for d in (self.shapes, self.costs, self.steps, self.bound):  # first: their keys hold ids of objects in `args`
+        for d in (self.shapes, self.costs, self.steps, self.bound, self.templates):  # first: their keys hold ids of objects in `args`
             d.clear()
         self.args.clear()
 
@@ -134,7 +136,6 @@ class Builder:
         self.verified = False  # inside an expansion whose upper bounds are within the limits
         self.added: list[str] = []  # node ids in the order they were added (a block call's are a slice)
         self.scoped: list[str] = []  # scope ids likewise
-        self.templates: dict[Any, _Template | None] = {}  # block calls already built, by what they depend on
         self.overrides = dict(params or {})
         self.input_overrides = dict(inputs or {})
         self.input_names: list[str] = []  # the network's inputs, to check the names of the overrides
@@ -148,6 +149,7 @@ class Builder:
         self._args_cache = cache.args
         self._shapes = cache.shapes
         self._bound = cache.bound
+        self.templates: dict[Any, _Template | None] = cache.templates  # block calls already built, by what they read
 
     # -- entry -------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -482,19 +484,26 @@ class Builder:
     # freezing: a call like one built before (the 35 identical bottlenecks of ResNet-152's third stage)
     # copies the nodes of the first, renamed, instead of evaluating its statements again.
     def _template_key(self, c: Closure, env: dict[str, Value], f: Frame) -> Any:
+        """What a block call's nodes depend on, the same in every build of the spec (a sweep's builds share
+        the templates): the block, the values of the outer names it and the blocks it calls read, its
+        arguments, the shapes of the tensors it reads, and freezing. None when a value cannot be keyed."""
         refs = []
         reads = [f.current]
-        for k, v in env.items():
+        plain = []
+        for p in c.block.params:
+            v = env[p.name]
             if isinstance(v, TensorRef):
                 node = v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None
-                refs.append((k, v.name, self.g[node].meta.shape if node is not None else None,
+                refs.append((p.name, v.name, self.g[node].meta.shape if node is not None else None,
                              reads.index(node) if node in reads else len(reads)))
                 reads.append(node)
+            else:
+                plain.append(v)
         try:
-            plain = tuple(sorted((k, _hashable(v)) for k, v in env.items() if not isinstance(v, TensorRef)))
-            key = (id(c), plain, tuple(refs), self.g[f.current].meta.shape if f.current else None, f.frozen)
+            key = (_closure_key(c, set()), _hashable(plain), tuple(refs),
+                   self.g[f.current].meta.shape if f.current else None, f.frozen)
             hash(key)
-        except TypeError:
+        except (TypeError, _Unkeyed):
             return None
         return key
 
@@ -883,6 +892,59 @@ def _free_names(args: list[ast.Arg]) -> tuple[str, ...]:
         _FREE.clear()
     _FREE[id(args)] = (args, names)
     return names
+
+
+class _Unkeyed(Exception):
+    """A block reads a tensor from its closure: its calls are built each time."""
+
+
+_READS: dict[int, tuple[ast.BlockDef, tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _block_reads(b: ast.BlockDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names a block's body (its parameters' defaults, nested blocks included) reads that are not its
+    parameters, and the layer kinds it names (the blocks it may call); cached by the definition."""
+    hit = _READS.get(id(b))
+    if hit is not None and hit[0] is b:  # the definition itself is kept: its id cannot be another's
+        return hit[1], hit[2]
+    names: dict[str, None] = {}
+    kinds: dict[str, None] = {}
+    stack: list[Any] = [*b.params, *b.body]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ast.Name):
+            names[e.id] = None
+        elif isinstance(e, (ast.Layer, ast.Merge)):
+            kinds[e.kind] = None
+        if isinstance(e, BaseModel):
+            for v in e.__dict__.values():
+                if isinstance(v, BaseModel):
+                    stack.append(v)
+                elif isinstance(v, list):
+                    stack.extend(x for x in v if isinstance(x, BaseModel))
+    own = {p.name for p in b.params}
+    out = (tuple(n for n in names if n not in own), tuple(kinds))
+    if len(_READS) > 100_000:
+        _READS.clear()
+    _READS[id(b)] = (b, *out)
+    return out
+
+
+def _closure_key(c: Closure, seen: set[int]) -> tuple[Any, ...]:
+    """A block's definition with the values of the outer names it reads, and the same of every block it
+    can call: all that its body's result depends on besides its arguments and inputs."""
+    if id(c) in seen:
+        return ("cycle", id(c.block))  # a block calling itself: E401 when it is called
+    seen.add(id(c))
+    names, kinds = _block_reads(c.block)
+    values = []
+    for n in names:
+        v = c.env.get(n, _ABSENT)
+        if isinstance(v, TensorRef):
+            raise _Unkeyed
+        values.append(_hashable(v))
+    calls = tuple(_closure_key(c.blocks[k], seen) for k in kinds if k in c.blocks)
+    return (id(c.block), tuple(values), calls)
 
 
 def _hashable(v: Value) -> Any:
