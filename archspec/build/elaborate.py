@@ -15,12 +15,12 @@ from pydantic import BaseModel, ValidationError
 
 from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
 from archspec.ir import Graph, Meta, Node, Output, Scope
-from archspec.lang import ast
-from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
-from archspec.lang.load import Source
 from archspec.kinds import REGISTRY
 from archspec.kinds.base import Args, LayerKind, NoArgs, Shape, ShapeError, fmt_shape, prod
 from archspec.kinds.core import MAX_ELEMENTS
+from archspec.lang import ast
+from archspec.lang.expr import Evaluator, TensorRef, Value, show, type_name
+from archspec.lang.load import Source
 
 MAX_NODES = 1_000_000  # layers in one network; ARCHSPEC_MAX_NODES (or `max_nodes=`) overrides it
 WORK_PER_NODE = 10  # statements executed while expanding (lets, calls, layers...): at most 10 per allowed layer
@@ -61,7 +61,7 @@ class Frame:
     def path(self) -> str:
         return self.scope.id if self.scope is not None else ""
 
-    def sub(self, scope: Scope | None | bool = False, frozen: bool | None = None) -> Frame:
+    def sub(self, scope: Scope | bool | None = False, frozen: bool | None = None) -> Frame:
         return Frame(self.env, self.blocks, self.ns, self.scope if scope is False else scope,  # type: ignore[arg-type]
                      self.current, self.frozen if frozen is None else frozen)
 
