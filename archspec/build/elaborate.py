@@ -454,15 +454,15 @@ class Builder:
         self.scoped.append(path)
         sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = f"the call of `{b.name}`"
+        key = self._template_key(c, env, f)
+        template = self.templates.get(key) if key is not None else None
         verified = self.verified
-        if b.body and not verified:
+        if b.body and not verified and template is None:  # a copy is checked against the limits as it is made
             estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
             verified = self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
         self.calls.append((b.name, path, s.span))
         self.expanding.append((what, s.span))
         outer, self.verified = self.verified, verified
-        key = self._template_key(c, env, f)
-        template = self.templates.get(key) if key is not None else None
         try:
             if template is not None:  # built before with the same arguments, shapes and freezing: copied
                 sub.current = self._replay(template, scope, f, env, s)
