@@ -82,6 +82,7 @@ def test_generated_file_builds_the_same_module(spec):
     assert from_file.loss_weights == model.loss_weights
 
 
+@pytest.mark.slow  # whole networks run forward
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
 def test_real_forward_on_a_small_input(spec):
     """A real CPU forward at a small input: every output has the analysed shape and finite values,

@@ -86,6 +86,7 @@ def assert_agrees(src: str) -> None:
     assert not problems, "\n".join(problems) + "\n\n" + src
 
 
+@pytest.mark.slow  # property test over random networks
 @hsettings(max_examples=examples(6))
 @given(networks())
 def test_random_networks_agree_with_pytorch(src: str) -> None:

@@ -27,6 +27,8 @@ from rich.console import Console
 
 from archspec.diagnostics import SpecError
 
+pytestmark = pytest.mark.slow  # fault injection: killed processes, full disks
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("numpy")
 train_run = pytest.importorskip("archspec.pytorch.train.run")

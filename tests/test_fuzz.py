@@ -39,6 +39,8 @@ import archspec
 from archspec.build import elaborate as build
 from archspec.diagnostics import SpecError
 
+pytestmark = pytest.mark.slow  # fuzzing
+
 NET = "network n:\n    input 3x8x8\n"
 
 

@@ -188,6 +188,7 @@ def svg_texts(g: graphviz.Digraph) -> list[tuple[str, float, float, bool]]:
 
 # -- every shipped spec --------------------------------------------------------------------------
 
+@pytest.mark.slow  # every shipped network through dot
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_every_spec_renders(path):
     a = archspec.analyze(path)

@@ -8,8 +8,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 from test_train_run import TINY
+
+pytestmark = pytest.mark.slow  # two training processes
 
 
 def test_two_processes_with_gloo(tmp_path):
