@@ -1,4 +1,4 @@
-"""Random valid architectures as .arch source, for the differential tests (tests/test_differential.py).
+"""Random valid architectures as .arch source, for the differential tests (tests/pytorch/test_differential.py).
 
 A hypothesis strategy writes a network statement by statement: chains and DAGs of every layer kind
 (convolutions 1D/2D/3D with strides, dilations, groups, connection tables, padding valid/same/full/ints;

@@ -1,7 +1,7 @@
 """One minimal spec per diagnostic code: the source of docs/errors.md and of its test.
 
 `python -m archspec.cli.examples > docs/errors.md` regenerates the catalogue with the exact messages;
-tests/test_errors.py checks that the committed file is current and that every example fails with its
+tests/cli/test_errors.py checks that the committed file is current and that every example fails with its
 code and exit status 2.
 """
 
@@ -179,7 +179,7 @@ def markdown() -> str:
            "with status 2 and shows no traceback (unless `--debug`). When a shape error stops the analysis, the "
            "table of the layers before it is printed first. Warnings (`W` codes) are printed and the analysis goes on.",
            "",
-           "Each example below is run by the test suite (`tests/test_errors.py`); the messages are the exact output. "
+           "Each example below is run by the test suite (`tests/cli/test_errors.py`); the messages are the exact output. "
            "Regenerate with `python -m archspec.cli.examples > docs/errors.md`.", "",
            "| code | meaning |", "|---|---|"]
     out += [f"| {c} | {t} |" for c, t in CODES.items()]

@@ -30,7 +30,7 @@ from archspec.kinds.base import Shape
 # cells with black text, and told apart with any common colour-vision deficiency) for nine categories,
 # and a lavender and a pale green for the last two, chosen to stay as far from the others when
 # protanopia, deuteranopia and tritanopia are simulated (every pair is at least ΔE 10 apart in CIELAB
-# in all four visions; tests/test_render.py checks it).
+# in all four visions; tests/draw/test_render.py checks it).
 PALETTE: dict[str, str] = {
     "io": "#dddddd",  # pale grey
     "conv": "#77aadd",  # light blue

@@ -233,7 +233,7 @@ def layer_cases(draw: st.DrawFn) -> tuple[tuple[int, ...], str, Factory]:
         ceil = draw(st.booleans())
         if kind == "avgpool" and nd == 3 and any(n < ki for n, ki in zip(spatial, k)):
             # PyTorch's AvgPool3d alone refuses an input smaller than its window even when padding makes
-            # it fit; archspec accepts it and compiles it as explicit padding (tests/test_differential.py)
+            # it fit; archspec accepts it and compiles it as explicit padding (tests/pytorch/test_differential.py)
             k = tuple(min(ki, n) for ki, n in zip(k, spatial))
         cls = {("maxpool", 1): nn.MaxPool1d, ("maxpool", 2): nn.MaxPool2d, ("maxpool", 3): nn.MaxPool3d,
                ("avgpool", 1): nn.AvgPool1d, ("avgpool", 2): nn.AvgPool2d, ("avgpool", 3): nn.AvgPool3d}[kind, nd]

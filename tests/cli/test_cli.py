@@ -288,7 +288,7 @@ def test_layers_of_a_kind_renders_markdown_on_a_terminal(capsys, monkeypatch):
 
 # -- issue 11 (18): row names and the README's examples ---------------------------------------------------
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_row_of_a_missing_name_says_which_names_are_close():

@@ -10,8 +10,8 @@ import archspec
 from archspec.cli import main
 from archspec.lang.yaml_front import parse_yaml
 
-DATA = Path(__file__).resolve().parent / "data"
-SPECS = Path(__file__).resolve().parents[1] / "archspec" / "specs"
+DATA = Path(__file__).resolve().parents[1] / "data"
+SPECS = Path(__file__).resolve().parents[2] / "archspec" / "specs"
 
 TWINS = [  # (.arch, .yaml, network parameters)
     (SPECS / "vgg16.arch", DATA / "vgg16.yaml", {}),
@@ -95,7 +95,7 @@ def test_cli_analyze_yaml(capsys):
 
 
 def test_doc_example():
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "yaml.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "yaml.md").read_text(encoding="utf-8")
     example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert archspec.analyze(archspec.load("doc.yaml", text=example)).totals.params == 138_357_544
 

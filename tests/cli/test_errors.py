@@ -7,7 +7,7 @@ import pytest
 
 from archspec.cli.examples import EXAMPLES, markdown, run_example
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 
 @pytest.mark.parametrize("ex", EXAMPLES, ids=[f"{e.code}-{i}" for i, e in enumerate(EXAMPLES)])

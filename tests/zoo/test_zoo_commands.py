@@ -164,7 +164,7 @@ def test_weight_layer_depth():
 def _doc_rows(title):
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "zoo.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "zoo.md").read_text(encoding="utf-8")
     section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
     rows = [line.strip().strip("|").split("|") for line in section.splitlines() if line.startswith("| `")]
     return [[c.strip() for c in row] for row in rows]

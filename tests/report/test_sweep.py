@@ -22,7 +22,7 @@ from archspec.draw.chart import Chart, render
 from archspec.pipeline import run_passes
 from archspec.report.sweep import pareto_front, parse_axis, sweep
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOUND = str(ROOT / "docs" / "examples" / "mobilenet_compound.arch")
 
 # ACCEPTANCE.md: ResNet-18, -34, -50, -101, -152 (paper's variant)

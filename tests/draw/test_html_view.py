@@ -24,7 +24,7 @@ from archspec.draw.html import ASSETS, HtmlView, human_size, view, view_model
 from archspec.draw.render import output_format, to_bytes
 from archspec.draw.serve import Watcher, make_server, spec_files
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 import browser as chromium
 
 VGG16_PARAMS, VGG16_MACS = "138,357,544", "15,470,264,320"  # ACCEPTANCE.md

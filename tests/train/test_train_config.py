@@ -123,7 +123,7 @@ def test_the_guide_lists_every_setting_and_option():
 
     from archspec.cli.train import train_options
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "training.md").read_text(encoding="utf-8")
     missing = [f.name for f in fields(TrainConfig) if f"| `{f.name}`" not in text]
     p = argparse.ArgumentParser()
     train_options(p)

@@ -11,7 +11,7 @@ from archspec.lang.load import parse_any
 from archspec.lang.parser import parse_expr
 from archspec.report.fmt import convert, expr
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 FILES = [*sorted((ROOT / "archspec" / "specs").rglob("*.arch")), *sorted((ROOT / "archspec" / "stdlib").glob("*.arch")),
          *sorted(DATA.glob("*.arch")), *sorted(DATA.glob("*.yaml"))]

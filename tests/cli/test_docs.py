@@ -4,7 +4,7 @@ from pathlib import Path
 
 from archspec.kinds.docs import layers_markdown
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_layer_reference_is_current():
