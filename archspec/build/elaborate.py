@@ -90,6 +90,10 @@ class BuildCache:
         self.args.clear()
 
 
+_SEEN = ("seen once",)  # a template key met once: the call is built, not recorded
+_NEVER = ("not copyable",)  # a call whose nodes cannot be copied (`Builder._record`)
+
+
 @dataclass(eq=False)
 class _Template:
     """A block call's nodes as built the first time: ids and scopes relative to the call's scope ("" is
@@ -145,11 +149,14 @@ class Builder:
         self.outputs = self.g.outputs
         self.scopes = self.g.scopes
         self.all_targets = _targets(source)
+        # A build of its own records a block call the second time it is made (most calls are made once:
+        # a ResNet's stages); builds that share a cache (a sweep) record every call, for the builds to come.
+        self.record_first = cache is not None
         cache = cache if cache is not None else BuildCache()
         self._args_cache = cache.args
         self._shapes = cache.shapes
         self._bound = cache.bound
-        self.templates: dict[Any, _Template | None] = cache.templates  # block calls already built, by what they read
+        self.templates: dict[Any, Any] = cache.templates  # block calls already built, by what they read
 
     # -- entry -------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -455,7 +462,8 @@ class Builder:
         sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = f"the call of `{b.name}`"
         key = self._template_key(c, env, f)
-        template = self.templates.get(key) if key is not None else None
+        entry = self.templates.get(key) if key is not None else None
+        template = entry if isinstance(entry, _Template) else None
         verified = self.verified
         if b.body and not verified and template is None:  # a copy is checked against the limits as it is made
             estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
@@ -469,8 +477,10 @@ class Builder:
             else:
                 start, scoped, work = len(self.added), len(self.scoped), self.work
                 self.run(b.body, sub)
-                if key is not None:
-                    self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current)
+                if key is not None and entry is None and not self.record_first:  # seen once: not recorded yet
+                    self.templates[key] = _SEEN
+                elif key is not None and entry is not _NEVER:  # recorded: copied from now on
+                    self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current) or _NEVER
         finally:
             self.calls.pop()
             self.expanding.pop()
