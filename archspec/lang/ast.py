@@ -105,8 +105,25 @@ class Index(_Node):
     index: Expr
 
 
+class CompFor(_Node):
+    """One `for NAME in ITER [if COND]...` clause of a list comprehension."""
+
+    var: str
+    iter: Expr
+    conds: list[Expr] = []
+
+
+class Comp(_Node):
+    """A list comprehension `[elt for j in range(n) if cond]`: evaluates to a tuple."""
+
+    type: Literal["comp"] = "comp"
+    elt: Expr
+    gens: list[CompFor]
+
+
 Expr = Annotated[
-    Num | Str | Bool | Dims | Name | Seq | DictExpr | BinOp | Unary | Compare | BoolOp | IfExp | Call | Index,
+    Num | Str | Bool | Dims | Name | Seq | DictExpr | BinOp | Unary | Compare | BoolOp | IfExp | Call | Index
+    | Comp,
     Field(discriminator="type"),
 ]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from archspec.diagnostics import Diagnostic, Span, SpecError, did_you_mean
 from archspec.lang import ast
@@ -19,6 +20,7 @@ from archspec.lang import ast
 MAX_INT = 2**62  # larger integers in a spec are refused (E600)
 MAX_ITEMS = 100_000  # items in a tuple, list or mapping (nested ones counted), characters in a string
 MAX_DEPTH = 64  # tuples in tuples
+MAX_STEPS = 1_000_000  # iterations of the list comprehensions of one expression (nested ones counted)
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,23 @@ def type_name(v: Value) -> str:
     return type(v).__name__
 
 
-def show(v: Value) -> str:
-    """A value as a spec would write it."""
+def show(v: Value, nested: bool = False) -> str:
+    """A value as a spec would write it: a tuple of two or more integers as a size (`3x3`), except inside
+    another tuple, where it is a tuple (`((0, 1), (1, 2))`, a connection table); `(0,)` and `()` as such."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
         return "none"
     if isinstance(v, tuple):
-        if v and all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+        if not nested and len(v) > 1 and all(isinstance(i, int) and not isinstance(i, bool) for i in v):
             return "x".join(map(str, v))
-        return "(" + ", ".join(show(i) for i in v) + ")"
+        if len(v) == 1:
+            return f"({show(v[0], True)},)"
+        return "(" + ", ".join(show(i, True) for i in v) + ")"
     if isinstance(v, str):
         return f'"{v}"'
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{show(k)}: {show(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{show(k, True)}: {show(x, True)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -172,10 +177,30 @@ def _fn_make_divisible(v: Value, divisor: Value = 8) -> int:
     return int(new + divisor if new < 0.9 * v else new)
 
 
+def _fn_log(x: Value, base: Value = None) -> float:
+    """The natural logarithm, or `log(x, base)` (RegNet's `round(log(w / w0) / log(wm))`)."""
+    for v in (x, base):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise TypeError(f"log takes numbers, not {type_name(v)} ({show(v)})")
+    if x <= 0:
+        raise ValueError(f"the logarithm of {show(x)} is not defined: it needs a number above 0")
+    if base is None:
+        return math.log(x)
+    if base <= 0 or base == 1:
+        raise ValueError(f"a logarithm's base is a positive number other than 1, not {show(base)}")
+    return math.log(x, base)
+
+
+def _fn_len(v: Value) -> int:
+    if not isinstance(v, (tuple, dict, str)):
+        raise TypeError(f"len takes a tuple, a list, a mapping or a string, not {type_name(v)} ({show(v)})")
+    return len(v)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "int": _fn_int, "round": _fn_round, "float": float,
-    "floor": math.floor, "ceil": math.ceil, "len": len, "sum": _fn_sum, "make_divisible": _fn_make_divisible,
-    "range": lambda *a: tuple(range(*a)),
+    "floor": math.floor, "ceil": math.ceil, "len": _fn_len, "sum": _fn_sum, "make_divisible": _fn_make_divisible,
+    "range": lambda *a: tuple(range(*a)), "log": _fn_log,
 }
 
 
@@ -185,6 +210,7 @@ class Evaluator:
     def __init__(self, env: Mapping[str, Value], scope: Any = None) -> None:
         self.env = env
         self.scope = scope
+        self.steps = [0]  # comprehension iterations so far, shared with the evaluators of their bodies
 
     def __call__(self, e: ast.Expr) -> Value:
         return self.eval(e)
@@ -212,6 +238,49 @@ class Evaluator:
 
     def _seq(self, e: ast.Seq) -> Value:
         return _check_size(tuple(self.eval(i) for i in e.items), e.span)
+
+    def _comp(self, e: ast.Comp) -> Value:
+        """`[elt for j in xs if cond for k in ys]`: the `for`s nest left to right, as in Python. The loop
+        names are local to the comprehension; they hide an outer name of the same spelling inside it only."""
+        out: list[Value] = []
+
+        def run(k: int, ev: Evaluator) -> None:
+            if k == len(e.gens):
+                out.append(ev.eval(e.elt))
+                if len(out) > MAX_ITEMS:
+                    raise SpecError(Diagnostic("E600", "list comprehension too long", e.span,
+                                               expected=f"at most {MAX_ITEMS:,} items"))
+                return
+            g = e.gens[k]
+            items = ev.eval(g.iter)
+            if isinstance(items, TensorRef):
+                raise ev.undefined(items)
+            if isinstance(items, dict):
+                items = tuple(items)
+            if not isinstance(items, tuple):
+                raise _err(f"`for {g.var} in` runs over a tuple or a list, not {type_name(items)} ({show(items)})",
+                           g.iter.span, expected="a tuple, a list, a mapping (its keys) or `range(...)`",
+                           hint=f"`for {g.var} in range({show(items)})` counts from 0"
+                           if isinstance(items, int) and not isinstance(items, bool) else None)
+            local: dict[str, Value] = {}
+            inner = self._child(ChainMap(local, cast(MutableMapping[str, Value], ev.env)))  # read only
+            for item in items:
+                self.steps[0] += 1
+                if self.steps[0] > MAX_STEPS:
+                    raise SpecError(Diagnostic("E600", "list comprehension takes too many steps", e.span,
+                                               expected=f"at most {MAX_STEPS:,} iterations in one expression, "
+                                                        "nested loops multiplied"))
+                local[g.var] = item
+                if all(inner.truth(inner.eval(c), c.span) for c in g.conds):
+                    run(k + 1, inner)
+
+        run(0, self)
+        return _check_size(tuple(out), e.span)
+
+    def _child(self, env: Mapping[str, Value]) -> Evaluator:
+        ev = type(self)(env, self.scope)
+        ev.steps = self.steps
+        return ev
 
     def _dict(self, e: ast.DictExpr) -> Value:
         out = {}

@@ -115,7 +115,7 @@ def _describe_expected(expected: set[str]) -> str:
     for t in sorted(expected):
         if t.isupper() and t.lower() in {"network", "block", "use", "repeat", "if", "elif", "else",
                                           "frozen", "let", "from", "output", "branch", "as", "true",
-                                          "false", "and", "or", "not"}:
+                                          "false", "and", "or", "not", "for", "in"}:
             names.append(f"`{t.lower()}`")
         else:
             names.append(_TOKEN_NAMES.get(t, t))
@@ -473,6 +473,15 @@ class _ToAst(Transformer[Token, Any]):
 
     def list_(self, meta: Any, *items: Any) -> ast.Seq:
         return ast.Seq.model_construct(items=[i for i in items if i is not None], span=self._span(meta))
+
+    def listcomp(self, meta: Any, elt: Any, *gens: ast.CompFor) -> ast.Comp:
+        return ast.Comp.model_construct(elt=elt, gens=list(gens), span=self._span(meta))
+
+    def comp_for(self, meta: Any, var: Token, it: Any, *conds: Any) -> ast.CompFor:
+        return ast.CompFor.model_construct(var=str(var), iter=it, conds=list(conds), span=self._span(meta))
+
+    def comp_if(self, meta: Any, cond: Any) -> Any:
+        return cond
 
     def dict_(self, meta: Any, *pairs: Any) -> ast.DictExpr:
         ps = [p for p in pairs if p is not None]

@@ -77,6 +77,10 @@ def _expr(e: Any) -> tuple[str, int]:
         return e.id, _ATOM
     if isinstance(e, ast.Seq):
         return "[" + ", ".join(_wrap(i, _IFEXP) for i in e.items) + "]", _ATOM
+    if isinstance(e, ast.Comp):
+        gens = "".join(f" for {g.var} in {_wrap(g.iter, _OR)}" + "".join(f" if {_wrap(c, _OR)}" for c in g.conds)
+                       for g in e.gens)
+        return f"[{_wrap(e.elt, _IFEXP)}{gens}]", _ATOM
     if isinstance(e, ast.DictExpr):
         return "{" + ", ".join(f"{_wrap(k, _IFEXP)}: {_wrap(v, _IFEXP)}" for k, v in zip(e.keys, e.values)) + "}", _ATOM
     if isinstance(e, ast.Call):
