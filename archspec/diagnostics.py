@@ -29,6 +29,7 @@ CODES: dict[str, str] = {
     "E207": "unknown network parameter",
     "E208": "duplicate definition",
     "E209": "a package or program the command needs is not installed",
+    "E210": "loop variable rebound",
     "E300": "shape does not fit",
     "E301": "merge of incompatible shapes",
     "E302": "no input tensor",

@@ -56,6 +56,8 @@ class Frame:
     scope: Scope | None  # the block instance or branch being built (None at the top)
     current: str | None
     frozen: bool = False
+    loops: dict[str, Span | None] = field(default_factory=dict)  # loop variables of the repeats being run
+
 
     @property
     def path(self) -> str:
@@ -63,7 +65,7 @@ class Frame:
 
     def sub(self, scope: Scope | bool | None = False, frozen: bool | None = None) -> Frame:
         return Frame(self.env, self.blocks, self.ns, self.scope if scope is False else scope,  # type: ignore[arg-type]
-                     self.current, self.frozen if frozen is None else frozen)
+                     self.current, self.frozen if frozen is None else frozen, self.loops)
 
 
 @dataclass(eq=False)
@@ -152,6 +154,8 @@ class Builder:
         # A build of its own records a block call the second time it is made (most calls are made once:
         # a ResNet's stages); builds that share a cache (a sweep) record every call, for the builds to come.
         self.record_first = cache is not None
+        self.let_sites = _targets(source, lets=True)
+        self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
         cache = cache if cache is not None else BuildCache()
         self._args_cache = cache.args
         self._shapes = cache.shapes
@@ -250,7 +254,14 @@ class Builder:
         pass  # hoisted by `run`
 
     def _let(self, s: ast.Let, f: Frame) -> None:
-        # In place, as Python's assignments: blocks defined in this scope see the name when called.
+        # In place, as Python's assignments: the scope is the block call (or the network); `repeat`, `if`,
+        # `frozen` and branch bodies share it. Blocks defined in this scope see the name when called.
+        if s.name in f.loops:
+            raise SpecError(Diagnostic("E210", f"`let {s.name}` would rebind the loop variable of the `repeat` "
+                                               f"at {_line(f.loops[s.name])}", s.span,
+                                       expected=f"a name other than `{s.name}`: the next iteration sets `{s.name}` "
+                                                "again, and after the `repeat` it does not exist",
+                                       hint=f"use another name: `let {s.name}2 = ...`"), partial=self.g)
         f.env[s.name] = self._eval(s.value, f.env, f)
 
     def _from(self, s: ast.From, f: Frame) -> None:
@@ -287,18 +298,36 @@ class Builder:
         if n > 1 and not verified:  # the estimate of this very statement: its body n times
             env = self._evaluator(f.env, f).env
             verified = self._check_expansion(f"`repeat {n}`", s.span, _Estimate(self).body([s], dict(env), f.blocks))
+        var = s.var
+        if var is not None and var in f.loops:
+            raise SpecError(Diagnostic("E210", f"`{var}` is already the loop variable of the `repeat` at "
+                                               f"{_line(f.loops[var])}", s.var_span or s.span,
+                                       expected="a loop variable of its own for each nested `repeat`",
+                                       hint=f"name this one differently: `repeat {show(n)} as j:`"), partial=self.g)
         self.expanding.append((f"`repeat {n}`", s.span))
         outer, self.verified = self.verified, verified
+        # The body runs in the enclosing scope (its `let`s stay visible after and carry from one iteration
+        # to the next); the loop variable exists inside the body only, hiding an outer name of its spelling.
+        hidden = f.env.get(var, _ABSENT) if var is not None else _ABSENT
+        if var is not None:
+            f.loops[var] = s.var_span or s.span
         try:
             for i in range(n):
                 sub = f.sub()
-                if s.var:
-                    sub.env = {**f.env, s.var: i}
+                if var is not None:
+                    f.env[var] = i
                 self.run(s.body, sub)
                 f.current = sub.current
         finally:
             self.expanding.pop()
             self.verified = outer
+            if var is not None:
+                del f.loops[var]
+                if hidden is _ABSENT:
+                    f.env.pop(var, None)
+                    self.ended_loops.setdefault(var, s.var_span or s.span)
+                else:
+                    f.env[var] = hidden
 
     def _output(self, s: ast.Output, f: Frame) -> None:
         ev = self._evaluator(f.env, f)
@@ -650,7 +679,20 @@ class Builder:
         if f is not None and f.current is not None and not all(b in env for b in BUILTINS):
             shape = self.g[f.current].meta.shape
             env = {"channels": shape[0], "shape": shape, **env}
-        return Evaluator(env, f.ns if f else None)
+        ev = Evaluator(env, f.ns if f else None)
+        ev.explain = self._explain
+        return ev
+
+    def _explain(self, name: str) -> list[str]:
+        """Why a name the spec binds somewhere is not defined where it is read."""
+        if name in self.ended_loops:
+            return [f"`{name}` is the loop variable of the `repeat` at {self.ended_loops[name]}: it exists "
+                    "inside that `repeat`'s body only"]
+        if name in self.let_sites:
+            return [f"`{name}` is bound by the `let` at {self.let_sites[name]}, which has not run in this scope "
+                    "before this point (a `let` inside a block is local to each call of the block; one in a "
+                    "`repeat` of 0 or an `if` not taken does not run)"]
+        return []
 
     def _eval(self, e: ast.Expr, env: dict[str, Value], f: Frame | None = None) -> Value:
         return self._evaluator(env, f)(e)
@@ -746,7 +788,10 @@ class Builder:
         if isinstance(v, TensorRef) and not choices:
             return SpecError(Diagnostic("E205", f"`{v.name}` is not defined", v.span,
                                         expected=f"a value for `{field_name}` of `{kind.name}`",
-                                        hint=did_you_mean(v.name, [*env, *self._scope_names(v)])), partial=self.g)
+                                        hint=did_you_mean(v.name, [*env, *self._scope_names(v)]),
+                                        notes=self._explain(v.name)), partial=self.g)
+        if len(err["loc"]) > 1 and field_name in fields and not isinstance(v, TensorRef):
+            return self._item_error(kind, err, field_name, v, spans.get(field_name) or s.span, s)
         expected = err["msg"].replace("Input should be ", "")
         hint = None
         if isinstance(v, TensorRef) or err["type"] == "literal_error":
@@ -757,6 +802,36 @@ class Builder:
         return SpecError(Diagnostic("E202", f"invalid `{field_name}` for `{kind.name}`: {show(v)}",
                                     spans.get(field_name) or s.span, expected=expected,
                                     received=f"`{v.name}`" if isinstance(v, TensorRef) else f"{type_name(v)} ({show(v)})",
+                                    hint=hint), partial=self.g)
+
+    def _item_error(self, kind: LayerKind[Any], err: Any, field_name: str, v: Value, span: Span | None,
+                    s: Any) -> SpecError:
+        """An argument whose entry is wrong (`table=((0, 1), (0), ...)`: entry 1 is the number 0): the
+        entry shown as written, the caret on it where the source writes it, and the argument's type."""
+        path = [i for i in err["loc"][1:] if isinstance(i, int)]
+        where = f"`{field_name}" + "".join(f"[{i}]" for i in path) + "`" if path else "an entry"
+        wanted = {"tuple_type": "a tuple", "int_type": "an integer", "int_from_float": "an integer",
+                  "int_parsing": "an integer", "float_type": "a number", "float_parsing": "a number",
+                  "greater_than_equal": "not negative"}.get(err["type"])
+        item = err.get("input")
+        node = next((a.value for a in s.args if a.span == span), None) if span is not None else None
+        for i in path:  # the entry's own span, when the source writes the tuple out
+            if isinstance(node, ast.Seq) and 0 <= i < len(node.items):
+                node = node.items[i]
+            else:
+                node = None
+                break
+        if node is not None and node.span is not None:
+            span = node.span
+        ann = kind.Args.model_fields[field_name].annotation
+        hint = None
+        if err["type"] == "tuple_type" and isinstance(item, int) and not isinstance(item, bool):
+            hint = f"`({item})` is the number {item} in brackets: a tuple of one entry is written `({item},)`"
+        got = f"{type_name(item)} ({show(item, True)})" if wanted != "not negative" else show(item, True)
+        return SpecError(Diagnostic("E202", f"invalid `{field_name}` for `{kind.name}`: {where} is {got}"
+                                            + (f", not {wanted}" if wanted and wanted != "not negative" else ""), span,
+                                    expected=f"`{field_name}` is {describe_type(ann)}",
+                                    received=f"{show(v)}" if len(show(v)) <= 80 else None,
                                     hint=hint), partial=self.g)
 
     def _scope_names(self, ref: TensorRef) -> list[str]:
@@ -965,6 +1040,32 @@ def _hashable(v: Value) -> Any:
     return (type(v).__name__, v)
 
 
+def describe_type(t: Any) -> str:
+    """An argument's type in words: `tuple[tuple[int, ...], ...] | None` → "a tuple of tuples of integers"."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin is typing.Annotated:
+        return describe_type(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args if a is not type(None))
+    if origin is tuple:
+        inner = {describe_type(a) for a in args if a is not Ellipsis}
+        return "a tuple of " + " or ".join(sorted(_plural(i) for i in inner)) if len(inner) == 1 or ... in args \
+            else "a tuple"
+    return {int: "an integer", float: "a number", bool: "a boolean", str: "a string"}.get(t, getattr(t, "__name__", str(t)))
+
+
+def _plural(text: str) -> str:
+    head, _, rest = text.removeprefix("a ").removeprefix("an ").partition(" ")
+    return head + ("s" if not head.endswith("s") else "") + (" " + rest if rest else "")
+
+
+def _line(span: Span | None) -> str:
+    return f"line {span.line}" if span is not None else "an enclosing `repeat`"
+
+
 def _signature(b: ast.BlockDef) -> str:
     return f"{b.name}(" + ", ".join(p.name + ("=…" if p.default is not None else "") for p in b.params) + ")"
 
@@ -976,13 +1077,14 @@ def _kind_signature(kind: LayerKind[Any]) -> str:
     return f"{kind.name} " + " ".join(parts)
 
 
-def _targets(source: Source) -> dict[str, str]:
-    """Every tensor name the spec defines anywhere, with where (to explain reads before definitions)."""
+def _targets(source: Source, lets: bool = False) -> dict[str, str]:
+    """Every tensor name the spec defines anywhere, with where (to explain reads before definitions); with
+    `lets`, every name a `let` binds."""
     out: dict[str, str] = {}
 
     def walk(stmts: list[Any]) -> None:
         for s in stmts:
-            t = getattr(s, "target", None)
+            t = (s.name if isinstance(s, ast.Let) else None) if lets else getattr(s, "target", None)
             if t and t not in out:
                 out[t] = str(s.span) if s.span else "?"
             for attr in ("body", "orelse"):

@@ -168,6 +168,7 @@ class Repeat(_Node):
     type: Literal["repeat"] = "repeat"
     count: Expr
     var: str | None = None
+    var_span: Span | None = Field(default=None, repr=False)  # the loop variable's name after `as`
     body: list[Stmt]
 
 

@@ -211,6 +211,7 @@ class Evaluator:
         self.env = env
         self.scope = scope
         self.steps = [0]  # comprehension iterations so far, shared with the evaluators of their bodies
+        self.explain: Callable[[str], list[str]] | None = None  # notes on an undefined name (the builder's)
 
     def __call__(self, e: ast.Expr) -> Value:
         return self.eval(e)
@@ -279,7 +280,7 @@ class Evaluator:
 
     def _child(self, env: Mapping[str, Value]) -> Evaluator:
         ev = type(self)(env, self.scope)
-        ev.steps = self.steps
+        ev.steps, ev.explain = self.steps, self.explain
         return ev
 
     def _dict(self, e: ast.DictExpr) -> Value:
@@ -319,6 +320,9 @@ class Evaluator:
             if len(a) + len(b) > MAX_ITEMS:
                 raise SpecError(Diagnostic("E600", "string too long", e.span, expected=f"at most {MAX_ITEMS:,} characters"))
             return a + b
+        for v in (a, b):
+            if isinstance(v, TensorRef):
+                raise self.undefined(v)
         _num(a, e.left.span, f"`{e.op}`")
         _num(b, e.right.span, f"`{e.op}`")
         if e.op in ("/", "//", "%") and b == 0:
@@ -337,6 +341,8 @@ class Evaluator:
         v = self.eval(e.operand)
         if e.op == "not":
             return not self.truth(v, e.operand.span)
+        if isinstance(v, TensorRef):
+            raise self.undefined(v)
         n = _num(v, e.operand.span, f"unary `{e.op}`")
         return -n if e.op == "-" else n
 
@@ -415,4 +421,5 @@ class Evaluator:
     def undefined(self, ref: TensorRef) -> SpecError:
         return SpecError(Diagnostic("E205", f"`{ref.name}` is not defined", ref.span,
                                     expected="a parameter, a `let` name or a number",
-                                    hint=did_you_mean(ref.name, self.env)))
+                                    hint=did_you_mean(ref.name, self.env),
+                                    notes=self.explain(ref.name) if self.explain else []))

@@ -365,7 +365,8 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Branch.model_construct(name=str(name) if name else None, body=body, span=self._span(meta))
 
     def repeat(self, meta: Any, count: Any, var: Token | None, body: list[Any]) -> ast.Repeat:
-        return ast.Repeat.model_construct(count=count, var=str(var) if var else None, body=body, span=self._span(meta))
+        return ast.Repeat.model_construct(count=count, var=str(var) if var else None, body=body, span=self._span(meta),
+                                          var_span=_tok_span(self.file, var) if var else None)
 
     def if_(self, meta: Any, cond: Any, body: list[Any], *rest: Any) -> ast.If:
         *elifs, orelse = rest

@@ -425,6 +425,7 @@ class _Reader:
     def _repeat(self, node: Node, it: Items) -> list[Any]:
         return [ast.Repeat(count=self.expr(it["repeat"][1]),
                            var=self.name(it["as"][1], "`as`") if "as" in it else None,
+                           var_span=self.span(it["as"][1]) if "as" in it else None,
                            body=self.body(self.need(node, it, "body", "a `repeat`"), "the body of `repeat`"),
                            span=self.span(node))]
 

@@ -20,7 +20,7 @@ FILES = [*sorted((ROOT / "archspec" / "specs").rglob("*.arch")), *sorted((ROOT /
 def without_spans(node):
     """An AST as plain data, without spans and file names."""
     if isinstance(node, dict):
-        return {k: without_spans(v) for k, v in node.items() if k not in ("span", "kind_span", "path")}
+        return {k: without_spans(v) for k, v in node.items() if k not in ("span", "kind_span", "var_span", "path")}
     if isinstance(node, list):
         return [without_spans(v) for v in node]
     return node
