@@ -478,6 +478,15 @@ class _ToAst(Transformer[Token, Any]):
     def listcomp(self, meta: Any, elt: Any, *gens: ast.CompFor) -> ast.Comp:
         return ast.Comp.model_construct(elt=elt, gens=list(gens), span=self._span(meta))
 
+    def call_comp(self, meta: Any, func: Token, elt: Any, *gens: ast.CompFor) -> ast.Call:
+        """`sum(x for x in xs)`: the call of one list comprehension."""
+        first, last = gens[0].span, gens[-1].span
+        span = Span(self.file, elt.span.line, elt.span.column, last.end_line, last.end_column) \
+            if elt.span is not None and first is not None and last is not None else self._span(meta)
+        comp = ast.Comp.model_construct(elt=elt, gens=list(gens), span=span)
+        return ast.Call.model_construct(func=str(func)[:-1], args=[ast.Arg.model_construct(value=comp, span=span)],
+                                        span=self._span(meta))
+
     def comp_for(self, meta: Any, var: Token, it: Any, *conds: Any) -> ast.CompFor:
         return ast.CompFor.model_construct(var=str(var), iter=it, conds=list(conds), span=self._span(meta))
 

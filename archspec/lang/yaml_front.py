@@ -34,6 +34,7 @@ from archspec.lang.parser import MAX_NESTING, parse
 MAX_DEPTH = 2 * MAX_NESTING  # nested YAML collections; an .arch level is two (a statement and its body)
 _SNIPPET = "<yaml string>"  # the name under which strings are handed to the .arch parser
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_COMP = re.compile(r"\bfor\s+[A-Za-z_][A-Za-z0-9_]*\s+in\b")  # `j for j in range(3)`
 _KWARG = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=(?!=)")  # `pad=1` where a value belongs
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL, _SEQ, _MAP = (_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map"))
@@ -272,6 +273,11 @@ class _Reader:
     # expressions
     def expr(self, node: Node) -> Any:
         if isinstance(node, SequenceNode):
+            for item in node.value:
+                if self.is_str(item) and _COMP.search(item.value):
+                    raise self.error(node, "a list comprehension in a YAML list", expected="a quoted string",
+                                     hint=f'quote it: "[{item.value}]" (YAML reads an unquoted `[...]` as a list '
+                                          "of its own)", describe=False)
             return ast.Seq(items=[self.expr(i) for i in node.value], span=self.span(node))
         if isinstance(node, MappingNode):
             return ast.DictExpr(keys=[self.expr(k) for k, _ in node.value],
