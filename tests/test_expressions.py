@@ -61,6 +61,11 @@ SAME = [
     ("range(2, 11, 3)", "tuple(range(2, 11, 3))"),
     ("range(10, 0, -4)", "tuple(range(10, 0, -4))"),
     ("(j for j in range(3))", "tuple(j for j in range(3))"),
+    ("zip((1, 2, 3), [4, 5])", "tuple(zip((1, 2, 3), [4, 5]))"),
+    ("enumerate([7, 8], 1)", "tuple(enumerate([7, 8], 1))"),
+    "[a * b for a, b in zip(range(4), range(10, 14))]",
+    "[(i, w) for i, w in enumerate([48, 104, 208]) if i != 1]",
+    "[k for k, v in [(1, 2), (3, 4)]]",
     ("log(10)", "math.log(10)"),
     ("log(8, 2)", "math.log(8, 2)"),
     ("log(1000, 10)", "math.log(1000, 10)"),
@@ -155,6 +160,7 @@ TABLE_ARCH = """network ring(maps = 6, reach = 3):
 """
 
 
+@pytest.mark.slow  # imports torch
 def test_a_connection_table_built_by_a_comprehension() -> None:
     a = archspec.analyze(TABLE_ARCH)
     # C: 6 output maps, each reads 3 input maps with a 5x5 kernel, plus 6 biases; D: maps 0, 2, 4, one weight each
@@ -300,11 +306,14 @@ def test_a_table_entry_from_a_let_names_the_entry() -> None:
     ("log(0)", "E206", "`log` failed: the logarithm of 0 is not defined: it needs a number above 0", 13),
     ("log(8, 1)", "E206", "`log` failed: a logarithm's base is a positive number other than 1, not 1", 13),
     ("len(3)", "E206", "`len` failed: len takes a tuple, a list, a mapping or a string, not an integer (3)", 13),
-    ("[0 for i in range(2000) for j in range(1000) if false]", "E600", "list comprehension takes too many steps", 13),
+    ("[0 for i in range(400) for j in range(1000) if false]", "E600", "list comprehension takes too many steps", 13),
     ("[j for j in range(100000) for k in range(2)]", "E600", "list comprehension too long", 13),
     ("[q * 2 for j in range(3)]", "E205", "`q` is not defined", 14),
+    ("[a for a, b in [(1, 2), 3]]", "E206", "`for a, b in` needs entries of 2 values; this one is 3", 28),
+    ("zip(1, 2)", "E206", "`zip` failed: zip takes tuples or lists, not an integer (1)", 13),
 ])
-def test_expression_diagnostics(expr: str, code: str, message: str, column: int) -> None:
+def test_expression_diagnostics(expr: str, code: str, message: str, column: int, monkeypatch) -> None:
+    monkeypatch.setattr("archspec.lang.expr.MAX_STEPS", 300_000)  # the same diagnostics, in less time
     d = diag(f"network t:\n    input 4x8x8\n    let x = {expr}\n")
     assert (d.code, d.message) == (code, message)
     assert (d.span.line, d.span.column) == (3, column)
@@ -339,3 +348,29 @@ def test_exit_status_2_on_the_command_line(tmp_path) -> None:
     spec = tmp_path / "t.arch"
     spec.write_text(net("    repeat 3 as i:\n        let i = i + 1\n"))
     assert main(["analyze", str(spec)]) == 2
+
+
+# -- RegNet as one file: torchvision's published parameter counts ----------------------------------
+
+REGNET_FILE = __import__("pathlib").Path(__file__).parent / "data" / "regnet.arch"
+
+
+@pytest.mark.parametrize(("name", "params", "expected"), [
+    # torchvision.models.regnet: BlockParams.from_init_params(...) and the weights' meta["num_params"]
+    ("RegNetY-400MF", {}, 4_344_144),
+    ("RegNetY-800MF", {"depth": 14, "w0": 56, "wa": 38.84, "wm": 2.4, "g": 16}, 6_432_512),
+    ("RegNetY-1.6GF", {"depth": 27, "w0": 48, "wa": 20.71, "wm": 2.65, "g": 24}, 11_202_430),
+    ("RegNetX-400MF", {"depth": 22, "w0": 24, "wa": 24.48, "wm": 2.54, "g": 16, "se": 0}, 5_495_976),
+    ("RegNetX-800MF", {"depth": 16, "w0": 56, "wa": 35.73, "wm": 2.28, "g": 16, "se": 0}, 7_259_656),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_regnet_family_in_one_file(name: str, params: dict[str, float], expected: int) -> None:
+    a = archspec.analyze(REGNET_FILE, **params)
+    assert a.totals.params == expected, name
+
+
+@pytest.mark.slow  # imports torch, builds a 4.3 M parameter module
+def test_regnet_y_400mf_compiles_to_the_same_count() -> None:
+    pytest.importorskip("torch")
+    a = archspec.analyze(REGNET_FILE)
+    module = archspec.compile(a.ir)
+    assert sum(p.numel() for p in module.parameters()) == 4_344_144

@@ -106,9 +106,9 @@ class Index(_Node):
 
 
 class CompFor(_Node):
-    """One `for NAME in ITER [if COND]...` clause of a list comprehension."""
+    """One `for NAME[, NAME...] in ITER [if COND]...` clause of a list comprehension."""
 
-    var: str
+    vars: list[str]
     iter: Expr
     conds: list[Expr] = []
 

@@ -191,6 +191,23 @@ def _fn_log(x: Value, base: Value = None) -> float:
     return math.log(x, base)
 
 
+def _fn_zip(*seqs: Value) -> tuple[tuple[Value, ...], ...]:
+    """Python's `zip` over tuples (stops at the shortest): `[a * b for a, b in zip(xs, ys)]`."""
+    for s in seqs:
+        if not isinstance(s, tuple):
+            raise TypeError(f"zip takes tuples or lists, not {type_name(s)} ({show(s)})")
+    return tuple(zip(*seqs))
+
+
+def _fn_enumerate(seq: Value, start: Value = 0) -> tuple[tuple[Value, Value], ...]:
+    """Python's `enumerate` over a tuple: `[(i, w) for i, w in enumerate(widths)]`."""
+    if not isinstance(seq, tuple):
+        raise TypeError(f"enumerate takes a tuple or a list, not {type_name(seq)} ({show(seq)})")
+    if isinstance(start, bool) or not isinstance(start, int):
+        raise TypeError(f"enumerate counts from an integer, not {type_name(start)}")
+    return tuple(enumerate(seq, start))
+
+
 def _fn_len(v: Value) -> int:
     if not isinstance(v, (tuple, dict, str)):
         raise TypeError(f"len takes a tuple, a list, a mapping or a string, not {type_name(v)} ({show(v)})")
@@ -200,7 +217,7 @@ def _fn_len(v: Value) -> int:
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min, "max": max, "abs": abs, "int": _fn_int, "round": _fn_round, "float": float,
     "floor": math.floor, "ceil": math.ceil, "len": _fn_len, "sum": _fn_sum, "make_divisible": _fn_make_divisible,
-    "range": lambda *a: tuple(range(*a)), "log": _fn_log,
+    "range": lambda *a: tuple(range(*a)), "log": _fn_log, "zip": _fn_zip, "enumerate": _fn_enumerate,
 }
 
 
@@ -253,15 +270,16 @@ class Evaluator:
                                                expected=f"at most {MAX_ITEMS:,} items"))
                 return
             g = e.gens[k]
+            var = ", ".join(g.vars)
             items = ev.eval(g.iter)
             if isinstance(items, TensorRef):
                 raise ev.undefined(items)
             if isinstance(items, dict):
                 items = tuple(items)
             if not isinstance(items, tuple):
-                raise _err(f"`for {g.var} in` runs over a tuple or a list, not {type_name(items)} ({show(items)})",
+                raise _err(f"`for {var} in` runs over a tuple or a list, not {type_name(items)} ({show(items)})",
                            g.iter.span, expected="a tuple, a list, a mapping (its keys) or `range(...)`",
-                           hint=f"`for {g.var} in range({show(items)})` counts from 0"
+                           hint=f"`for {var} in range({show(items)})` counts from 0"
                            if isinstance(items, int) and not isinstance(items, bool) else None)
             local: dict[str, Value] = {}
             inner = self._child(ChainMap(local, cast(MutableMapping[str, Value], ev.env)))  # read only
@@ -271,7 +289,13 @@ class Evaluator:
                     raise SpecError(Diagnostic("E600", "list comprehension takes too many steps", e.span,
                                                expected=f"at most {MAX_STEPS:,} iterations in one expression, "
                                                         "nested loops multiplied"))
-                local[g.var] = item
+                if len(g.vars) == 1:
+                    local[g.vars[0]] = item
+                elif isinstance(item, tuple) and len(item) == len(g.vars):
+                    local.update(zip(g.vars, item))
+                else:
+                    raise _err(f"`for {var} in` needs entries of {len(g.vars)} values; this one is {show(item)}",
+                               g.iter.span, expected=f"a tuple of {len(g.vars)}-tuples, e.g. `zip(a, b)`")
                 if all(inner.truth(inner.eval(c), c.span) for c in g.conds):
                     run(k + 1, inner)
 

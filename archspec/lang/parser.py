@@ -487,8 +487,10 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Call.model_construct(func=str(func)[:-1], args=[ast.Arg.model_construct(value=comp, span=span)],
                                         span=self._span(meta))
 
-    def comp_for(self, meta: Any, var: Token, it: Any, *conds: Any) -> ast.CompFor:
-        return ast.CompFor.model_construct(var=str(var), iter=it, conds=list(conds), span=self._span(meta))
+    def comp_for(self, meta: Any, *parts: Any) -> ast.CompFor:
+        names = [str(p) for p in parts if isinstance(p, Token) and p.type == "NAME"]
+        it, *conds = parts[len(names):]
+        return ast.CompFor.model_construct(vars=names, iter=it, conds=list(conds), span=self._span(meta))
 
     def comp_if(self, meta: Any, cond: Any) -> Any:
         return cond

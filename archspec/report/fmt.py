@@ -78,7 +78,7 @@ def _expr(e: Any) -> tuple[str, int]:
     if isinstance(e, ast.Seq):
         return "[" + ", ".join(_wrap(i, _IFEXP) for i in e.items) + "]", _ATOM
     if isinstance(e, ast.Comp):
-        gens = "".join(f" for {g.var} in {_wrap(g.iter, _OR)}" + "".join(f" if {_wrap(c, _OR)}" for c in g.conds)
+        gens = "".join(f" for {', '.join(g.vars)} in {_wrap(g.iter, _OR)}" + "".join(f" if {_wrap(c, _OR)}" for c in g.conds)
                        for g in e.gens)
         return f"[{_wrap(e.elt, _IFEXP)}{gens}]", _ATOM
     if isinstance(e, ast.DictExpr):
