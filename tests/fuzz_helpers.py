@@ -71,7 +71,8 @@ YAML_CORPUS = [(p, t) for p, t in CORPUS if p.endswith(".yaml")]
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:x\d+)*|\*\*|//|[=!<>]=|\S|\s+")
 WORDS = sorted({w for _, t in CORPUS for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", t)})
 KEYWORDS = ["network", "block", "use", "repeat", "as", "if", "elif", "else", "frozen", "let", "from", "output",
-            "branch", "true", "false", "and", "or", "not", "_", "channels", "shape", "concat", "add", "mul"]
+            "branch", "true", "false", "and", "or", "not", "for", "in", "_", "channels", "shape", "concat", "add",
+            "mul"]
 HOSTILE_NUMBERS = ["0", "-1", "-0", "1", "2", "99999999999", "4611686018427387904", "9" * 40, "10**9", "2**62",
                    "1e400", "-1e400", "0.0", "1e-400", "99999x99999x99999", "0x0", "1x0x1", "3x3x3x3x3",
                    "nan", "inf", "(1, 2)", "[]", "{}", "\"same\""]

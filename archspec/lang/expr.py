@@ -123,6 +123,19 @@ def _check_size(v: Value, span: Span | None) -> Value:
     return v
 
 
+def _items(v: Value, limit: int) -> int:
+    """The items nested in a value (as `_check_size` counts them), counted up to just past `limit`."""
+    count, stack = 0, [v]
+    while stack and count <= limit:
+        x = stack.pop()
+        if isinstance(x, dict):
+            x = (*x.keys(), *x.values())
+        if isinstance(x, tuple):
+            count += len(x)
+            stack.extend(i for i in x if isinstance(i, (tuple, dict)))
+    return count
+
+
 def _num(v: Value, span: Span | None, what: str) -> int | float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _err(f"{what} needs numbers, got {type_name(v)} ({show(v)})", span)
@@ -261,13 +274,16 @@ class Evaluator:
         """`[elt for j in xs if cond for k in ys]`: the `for`s nest left to right, as in Python. The loop
         names are local to the comprehension; they hide an outer name of the same spelling inside it only."""
         out: list[Value] = []
+        size = [0]  # items so far, nested ones counted: `[range(100000) for i in range(100000)]` stops early
 
         def run(k: int, ev: Evaluator) -> None:
             if k == len(e.gens):
-                out.append(ev.eval(e.elt))
-                if len(out) > MAX_ITEMS:
+                v = ev.eval(e.elt)
+                out.append(v)
+                size[0] += 1 + _items(v, MAX_ITEMS - size[0])
+                if size[0] > MAX_ITEMS:
                     raise SpecError(Diagnostic("E600", "list comprehension too long", e.span,
-                                               expected=f"at most {MAX_ITEMS:,} items"))
+                                               expected=f"at most {MAX_ITEMS:,} items, nested ones included"))
                 return
             g = e.gens[k]
             var = ", ".join(g.vars)
