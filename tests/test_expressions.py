@@ -66,6 +66,12 @@ SAME = [
     "[a * b for a, b in zip(range(4), range(10, 14))]",
     "[(i, w) for i, w in enumerate([48, 104, 208]) if i != 1]",
     "[k for k, v in [(1, 2), (3, 4)]]",
+    "[j for j in range(8) if j not in (2, 5)]",
+    "[j in (1,) for j in range(3)]",
+    "not 3 in (3,)",
+    "1 < 2 in (True,)",
+    "'ab' in 'xaby'",
+    "3 in {3: 4}",
     ("log(10)", "math.log(10)"),
     ("log(8, 2)", "math.log(8, 2)"),
     ("log(1000, 10)", "math.log(1000, 10)"),
@@ -308,9 +314,12 @@ def test_a_table_entry_from_a_let_names_the_entry() -> None:
     ("len(3)", "E206", "`len` failed: len takes a tuple, a list, a mapping or a string, not an integer (3)", 13),
     ("[0 for i in range(400) for j in range(1000) if false]", "E600", "list comprehension takes too many steps", 13),
     ("[j for j in range(100000) for k in range(2)]", "E600", "list comprehension too long", 13),
+    ("[range(100000) for i in range(100000)]", "E600", "list comprehension too long", 13),  # nested items count
     ("[q * 2 for j in range(3)]", "E205", "`q` is not defined", 14),
     ("[a for a, b in [(1, 2), 3]]", "E206", "`for a, b in` needs entries of 2 values; this one is 3", 28),
     ("zip(1, 2)", "E206", "`zip` failed: zip takes tuples or lists, not an integer (1)", 13),
+    ("[j for j in range(3) if j in 2]", "E206",
+     "`in` looks for a value in a tuple, a list, a mapping or a string, not in an integer (2)", 42),
 ])
 def test_expression_diagnostics(expr: str, code: str, message: str, column: int, monkeypatch) -> None:
     monkeypatch.setattr("archspec.lang.expr.MAX_STEPS", 300_000)  # the same diagnostics, in less time

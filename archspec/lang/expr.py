@@ -152,6 +152,7 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
 }
 
 
@@ -403,6 +404,10 @@ class Evaluator:
                 if not _CMP[op](a, b):
                     return False
             except TypeError:
+                if op in ("in", "not in"):
+                    raise _err(f"`{op}` looks for a value in a tuple, a list, a mapping or a string, not in "
+                               f"{type_name(b)} ({show(b)})", e.operands[-1].span,
+                               expected="`j in (0, 2)`, `k in widths`, `\"a\" in name`") from None
                 raise _err(f"cannot compare {type_name(a)} with {type_name(b)} using `{op}`", e.span) from None
         return True
 

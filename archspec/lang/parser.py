@@ -106,7 +106,7 @@ _TOKEN_NAMES = {
     "_DEDENT": "end of the indented block", "COLON": "`:`", "SEMICOLON": "`;`", "COMMA": "`,`",
     "EQUAL": "`=`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`",
     "RBRACE": "`}`", "COMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/`, `//` or `%`",
-    "POW": "`**`", "$END": "end of file",
+    "POW": "`**`", "$END": "end of file", "IN": "`in`", "NOT_IN": "`not in`",
 }
 
 
@@ -418,7 +418,8 @@ class _ToAst(Transformer[Token, Any]):
     def compare(self, meta: Any, first: Any, *rest: Any) -> Any:
         if not rest:
             return first
-        return ast.Compare.model_construct(ops=[str(t) for t in rest[0::2]], operands=[first, *rest[1::2]], span=self._span(meta))
+        return ast.Compare.model_construct(ops=[" ".join(str(t).split()) for t in rest[0::2]], operands=[first, *rest[1::2]],
+                                           span=self._span(meta))
 
     def binops(self, meta: Any, first: Any, *rest: Any) -> Any:
         left = first
@@ -489,7 +490,7 @@ class _ToAst(Transformer[Token, Any]):
 
     def comp_for(self, meta: Any, *parts: Any) -> ast.CompFor:
         names = [str(p) for p in parts if isinstance(p, Token) and p.type == "NAME"]
-        it, *conds = parts[len(names):]
+        it, *conds = [p for p in parts if not isinstance(p, Token)]
         return ast.CompFor.model_construct(vars=names, iter=it, conds=list(conds), span=self._span(meta))
 
     def comp_if(self, meta: Any, cond: Any) -> Any:
