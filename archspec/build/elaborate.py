@@ -154,7 +154,6 @@ class Builder:
         # A build of its own records a block call the second time it is made (most calls are made once:
         # a ResNet's stages); builds that share a cache (a sweep) record every call, for the builds to come.
         self.record_first = cache is not None
-        self.let_sites = _targets(source, lets=True)
         self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
         cache = cache if cache is not None else BuildCache()
         self._args_cache = cache.args
@@ -688,8 +687,9 @@ class Builder:
         if name in self.ended_loops:
             return [f"`{name}` is the loop variable of the `repeat` at {self.ended_loops[name]}: it exists "
                     "inside that `repeat`'s body only"]
-        if name in self.let_sites:
-            return [f"`{name}` is bound by the `let` at {self.let_sites[name]}, which has not run in this scope "
+        lets = _targets(self.source, lets=True)  # only when a diagnostic is being written
+        if name in lets:
+            return [f"`{name}` is bound by the `let` at {lets[name]}, which has not run in this scope "
                     "before this point (a `let` inside a block is local to each call of the block; one in a "
                     "`repeat` of 0 or an `if` not taken does not run)"]
         return []
