@@ -294,7 +294,7 @@ def test_a_table_entry_written_0_in_brackets_points_at_it() -> None:
     assert (d.span.line, d.span.column, d.span.end_column) == (3, 40, 41)
     assert d.expected == "`table` is a tuple of tuples of integers"
     assert d.received == "((0, 1), (1, 2), 0, (2, 3))"
-    assert d.hint == "`(0)` is the number 0 in brackets: a tuple of one entry is written `(0,)`"
+    assert d.hint == "a tuple of one entry is written `(0,)`; `(0)` is the number 0"
     a = archspec.analyze("network t:\n    input 4x16x16\n    conv 4 3x3 table=((0, 1), (1, 2), (0,), (2, 3))\n")
     assert a.totals.params == (2 + 2 + 1 + 2) * 9 + 4
 

@@ -826,7 +826,7 @@ class Builder:
         ann = kind.Args.model_fields[field_name].annotation
         hint = None
         if err["type"] == "tuple_type" and isinstance(item, int) and not isinstance(item, bool):
-            hint = f"`({item})` is the number {item} in brackets: a tuple of one entry is written `({item},)`"
+            hint = f"a tuple of one entry is written `({item},)`; `({item})` is the number {item}"
         got = f"{type_name(item)} ({show(item, True)})" if wanted != "not negative" else show(item, True)
         return SpecError(Diagnostic("E202", f"invalid `{field_name}` for `{kind.name}`: {where} is {got}"
                                             + (f", not {wanted}" if wanted and wanted != "not negative" else ""), span,
