@@ -382,3 +382,14 @@ def test_regnet_y_400mf_compiles_to_the_same_count() -> None:
     a = archspec.analyze(REGNET_FILE)
     module = archspec.compile(a.ir)
     assert sum(p.numel() for p in module.parameters()) == 4_344_144
+
+
+def test_e210_in_yaml_points_at_the_loop_variable(tmp_path) -> None:
+    spec = tmp_path / "r.yaml"
+    spec.write_text("network: t\nbody:\n  - input 3x8x8\n  - repeat: 2\n    as: i\n    body:\n"
+                    "      - repeat: 2\n        as: i\n        body: [relu]\n")
+    with pytest.raises(SpecError) as e:
+        archspec.analyze(spec)
+    d = e.value.diagnostic
+    assert (d.code, d.message) == ("E210", "`i` is already the loop variable of the `repeat` at line 5")
+    assert (d.span.line, d.span.column) == (8, 13)
