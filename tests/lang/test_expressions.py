@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 
@@ -360,7 +361,7 @@ def test_exit_status_2_on_the_command_line(tmp_path) -> None:
 
 # -- RegNet as one file: torchvision's published parameter counts ----------------------------------
 
-REGNET_FILE = __import__("pathlib").Path(__file__).parent / "data" / "regnet.arch"
+REGNET_FILE = Path(__file__).resolve().parents[1] / "data" / "regnet.arch"
 
 
 @pytest.mark.parametrize(("name", "params", "expected"), [
