@@ -52,6 +52,8 @@ _TINY = "network net:\n    input 1x12x12\n    conv 4 3x3 relu\n    flatten\n    
 EXAMPLES = [
     Example("E100", "a syntax error", {"spec.arch": "network net:\n    input 3x32x32\n    conv 64 3x3 pad=\n"}),
     Example("E100", "a missing colon", {"spec.arch": "network net\n    input 3x32x32\n"}),
+    Example("E100", "Python's `for` statement (archspec's loop is `repeat n as i:`)",
+            {"spec.arch": "network net:\n    input 3x32x32\n    for i in range(3):\n        conv 16 3x3 pad=1 relu\n"}),
     Example("E101", "an indentation that matches no enclosing block",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 8 3x3\n  relu\n"}),
     Example("E101", "a tab after spaces (its width would decide the block the line is in)",

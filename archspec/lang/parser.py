@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from functools import cache
 from importlib.resources import files
 from typing import Any, ClassVar
@@ -129,8 +130,32 @@ def _span_at(file: str, line: int, column: int, width: int = 1) -> Span:
     return Span(file, line, column, line, column + max(width, 1))
 
 
+_FOR_STATEMENT = re.compile(r"^([ \t]*)for[ \t]+([A-Za-z_]\w*)[ \t]+in[ \t]+(.*?)[ \t]*:")
+
+
+def _for_statement(file: str, text: str, line: int) -> SpecError | None:
+    """Python's `for i in range(n):` as a statement, on the failing line or just above it: archspec's loop
+    is `repeat n as i:` (a `for` inside brackets is a comprehension, and its line does not end in `:`)."""
+    lines = split_lines(text)
+    for i in range(min(line, len(lines)), max(0, line - 3), -1):
+        m = _FOR_STATEMENT.match(lines[i - 1])
+        if m:
+            count = m.group(3)
+            r = re.fullmatch(r"range\(\s*([^,()]+?)\s*\)", count)
+            xs = count if re.fullmatch(r"[A-Za-z_]\w*", count) else "xs"
+            example = f"repeat {r.group(1)} as {m.group(2)}:" if r else f"repeat len({xs}) as k:` and `{xs}[k]"
+            return SpecError(Diagnostic(
+                "E100", "archspec has no `for` statement: a loop is a `repeat`", _span_at(file, i, len(m.group(1)) + 1, 3),
+                expected="`repeat n:` or `repeat n as i:` (i = 0, 1, ..., n-1)",
+                hint=f"write `{example}`; `for` appears inside brackets only, in a list comprehension"))
+    return None
+
+
 def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     line, col = max(e.line or 1, 1), max(e.column or 1, 1)
+    loop = _for_statement(file, text, line)
+    if loop is not None:
+        return loop
     if isinstance(e, UnexpectedCharacters):
         pos = e.pos_in_stream or 0
         ch = text[pos] if pos < len(text) else ""

@@ -394,3 +394,19 @@ def test_e210_in_yaml_points_at_the_loop_variable(tmp_path) -> None:
     d = e.value.diagnostic
     assert (d.code, d.message) == ("E210", "`i` is already the loop variable of the `repeat` at line 5")
     assert (d.span.line, d.span.column) == (8, 13)
+
+
+def test_pythons_for_statement_says_repeat() -> None:
+    d = diag(net("    for i in range(3):\n        conv 4 3x3\n"))
+    assert (d.code, d.message) == ("E100", "archspec has no `for` statement: a loop is a `repeat`")
+    assert (d.span.line, d.span.column, d.span.end_column) == (3, 5, 8)
+    assert d.hint == "write `repeat 3 as i:`; `for` appears inside brackets only, in a list comprehension"
+    d = diag(net("    let ws = [8, 16]\n    for w in ws: conv w 3x3\n"))
+    assert d.hint is not None and d.hint.startswith("write `repeat len(ws) as k:` and `ws[k]`")
+
+
+def test_a_comprehension_over_several_lines_is_no_for_statement() -> None:
+    a = archspec.analyze(net("    let t = [j\n             for j in range(3)]\n    conv len(t) 1x1\n"))
+    assert widths(a) == [3]
+    d = diag(net("    let t = [j\n             for j in range(3)]\n    conv len(t) 1x1 +\n"))
+    assert d.code == "E100" and "`for`" not in d.message
