@@ -105,6 +105,16 @@ class Index(_Node):
     index: Expr
 
 
+class Slice(_Node):
+    """`xs[a:b:c]`, each bound optional: a tuple's items, as Python slices them."""
+
+    type: Literal["slice"] = "slice"
+    value: Expr
+    lower: Expr | None = None
+    upper: Expr | None = None
+    step: Expr | None = None
+
+
 class CompFor(_Node):
     """One `for NAME[, NAME...] in ITER [if COND]...` clause of a list comprehension."""
 
@@ -123,7 +133,7 @@ class Comp(_Node):
 
 Expr = Annotated[
     Num | Str | Bool | Dims | Name | Seq | DictExpr | BinOp | Unary | Compare | BoolOp | IfExp | Call | Index
-    | Comp,
+    | Comp | Slice,
     Field(discriminator="type"),
 ]
 

@@ -449,6 +449,24 @@ class Evaluator:
         except (TypeError, ValueError, OverflowError, ZeroDivisionError) as ex:
             raise _err(f"`{e.func}` failed: {ex}", e.span) from None
 
+    def _slice(self, e: ast.Slice) -> Value:
+        v = self.eval(e.value)
+        if isinstance(v, TensorRef):
+            raise self.undefined(v)
+        bounds: list[int | None] = []
+        for b in (e.lower, e.upper, e.step):
+            x = None if b is None else self.eval(b)
+            if isinstance(x, TensorRef):
+                raise self.undefined(x)
+            if x is not None and (isinstance(x, bool) or not isinstance(x, int)):
+                raise _err(f"a slice's bounds are whole numbers, not {type_name(x)} ({show(x)})", b.span if b else e.span)
+            bounds.append(x)
+        if bounds[2] == 0:
+            raise _err("a slice's step cannot be zero", e.step.span if e.step else e.span)
+        if not isinstance(v, (tuple, str)):
+            raise _err(f"cannot slice {type_name(v)} ({show(v)})", e.value.span, expected="a tuple, a list or a string")
+        return v[slice(*bounds)]
+
     def _index(self, e: ast.Index) -> Value:
         v, i = self.eval(e.value), self.eval(e.index)
         if isinstance(i, TensorRef):

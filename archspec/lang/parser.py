@@ -461,6 +461,9 @@ class _ToAst(Transformer[Token, Any]):
     def pow(self, meta: Any, base: Any, _op: Token, exp: Any) -> ast.BinOp:
         return ast.BinOp.model_construct(op="**", left=base, right=exp, span=self._span(meta))
 
+    def slice_(self, meta: Any, value: Any, lower: Any, upper: Any, step: Any) -> ast.Slice:
+        return ast.Slice.model_construct(value=value, lower=lower, upper=upper, step=step, span=self._span(meta))
+
     def index(self, meta: Any, value: Any, idx: Any) -> ast.Index:
         return ast.Index.model_construct(value=value, index=idx, span=self._span(meta))
 

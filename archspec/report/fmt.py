@@ -85,6 +85,10 @@ def _expr(e: Any) -> tuple[str, int]:
         return "{" + ", ".join(f"{_wrap(k, _IFEXP)}: {_wrap(v, _IFEXP)}" for k, v in zip(e.keys, e.values)) + "}", _ATOM
     if isinstance(e, ast.Call):
         return f"{e.func}({', '.join(_arg(a) for a in e.args)})", _ATOM
+    if isinstance(e, ast.Slice):
+        parts = ["" if b is None else expr(b) for b in (e.lower, e.upper)]
+        step = "" if e.step is None else ":" + expr(e.step)
+        return f"{_wrap(e.value, _POSTFIX)}[{parts[0]}:{parts[1]}{step}]", _POSTFIX
     if isinstance(e, ast.Index):
         return f"{_wrap(e.value, _POSTFIX)}[{expr(e.index)}]", _POSTFIX
     if isinstance(e, ast.BinOp):
