@@ -5,7 +5,9 @@ output units, the effective stride or "jump") and `start` (the centre of the fir
 input pixels, 0-based). The recurrence, from the input outward, for a step of kernel k, stride s and
 left padding p:  size += (k − 1)·jump;  start += ((k − 1)/2 − p)·jump;  jump *= s.
 Where paths merge, each axis takes the largest field over the paths. A dense layer or global pooling
-makes the field global (`"global"`).
+makes the field global (`"global"`); a gate that multiplies a map by a channel vector computed from global
+pooling (squeeze-and-excitation) keeps the map's field: its global context is not a wider field (else every
+layer after the first gate would count as seeing the whole input).
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def run(g: Graph, steps: dict[tuple[object, ...], Any] | None = None) -> None:
             continue
         ins = [nodes[i].meta for i in n.inputs]
         fields = [m.rf for m in ins]
+        if len(ins) > 1 and any(f == GLOBAL for f in fields):
+            # a gate (squeeze-and-excitation: a channel vector broadcast over the map) scales the map's
+            # units without widening where they look: the field is the map's
+            rank = len(meta.shape)
+            maps = [m for m in ins if len(m.shape) == rank]
+            if maps and len(maps) < len(ins):
+                ins = maps
+                fields = [m.rf for m in ins]
         if any(f == GLOBAL for f in fields):
             meta.rf = GLOBAL
             continue

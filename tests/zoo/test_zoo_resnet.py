@@ -88,3 +88,12 @@ def test_se_resnet18():
     a = archspec.analyze("resnet", depth=18, se=16)
     extra = sum(2 * c * c // 16 + c // 16 + c for c, n in ((64, 2), (128, 2), (256, 2), (512, 2)) for _ in range(n))
     assert a.totals.params == PARAMS[18] + extra
+
+
+@pytest.mark.parametrize(("depth", "field"), [(50, 483), (101, 1027), (152, 1507)])
+def test_squeeze_and_excitation_gates_keep_the_receptive_field(depth: int, field: int) -> None:
+    # Araujo et al. 2019 (Distill), Table 1: ResNet-50 483, -101 1027, -152 1507. An SE gate scales the map
+    # by a vector from global pooling; the field of the map's units stays the convolutions' (before the fix,
+    # every layer after the first gate counted as global and the network reported 19×19)
+    for se in (0, 16):
+        assert archspec.analyze("resnet", depth=depth, se=se).totals.receptive_field == [field, field]
