@@ -89,6 +89,23 @@ def train_options(p: argparse.ArgumentParser, *, flag: bool = False) -> None:
     _add(r, extra, taken)
 
 
+_RUN_FOLDER = [(("--config",), "config"), (("--out",), "out"), (("--progress",), "progress")]
+
+
+def given_training_options(args: argparse.Namespace) -> list[str]:
+    """The training options given on the command line (flags as written in --help), for `archspec compile`
+    without --train, which refuses them rather than ignore them."""
+    given = []
+    table = [(flags, kw.get("dest") or flags[0].lstrip("-").replace("-", "_")) for flags, kw in _RECIPE + _DATA + _RUN]
+    for flags, dest in table + _RUN_FOLDER:
+        value = getattr(args, dest, None)
+        if value is not None:  # every one defaults to None (--no-flip is False)
+            given.append(flags[0].replace("--", "--no-", 1) if value is False else flags[0])
+    if getattr(args, "resume", False):
+        given.append("--resume")
+    return given
+
+
 def evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint of `archspec train` (last.pt, best.pt)")
     taken = set(p._option_string_actions)
@@ -113,19 +130,27 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def run_train(args: argparse.Namespace) -> int:
+def train_result(args: argparse.Namespace) -> Any:
+    """Train as the options say; the `Result` of archspec.train.train."""
     from archspec.files import parse_inputs
     from archspec.lang.sets import parse_sets
     from archspec.pytorch.train.run import train
 
-    result = train(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), freeze=args.freeze,
-                   config=args.config, out=args.out, resume=args.resume, init=args.init, progress=args.progress,
-                   **overrides(args))
+    return train(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), freeze=args.freeze,
+                 config=args.config, out=args.out, resume=args.resume, init=args.init, progress=args.progress,
+                 **overrides(args))
+
+
+def status_of(result: Any) -> int:
     if result.status == "diverged":
         return EXIT_DIVERGED
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    return status_of(train_result(args))
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
