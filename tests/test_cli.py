@@ -236,6 +236,26 @@ def test_every_torch_command_without_torch_is_one_diagnostic(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_training_without_numpy_is_one_diagnostic(tmp_path):
+    code = textwrap.dedent("""
+        import contextlib, io, json, sys
+        sys.modules["numpy"] = None
+        from archspec.cli import main
+        results = []
+        for argv in (["train", "lenet5"], ["compile", "lenet5", "--train"], ["evaluate", "lenet5", "x.pt"]):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                results.append([main(["--no-color", *argv]), err.getvalue()])
+        print(json.dumps(results))
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for (status, err), command in zip(json.loads(p.stdout), ("train", "compile", "evaluate")):
+        assert status == 2 and err == (f"error[E209]: `archspec {command}` needs numpy to read data, which is not "
+                                       "installed; install it with `pip install 'archspec[train]'` (torch is there)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_writing_the_python_file_needs_no_torch(tmp_path):
     """`compile -o` only writes text: without torch it writes the same bytes as with it."""
     code = ("import sys; sys.modules['torch'] = None; from archspec.cli import main; "

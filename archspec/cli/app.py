@@ -66,13 +66,16 @@ TORCH_INSTALL = ("`pip install torch --index-url https://download.pytorch.org/wh
                  "or `pip install torch` (with CUDA)")
 
 
-def require_torch(command: str) -> None:
+def require_torch(command: str, data: bool = False) -> None:
     """The one check that PyTorch is there, before a command that needs it does anything."""
     import importlib.util
 
     if importlib.util.find_spec("torch") is None:  # looked for, not imported: the command imports it
         raise SpecError(Diagnostic("E209", f"`archspec {command}` needs PyTorch, which is not installed; "
                                            f"install it with {TORCH_INSTALL}")) from None
+    if (data or command in ("train", "evaluate")) and importlib.util.find_spec("numpy") is None:
+        raise SpecError(Diagnostic("E209", f"`archspec {command}` needs numpy to read data, which is not installed; "
+                                           "install it with `pip install 'archspec[train]'` (torch is there)"))
 
 
 def _command_inputs(args: argparse.Namespace, specs: Sequence[str]) -> list[tuple[str, str]]:
@@ -787,7 +790,7 @@ def _check_weights_output(args: argparse.Namespace) -> None:
 def _compile_train(args: argparse.Namespace) -> int:
     """`archspec compile SPEC --train [-o FILE]`: train, then write the Python file with the trained weights
     beside it (FILE with the suffix .pt)."""
-    require_torch("compile")
+    require_torch("compile", data=True)
     if args.onnx:
         raise SpecError(Diagnostic("E202", "--onnx with --train: the ONNX file of a trained network is written by "
                                            "`archspec export RUN --format onnx`",
