@@ -13,7 +13,7 @@ import argparse
 from typing import Any
 
 from archspec.diagnostics import Diagnostic, SpecError
-from archspec.pytorch.train.config import DEVICES, FITS, LOSSES, OPTIMIZERS, SCHEDULES
+from archspec.pytorch.train.config import DEVICES, FITS, LOADERS, LOSSES, OPTIMIZERS, SCHEDULES
 
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
@@ -34,6 +34,12 @@ _RECIPE: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--label-smoothing",), {"type": float, "metavar": "E", "help": "default 0"}),
     (("--flip",), {"action": argparse.BooleanOptionalAction, "default": None, "help": "random horizontal flips"}),
     (("--crop",), {"type": int, "metavar": "PAD", "help": "random crops after padding each side by PAD pixels"}),
+    (("--resized-crop",), {"type": float, "metavar": "R", "help": "random resized crops of area fraction R..1, "
+                                                                "e.g. 0.08 (streaming)"}),
+    (("--scale-jitter",), {"type": float, "metavar": "J", "help": "scale jittering: images scaled by 1..1+J over "
+                                                                "the input, random crops (streaming)"}),
+    (("--color-jitter",), {"type": float, "metavar": "C", "help": "brightness, contrast, saturation by 1±C "
+                                                                "(streaming)"}),
     (("--aux-weight",), {"action": "append", "metavar": "OUTPUT=W", "dest": "aux_weight",
                          "help": "the loss weight of an output, e.g. --aux-weight aux1=0.3 (repeatable)"}),
     (("--grad-clip",), {"type": float, "metavar": "NORM", "help": "clip the gradients' norm (default: off)"}),
@@ -46,6 +52,10 @@ _DATA: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                                                              "samples (or a fraction < 1; default 0.2)"}),
     (("--limit",), {"type": int, "metavar": "N", "help": "train on the first N samples only"}),
     (("--fit",), {"choices": FITS, "help": "samples of another size: resize (default) or pad/crop at the centre"}),
+    (("--loader",), {"choices": LOADERS, "help": "auto (default): in memory when the data fit, else streamed "
+                                                "from the files by worker processes; or force either"}),
+    (("--workers",), {"type": int, "metavar": "N", "help": "the streaming loader's processes (default: the cores, "
+                                                          "at most 8; 0 reads in the training process)"}),
 ]
 _RUN: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--device",), {"choices": DEVICES, "help": "auto (default): CUDA, else MPS, else the CPU"}),
@@ -160,5 +170,5 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     evaluate(args.spec, args.checkpoint, params=parse_sets(args.set), input=parse_inputs(args.input),
              data=args.data, holdout=args.holdout, limit=args.limit, fit=args.fit, device=args.device,
-             threads=args.threads)
+             threads=args.threads, loader=args.loader, workers=args.workers)
     return 0

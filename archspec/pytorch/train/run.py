@@ -30,9 +30,9 @@ from archspec.diagnostics import Diagnostic, SpecError
 from archspec.ir import Graph
 from archspec.pipeline import run_passes
 from archspec.pytorch.train import checkpoint, data, heads, loop, outdir, report
-from archspec.pytorch.train.batches import DeviceData
 from archspec.pytorch.train.config import TrainConfig, absolute_data, build_config
 from archspec.pytorch.train.device import Runtime, setup, teardown
+from archspec.pytorch.train.stream import make_data, recipe_of
 
 RUNTIME_KEYS = frozenset({"device", "amp", "compile", "threads"})  # may change when resuming
 
@@ -100,7 +100,8 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
     seg = len(out_shape) > 1
     try:
         ds = data.load(cfg.data, input_shape, classes=out_shape[0], segmentation=seg, holdout=cfg.holdout,
-                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed)
+                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed, loader=cfg.loader,
+                       per_image=recipe_of(cfg).per_image)
     except SpecError as e:
         if data_origin is not None:
             d = e.diagnostic
@@ -285,8 +286,11 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     frozen = sum(q.numel() for q in model.parameters() if not q.requires_grad)
     if frozen:
         p.notes.append(f"{frozen:,} frozen parameters are not trained")
-    train_data = DeviceData(p.ds.train, rt, p.ds.scale, p.ds.mean, p.ds.std)
-    test_data = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std)
+    train_data = make_data(p.ds, p.ds.train, rt, cfg, p.input_shape, train=True)
+    test_data = make_data(p.ds, p.ds.test, rt, cfg, p.input_shape, train=False)
+    if p.ds.loader == "stream":
+        p.notes.append(f"streaming with {train_data.workers} worker process{'es' if train_data.workers != 1 else ''}"
+                       + (" (--workers N)" if cfg.workers is None else ""))
     steps = loop.steps_per_epoch(len(train_data), cfg.batch_size, rt.world)
     optimizer = loop.make_optimizer(trainable, cfg, rt.device)
     scheduler = loop.make_scheduler(optimizer, cfg, steps)
