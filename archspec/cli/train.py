@@ -64,6 +64,8 @@ _RUN: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--compile",), {"action": "store_const", "const": True, "dest": "compile", "help": "torch.compile the model"}),
     (("--threads",), {"type": int, "metavar": "N", "help": "CPU threads (default: all cores of this process)"}),
     (("--eval-every",), {"type": int, "metavar": "N", "help": "test every N epochs (default 1)"}),
+    (("--tensorboard",), {"action": "store_const", "const": True, "dest": "tensorboard",
+                          "help": "also write TensorBoard logs to RUN/tensorboard (needs the tensorboard package)"}),
 ]
 
 

@@ -69,6 +69,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile
     threads: int = 0  # CPU threads (0: every core available to this process)
     eval_every: int = 1  # evaluate on the test split every N epochs (and always after the last)
+    tensorboard: bool = False  # also write RUN/tensorboard/ (tboard.py)
 
     def resolved_lr(self) -> float:
         return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
@@ -90,7 +91,7 @@ class TrainConfig:
 
 
 RUN_KEYS = frozenset({"data", "holdout", "limit", "fit", "device", "amp", "compile", "threads", "eval_every",
-                      "loader", "workers"})
+                      "loader", "workers", "tensorboard"})
 KEYS = {f.name: f for f in fields(TrainConfig)}
 _CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "device": DEVICES, "fit": FITS,
             "loader": LOADERS}
