@@ -164,6 +164,11 @@ def _analyze_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--convention", choices=CONVENTIONS, default="archspec",
                    help="how MACs are counted: ours, or as torchinfo, fvcore, thop or ptflops count them")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--training", action="store_true",
+                   help="add what a training step holds at --batch: weights, gradients, optimizer state, "
+                        "activations kept for backward, total")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "sgd-nomomentum"), default=None,
+                   help="the optimizer of --training (default adam)")
     _freeze_option(p)
 
 
@@ -175,8 +180,13 @@ def run_analyze(args: argparse.Namespace) -> int:
     _depth_option(args.depth)
     columns = _columns_option(args)
     check_outputs(args, [args.spec])
+    if args.optimizer is not None and not args.training:
+        raise SpecError(Diagnostic("E202", "--optimizer chooses the optimizer of --training",
+                                   hint="add --training, or leave --optimizer out"))
     a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), batch=args.batch,
                          convention=args.convention, partial=True, freeze=args.freeze)
+    if args.training and a.error is None:
+        a.with_training(args.optimizer or "adam")
     for w in a.warnings:
         _print_diagnostic(w, plain=args.no_color)
     if args.format == "json":

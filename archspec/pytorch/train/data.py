@@ -149,7 +149,7 @@ def _streamed_folder(text: str, shape: tuple[int, ...], train_files: list[tuple[
                      limit: int, fit: str, why: str) -> Dataset:
     """A folder of images read batch by batch (stream.py): the files, their labels, and the normalisation
     from a sample of the training images."""
-    from archspec.pytorch.train.stream import FileSplit, folder_stats
+    from archspec.pytorch.train.stream import FileSplit
 
     if fit != "resize":
         raise SpecError(Diagnostic("E202", "the streaming loader resizes images to the input (--fit pad is not "
@@ -335,3 +335,16 @@ def info(ds: Dataset) -> dict[str, Any]:
     """What a checkpoint keeps about its data, to normalise new samples the same way."""
     return {"name": ds.name, "classes": list(ds.classes), "scale": ds.scale, "mean": list(ds.mean),
             "std": list(ds.std), "train": len(ds.train), "test": len(ds.test)}
+
+
+def folder_stats(split: Any, shape: tuple[int, ...]) -> tuple[list[float], list[float], int]:
+    """Mean and standard deviation per channel (after scaling by 1/255) of up to STATS_SAMPLES training
+    images, evenly spaced; and how many were read."""
+    from archspec.pytorch.train.stream import STATS_SAMPLES, Recipe, Samples
+
+    n = len(split)
+    idx = sorted({int(i) for i in np.linspace(0, n - 1, min(n, STATS_SAMPLES))})
+    samples = Samples(split, shape, Recipe())
+    xs = np.stack([samples._sample(i, None) for i in idx])
+    mean, std = channel_stats(xs, 1 / 255)
+    return mean, std, len(idx)

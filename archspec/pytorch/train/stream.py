@@ -352,19 +352,6 @@ class StreamData:
             yield self._to_device(*b)
 
 
-def folder_stats(split: FileSplit, shape: tuple[int, ...]) -> tuple[list[float], list[float], int]:
-    """Mean and standard deviation per channel (after scaling by 1/255) of up to STATS_SAMPLES training
-    images, evenly spaced; and how many were read."""
-    from archspec.pytorch.train.data import channel_stats
-
-    n = len(split)
-    idx = sorted({int(i) for i in np.linspace(0, n - 1, min(n, STATS_SAMPLES))})
-    samples = Samples(split, shape, Recipe())
-    xs = np.stack([samples._sample(i, None) for i in idx])
-    mean, std = channel_stats(xs, 1 / 255)
-    return mean, std, len(idx)
-
-
 def make_data(ds: Any, split: Any, rt: Runtime, cfg: Any, shape: tuple[int, ...], train: bool) -> Any:
     """The batches of a split as the dataset's loader reads them: batches.DeviceData or StreamData."""
     from archspec.pytorch.train.batches import DeviceData
