@@ -205,14 +205,19 @@ def stream_case(folder: Path, workers: int, threads: int, batch: int = 64) -> di
 
     ours, hand = [], []
     for epoch in range(3):  # the first epoch of each starts its workers: a warm-up, not counted
-        ours.append(loop.train_epoch(fit, epoch)["images_per_s"])
-        hand.append(hand_epoch())
+        if epoch % 2:  # alternating which goes first: neighbouring epochs see the same load
+            hand.append(hand_epoch())
+            ours.append(loop.train_epoch(fit, epoch)["images_per_s"])
+        else:
+            ours.append(loop.train_epoch(fit, epoch)["images_per_s"])
+            hand.append(hand_epoch())
     loaders.clear()
     del train_data, fit  # the workers end: their peak memory is counted in RUSAGE_CHILDREN
     import gc
 
     gc.collect()
-    return {"images": len(files), "ours": max(ours[1:]), "hand": max(hand[1:]),
+    ratios = sorted(o / h for o, h in zip(ours[1:], hand[1:]))
+    return {"images": len(files), "ours": max(ours[1:]), "hand": max(hand[1:]), "ratio": ratios[len(ratios) // 2],
             "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "worker_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
@@ -295,9 +300,9 @@ def main() -> int:
         print("|--:|--:|--:|--:|--:|--:|--:|")
         for r in rows:
             print(f"| {r['images']:,.0f} | {r['workers']:.0f} | {r['ours']:,.0f} | {r['hand']:,.0f} | "
-                  f"{r['ours'] / r['hand']:.3f} | {r['rss_mib']:,.0f} MiB | {r['worker_rss_mib']:,.0f} MiB |")
+                  f"{r['ratio']:.3f} | {r['rss_mib']:,.0f} MiB | {r['worker_rss_mib']:,.0f} MiB |")
         if not args.quick:
-            worst = min(r["ours"] / r["hand"] for r in rows)
+            worst = min(r["ratio"] for r in rows)
             if worst < SPEED_TARGET:
                 failed.append(f"streaming ratio {worst:.3f} is below {SPEED_TARGET}")
             growth = rows[-1]["rss_mib"] / rows[0]["rss_mib"]
