@@ -171,7 +171,7 @@ def test_compile_train_honours_o(tmp_path, capsys):
                  "--no-progress", "--out", str(tmp_path / "run"), "-o", str(py)]) == 0
     assert (tmp_path / "trained.pt").exists()
     x = torch.randn(2, 3, 12, 12)
-    assert torch.equal(fresh_process_output(py, x, tmp_path), reference(tmp_path / "run", x))
+    assert torch.equal(fresh_process_output(py, x, tmp_path), reference(tmp_path / "run", x, "last.pt"))
     capsys.readouterr()
     assert main(["--no-color", "compile", str(spec), "--train", "--onnx", str(tmp_path / "m.onnx")]) == 2
     assert "archspec export RUN --format onnx" in capsys.readouterr().err

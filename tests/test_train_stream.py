@@ -89,6 +89,22 @@ def test_streamed_runs_are_the_same_with_any_number_of_workers(spec, folder, tmp
     assert r0.history[-1]["train_loss"] == r2.history[-1]["train_loss"]
 
 
+@pytest.mark.slow
+def test_a_resumed_streamed_run_equals_an_uninterrupted_one(spec, folder, tmp_path):
+    kw = {"loader": "stream", "workers": 1, "flip": True, "resized_crop": 0.5, "epochs": 3}
+    run(spec, folder, tmp_path / "whole", **kw)
+
+    def stop(epoch: int, _row: dict) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    assert run(spec, folder, tmp_path / "cut", on_epoch_end=stop, **kw).status == "interrupted"
+    assert run(spec, folder, tmp_path / "cut", resume=True, **kw).status == "done"
+    a = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_streamed_evaluation_equals_the_in_memory_one(spec, folder, tmp_path):
     run(spec, folder, tmp_path / "r", loader="stream", workers=0)
     quiet = Console(quiet=True)

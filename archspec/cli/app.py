@@ -815,7 +815,7 @@ def _compile_train(args: argparse.Namespace) -> int:
     if status == 0 and args.output and result.out is not None:
         from archspec.pytorch.export import compile_with_weights
 
-        for line in compile_with_weights(None, result.out, args.output, class_name=args.class_name):
+        for line in compile_with_weights(None, result.out / "last.pt", args.output, class_name=args.class_name):
             print(line, file=sys.stderr)
     return status
 
