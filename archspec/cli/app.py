@@ -61,18 +61,21 @@ def _console(stderr: bool = False) -> Any:
 
 # -- inputs and outputs ---------------------------------------------------------------------------
 
-TORCH_COMMANDS = ("compile", "check", "train", "evaluate")
+TORCH_COMMANDS = ("check", "train", "evaluate", "export")  # and compile with --train, --init or --onnx
 TORCH_INSTALL = ("`pip install torch --index-url https://download.pytorch.org/whl/cpu` (CPU only), "
                  "or `pip install torch` (with CUDA)")
 
 
-def require_torch(command: str) -> None:
+def require_torch(command: str, data: bool = False) -> None:
     """The one check that PyTorch is there, before a command that needs it does anything."""
     import importlib.util
 
     if importlib.util.find_spec("torch") is None:  # looked for, not imported: the command imports it
         raise SpecError(Diagnostic("E209", f"`archspec {command}` needs PyTorch, which is not installed; "
                                            f"install it with {TORCH_INSTALL}")) from None
+    if (data or command in ("train", "evaluate")) and importlib.util.find_spec("numpy") is None:
+        raise SpecError(Diagnostic("E209", f"`archspec {command}` needs numpy to read data, which is not installed; "
+                                           "install it with `pip install 'archspec[train]'` (torch is there)"))
 
 
 def _command_inputs(args: argparse.Namespace, specs: Sequence[str]) -> list[tuple[str, str]]:
@@ -161,6 +164,11 @@ def _analyze_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--convention", choices=CONVENTIONS, default="archspec",
                    help="how MACs are counted: ours, or as torchinfo, fvcore, thop or ptflops count them")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--training", action="store_true",
+                   help="add what a training step holds at --batch: weights, gradients, optimizer state, "
+                        "activations kept for backward, total")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "sgd-nomomentum"), default=None,
+                   help="the optimizer of --training (default adam)")
     _freeze_option(p)
 
 
@@ -172,8 +180,13 @@ def run_analyze(args: argparse.Namespace) -> int:
     _depth_option(args.depth)
     columns = _columns_option(args)
     check_outputs(args, [args.spec])
+    if args.optimizer is not None and not args.training:
+        raise SpecError(Diagnostic("E202", "--optimizer chooses the optimizer of --training",
+                                   hint="add --training, or leave --optimizer out"))
     a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), batch=args.batch,
                          convention=args.convention, partial=True, freeze=args.freeze)
+    if args.training and a.error is None:
+        a.with_training(args.optimizer or "adam")
     for w in a.warnings:
         _print_diagnostic(w, plain=args.no_color)
     if args.format == "json":
@@ -724,22 +737,46 @@ def _compile_options(p: argparse.ArgumentParser) -> None:
 def run_compile(args: argparse.Namespace) -> int:
     import importlib.util
 
-    from archspec import api as archspec
+    from archspec.pytorch.source import generate_source
 
     if args.train:
-        return run_train(args)
+        return _compile_train(args)
+    from archspec.cli.train import given_training_options
+
+    given = given_training_options(args)
+    if given:
+        raise SpecError(Diagnostic("E202", f"{given[0]} is an option of training, and this command does not train",
+                                   notes=[f"also given: {', '.join(given[1:])}"] if len(given) > 1 else [],
+                                   hint="add --train to train the network (`archspec train --help`), or leave "
+                                        f"{'them' if len(given) > 1 else 'it'} out"))
+    if args.init is not None and not args.output:
+        raise SpecError(Diagnostic("E202", "--init writes the weights beside the generated file: give it with -o FILE",
+                                   hint="for example -o model.py (the weights go to model.pt); `archspec export "
+                                        "RUN` writes a trained run's files"))
+    if args.onnx or args.init is not None:
+        require_torch("compile")
     check_outputs(args, [args.spec])
+    if args.init is not None:
+        _check_weights_output(args)
     if args.onnx and importlib.util.find_spec("onnx") is None:
-        raise SpecError(Diagnostic("E202", "--onnx needs the `onnx` package: pip install onnx"))
+        raise SpecError(Diagnostic("E209", "--onnx needs the `onnx` package, which is not installed: "
+                                           "pip install 'archspec[onnx]'"))
     if args.class_name is not None and (not args.class_name.isidentifier() or not args.class_name.isascii()):
         raise SpecError(Diagnostic("E202", f"--class-name must be a Python identifier, got {args.class_name!r}"))
     sets, inputs = parse_sets(args.set), parse_inputs(args.input)
-    code = archspec.generate_code(args.spec, params=sets, input=inputs, freeze=args.freeze, class_name=args.class_name)
-    if args.output:
-        write_output("-o", args.output, code)
-        print(f"wrote {args.output}", file=sys.stderr)
-    elif not args.onnx:
-        sys.stdout.write(code)
+    if args.init is not None:
+        from archspec.pytorch.export import compile_with_weights
+
+        for line in compile_with_weights(args.spec, args.init, args.output, params=sets, input=inputs,
+                                         freeze=args.freeze, class_name=args.class_name):
+            print(line, file=sys.stderr)
+    else:
+        code = generate_source(args.spec, params=sets, input=inputs, freeze=args.freeze, class_name=args.class_name)
+        if args.output:
+            write_output("-o", args.output, code)
+            print(f"wrote {args.output}", file=sys.stderr)
+        elif not args.onnx:
+            sys.stdout.write(code)
     if args.onnx:
         from archspec.pytorch.module import export_onnx
 
@@ -749,6 +786,38 @@ def run_compile(args: argparse.Namespace) -> int:
             raise SpecError(Diagnostic("E513", f"cannot write --onnx {args.onnx}: {_write_failure(args.onnx, e)}")) from None
         print(f"wrote {args.onnx}", file=sys.stderr)
     return 0
+
+
+def _check_weights_output(args: argparse.Namespace) -> None:
+    """-o FILE with weights: they go to FILE with the suffix .pt, which must be no input either."""
+    weights = Path(args.output).with_suffix(".pt")
+    if weights == Path(args.output):
+        raise SpecError(Diagnostic("E511", f"-o {args.output}: the weights go beside the Python file, with the "
+                                           "suffix .pt, and would overwrite it", hint="give a name ending in .py"))
+    check_output(weights, f"-o {args.output}: its weights file", _command_inputs(args, [args.spec]))
+
+
+def _compile_train(args: argparse.Namespace) -> int:
+    """`archspec compile SPEC --train [-o FILE]`: train, then write the Python file with the trained weights
+    beside it (FILE with the suffix .pt)."""
+    require_torch("compile", data=True)
+    if args.onnx:
+        raise SpecError(Diagnostic("E202", "--onnx with --train: the ONNX file of a trained network is written by "
+                                           "`archspec export RUN --format onnx`",
+                                   hint="leave --onnx out; after training, export the run folder"))
+    if args.output:
+        check_outputs(args, [args.spec])
+        _check_weights_output(args)
+    from archspec.cli.train import status_of, train_result
+
+    result = train_result(args)
+    status = status_of(result)
+    if status == 0 and args.output and result.out is not None:
+        from archspec.pytorch.export import compile_with_weights
+
+        for line in compile_with_weights(None, result.out / "last.pt", args.output, class_name=args.class_name):
+            print(line, file=sys.stderr)
+    return status
 
 
 @command("check", "compile a spec and compare the PyTorch module with the analysis, layer by layer")
@@ -805,6 +874,36 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from archspec.cli.train import run_evaluate as run
 
     return run(args)
+
+
+@command("export", "write a trained network's files: the standalone .py with its weights, safetensors, ONNX")
+def _export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a run folder of `archspec train` (its best.pt, else "
+                                                           "last.pt) or a checkpoint file")
+    p.add_argument("--format", action="append", default=None, metavar="NAMES",
+                   help="py, safetensors, onnx, comma-separated (default: every one whose package is installed)")
+    p.add_argument("-o", "--out", metavar="DIR", help="the folder to write to (default: export/ beside the checkpoint)")
+    p.add_argument("--spec", type=_spec_path, help="the spec (default: the run folder's copy, or the shipped "
+                                                   "spec the checkpoint names)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a network parameter, over those the checkpoint records (repeatable)")
+    p.add_argument("--input", action="append", default=[], metavar="SHAPE",
+                   help="the input shape (default: the one the checkpoint records)")
+    p.add_argument("--opset", type=int, default=None, metavar="N", help="the ONNX opset (default 17)")
+    p.add_argument("--class-name", metavar="NAME", help="the model class's name in the .py file")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from archspec.pytorch.export import DEFAULT_OPSET, export
+
+    formats = [f.strip() for item in args.format for f in item.split(",") if f.strip()] if args.format else None
+    if args.class_name is not None and (not args.class_name.isidentifier() or not args.class_name.isascii()):
+        raise SpecError(Diagnostic("E202", f"--class-name must be a Python identifier, got {args.class_name!r}"))
+    result = export(args.run, out=args.out, formats=formats, spec=args.spec, params=parse_sets(args.set),
+                    input=parse_inputs(args.input), opset=args.opset or DEFAULT_OPSET, class_name=args.class_name)
+    for line in result.lines:
+        print(line, file=sys.stderr)
+    return 0
 
 
 # -- main -----------------------------------------------------------------------------------------

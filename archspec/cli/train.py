@@ -13,7 +13,7 @@ import argparse
 from typing import Any
 
 from archspec.diagnostics import Diagnostic, SpecError
-from archspec.pytorch.train.config import DEVICES, FITS, LOSSES, OPTIMIZERS, SCHEDULES
+from archspec.pytorch.train.config import DEVICES, FITS, LOADERS, LOSSES, OPTIMIZERS, SCHEDULES
 
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
@@ -34,6 +34,12 @@ _RECIPE: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--label-smoothing",), {"type": float, "metavar": "E", "help": "default 0"}),
     (("--flip",), {"action": argparse.BooleanOptionalAction, "default": None, "help": "random horizontal flips"}),
     (("--crop",), {"type": int, "metavar": "PAD", "help": "random crops after padding each side by PAD pixels"}),
+    (("--resized-crop",), {"type": float, "metavar": "R", "help": "random resized crops of area fraction R..1, "
+                                                                "e.g. 0.08 (streaming)"}),
+    (("--scale-jitter",), {"type": float, "metavar": "J", "help": "scale jittering: images scaled by 1..1+J over "
+                                                                "the input, random crops (streaming)"}),
+    (("--color-jitter",), {"type": float, "metavar": "C", "help": "brightness, contrast, saturation by 1±C "
+                                                                "(streaming)"}),
     (("--aux-weight",), {"action": "append", "metavar": "OUTPUT=W", "dest": "aux_weight",
                          "help": "the loss weight of an output, e.g. --aux-weight aux1=0.3 (repeatable)"}),
     (("--grad-clip",), {"type": float, "metavar": "NORM", "help": "clip the gradients' norm (default: off)"}),
@@ -46,6 +52,10 @@ _DATA: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                                                              "samples (or a fraction < 1; default 0.2)"}),
     (("--limit",), {"type": int, "metavar": "N", "help": "train on the first N samples only"}),
     (("--fit",), {"choices": FITS, "help": "samples of another size: resize (default) or pad/crop at the centre"}),
+    (("--loader",), {"choices": LOADERS, "help": "auto (default): in memory when the data fit, else streamed "
+                                                "from the files by worker processes; or force either"}),
+    (("--workers",), {"type": int, "metavar": "N", "help": "the streaming loader's processes (default: the cores, "
+                                                          "at most 8; 0 reads in the training process)"}),
 ]
 _RUN: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--device",), {"choices": DEVICES, "help": "auto (default): CUDA, else MPS, else the CPU"}),
@@ -54,6 +64,8 @@ _RUN: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--compile",), {"action": "store_const", "const": True, "dest": "compile", "help": "torch.compile the model"}),
     (("--threads",), {"type": int, "metavar": "N", "help": "CPU threads (default: all cores of this process)"}),
     (("--eval-every",), {"type": int, "metavar": "N", "help": "test every N epochs (default 1)"}),
+    (("--tensorboard",), {"action": "store_const", "const": True, "dest": "tensorboard",
+                          "help": "also write TensorBoard logs to RUN/tensorboard (needs the tensorboard package)"}),
 ]
 
 
@@ -89,6 +101,23 @@ def train_options(p: argparse.ArgumentParser, *, flag: bool = False) -> None:
     _add(r, extra, taken)
 
 
+_RUN_FOLDER = [(("--config",), "config"), (("--out",), "out"), (("--progress",), "progress")]
+
+
+def given_training_options(args: argparse.Namespace) -> list[str]:
+    """The training options given on the command line (flags as written in --help), for `archspec compile`
+    without --train, which refuses them rather than ignore them."""
+    given = []
+    table = [(flags, kw.get("dest") or flags[0].lstrip("-").replace("-", "_")) for flags, kw in _RECIPE + _DATA + _RUN]
+    for flags, dest in table + _RUN_FOLDER:
+        value = getattr(args, dest, None)
+        if value is not None:  # every one defaults to None (--no-flip is False)
+            given.append(flags[0].replace("--", "--no-", 1) if value is False else flags[0])
+    if getattr(args, "resume", False):
+        given.append("--resume")
+    return given
+
+
 def evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint of `archspec train` (last.pt, best.pt)")
     taken = set(p._option_string_actions)
@@ -113,19 +142,27 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def run_train(args: argparse.Namespace) -> int:
+def train_result(args: argparse.Namespace) -> Any:
+    """Train as the options say; the `Result` of archspec.train.train."""
     from archspec.files import parse_inputs
     from archspec.lang.sets import parse_sets
     from archspec.pytorch.train.run import train
 
-    result = train(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), freeze=args.freeze,
-                   config=args.config, out=args.out, resume=args.resume, init=args.init, progress=args.progress,
-                   **overrides(args))
+    return train(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), freeze=args.freeze,
+                 config=args.config, out=args.out, resume=args.resume, init=args.init, progress=args.progress,
+                 **overrides(args))
+
+
+def status_of(result: Any) -> int:
     if result.status == "diverged":
         return EXIT_DIVERGED
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    return status_of(train_result(args))
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -135,5 +172,5 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     evaluate(args.spec, args.checkpoint, params=parse_sets(args.set), input=parse_inputs(args.input),
              data=args.data, holdout=args.holdout, limit=args.limit, fit=args.fit, device=args.device,
-             threads=args.threads)
+             threads=args.threads, loader=args.loader, workers=args.workers)
     return 0

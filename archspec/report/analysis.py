@@ -103,8 +103,16 @@ class Analysis:
         self.convention = convention
         self.error = error  # set when the analysis stopped at a mistake: rows cover what was built
         self.name: str = ir.name
+        self.training: Any = None  # a report.training.TrainingMemory, after `with_training`
         with no_gc():
             self.totals = self._totals()
+
+    def with_training(self, optimizer: str = "adam") -> Analysis:
+        """Add what a training step holds (report/training.py) to the summary and the JSON; returns self."""
+        from archspec.report.training import training_memory
+
+        self.training = training_memory(self, optimizer)
+        return self
 
     @cached_property
     def rows(self) -> list[Row]:
@@ -312,6 +320,8 @@ class Analysis:
             "layers": [r.to_dict() for r in self.rows],
             "blocks": [{"name": s.id, "kind": s.kind, "label": s.label} for s in self.scopes.values()],
         }
+        if self.training is not None:
+            d["training_memory"] = self.training.to_dict()
         if self.error is not None:
             d["error"] = self.error.diagnostic.to_dict()
         return d
@@ -356,6 +366,8 @@ class Analysis:
             lines[at:at] = [(label, f"{m[key] / 1e6:0.2f}  (torchinfo)") for label, key in (
                 ("Input size (MB)", "input_bytes"), ("Forward/backward pass size (MB)", "forward_backward_bytes"),
                 ("Params size (MB)", "params_bytes"), ("Estimated Total Size (MB)", "total_bytes"))]
+        if self.training is not None:
+            lines += self.training.lines()
         if t.receptive_field:
             lines.append(("Receptive field", "×".join(map(str, t.receptive_field)) + "  (stride " +
                           "×".join(f"{s:g}" for s in t.effective_stride or []) + ")"))

@@ -212,9 +212,9 @@ TORCH_LINE = ("needs PyTorch, which is not installed; install it with "
 
 def test_every_torch_command_without_torch_is_one_diagnostic(tmp_path):
     """As after `pip install -e .` (the README's first command): torch cannot be imported at all."""
-    commands = [["compile", "lenet5"], ["compile", "lenet5", "-o", "m.py"], ["check", "lenet5"],
-                ["train", "lenet5", "--epochs", "1"], ["evaluate", "lenet5", "last.pt"],
-                ["compile", "lenet5", "--train"], ["compile", "lenet5", "--onnx", "m.onnx"]]
+    commands = [["check", "lenet5"], ["train", "lenet5", "--epochs", "1"], ["evaluate", "lenet5", "last.pt"],
+                ["compile", "lenet5", "--train"], ["compile", "lenet5", "--onnx", "m.onnx"],
+                ["compile", "lenet5", "--init", "last.pt", "-o", "m.py"], ["export", "runs/lenet5"]]
     code = textwrap.dedent("""
         import contextlib, io, json, sys
         sys.modules["torch"] = None  # `import torch` raises ModuleNotFoundError, as when it is not installed
@@ -234,6 +234,39 @@ def test_every_torch_command_without_torch_is_one_diagnostic(tmp_path):
         assert status == 2, (argv, err)
         assert err == f"error[E209]: `archspec {argv[0]}` {TORCH_LINE}\n", argv
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_without_numpy_is_one_diagnostic(tmp_path):
+    code = textwrap.dedent("""
+        import contextlib, io, json, sys
+        sys.modules["numpy"] = None
+        from archspec.cli import main
+        results = []
+        for argv in (["train", "lenet5"], ["compile", "lenet5", "--train"], ["evaluate", "lenet5", "x.pt"]):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                results.append([main(["--no-color", *argv]), err.getvalue()])
+        print(json.dumps(results))
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for (status, err), command in zip(json.loads(p.stdout), ("train", "compile", "evaluate")):
+        assert status == 2 and err == (f"error[E209]: `archspec {command}` needs numpy to read data, which is not "
+                                       "installed; install it with `pip install 'archspec[train]'` (torch is there)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_the_python_file_needs_no_torch(tmp_path):
+    """`compile -o` only writes text: without torch it writes the same bytes as with it."""
+    code = ("import sys; sys.modules['torch'] = None; from archspec.cli import main; "
+            "sys.exit(main(['compile', 'resnet', '--set', 'depth=18', '-o', 'r.py']) "
+            "or main(['compile', 'googlenet', '-o', 'g.py']))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    import archspec
+
+    assert (tmp_path / "r.py").read_text() == archspec.generate_code("resnet", depth=18)
+    assert (tmp_path / "g.py").read_text() == archspec.generate_code("googlenet")
 
 
 def test_analysis_and_rendering_need_no_torch(tmp_path):

@@ -387,8 +387,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (["analyze", "net.arch", "-o", "lib/blocks.arch"], "blocks.arch, a file the spec net.arch uses"),
     (["compile", "net.arch", "-o", "lib/blocks.arch"], "blocks.arch, a file the spec net.arch uses"),
     (["compile", "net.arch", "--init", "w.pt", "-o", "w.pt"], "the checkpoint of --init"),
-    (["compile", "net.arch", "--data", "npz:d.npz", "-o", "d.npz"], "the data (--data)"),
-    (["compile", "net.arch", "--config", "c.json", "-o", "c.json"], "the settings file (--config)"),
+    (["compile", "net.arch", "--train", "--data", "npz:d.npz", "-o", "d.npz"], "the data (--data)"),
+    (["compile", "net.arch", "--train", "--config", "c.json", "-o", "c.json"], "the settings file (--config)"),
 ])
 def test_an_output_onto_an_input_is_refused(project: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                                             what: str) -> None:

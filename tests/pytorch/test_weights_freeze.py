@@ -163,7 +163,7 @@ def test_compile_command_without_onnx(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["compile", "lenet5", "--onnx", str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "error[E202]: --onnx needs the `onnx` package: pip install onnx"
+    assert err.strip() == "error[E209]: --onnx needs the `onnx` package, which is not installed: pip install 'archspec[onnx]'"
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from archspec.pytorch.train.config import TrainConfig
 from archspec.pytorch.train.device import Runtime
 from archspec.pytorch.train.formats import Split
 
@@ -57,6 +58,17 @@ class DeviceData:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def epoch(self, epoch: int, cfg: TrainConfig) -> tuple[Iterator[tuple[torch.Tensor, torch.Tensor]], int]:
+        """The batches of a training epoch (this process's share, augmented) and their count."""
+        batches, g = train_order(len(self), cfg.batch_size, cfg.seed, epoch, self.rt.rank, self.rt.world)
+        augment = Augment(g, cfg.flip, cfg.crop) if cfg.flip or cfg.crop else None
+        return (self.batch(idx, augment) for idx in batches), len(batches)
+
+    def eval_batches(self, batch: int, rank: int = 0, world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's share of the split in order (every sample once over the processes)."""
+        for idx in eval_order(len(self), batch, rank, world):
+            yield self.batch(idx)
 
     def batch(self, idx: torch.Tensor, augment: Augment | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Samples `idx`, normalised, augmented, on the device (channels last for 2D images on CUDA)."""

@@ -28,6 +28,7 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 LOSSES = ("auto", "ce", "bce")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 FITS = ("resize", "pad")
+LOADERS = ("auto", "memory", "stream")  # as archspec.pytorch.train.stream.LOADERS (that module imports torch)
 DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3}
 
 
@@ -50,6 +51,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     flip: bool = False  # random horizontal flips
     crop: int = 0  # random crops after zero-padding each side by this many pixels
+    resized_crop: float = 0.0  # random resized crops of area fraction [R, 1] (0: off; streaming, stream.py)
+    scale_jitter: float = 0.0  # scale jittering: the image covers the input by [1, 1 + J], random crop (streaming)
+    color_jitter: float = 0.0  # brightness, contrast, saturation by [1 - C, 1 + C] (streaming)
     aux_weights: dict[str, float] = field(default_factory=dict)  # output name -> loss weight (else the spec's)
     grad_clip: float = 0.0  # clip the gradients' global norm to this (0: off)
     seed: int = 0
@@ -58,11 +62,14 @@ class TrainConfig:
     holdout: float | None = None  # a single-split dataset: the last N samples (or a fraction < 1) for testing
     limit: int = 0  # use only the first N training samples (0: all)
     fit: str = "resize"  # images of another size: resize them, or pad/crop them at the centre
+    loader: str = "auto"  # in memory, streaming through worker processes, or auto (stream.py)
+    workers: int | None = None  # the streaming loader's worker processes (default: the cores, at most 8)
     device: str = "auto"
     amp: bool | None = None  # mixed precision: on for CUDA unless turned off
     compile: bool = False  # torch.compile
     threads: int = 0  # CPU threads (0: every core available to this process)
     eval_every: int = 1  # evaluate on the test split every N epochs (and always after the last)
+    tensorboard: bool = False  # also write RUN/tensorboard/ (tboard.py)
 
     def resolved_lr(self) -> float:
         return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
@@ -83,9 +90,11 @@ class TrainConfig:
         return {**asdict(self), "data": absolute_data(self.data)}
 
 
-RUN_KEYS = frozenset({"data", "holdout", "limit", "fit", "device", "amp", "compile", "threads", "eval_every"})
+RUN_KEYS = frozenset({"data", "holdout", "limit", "fit", "device", "amp", "compile", "threads", "eval_every",
+                      "loader", "workers", "tensorboard"})
 KEYS = {f.name: f for f in fields(TrainConfig)}
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "device": DEVICES, "fit": FITS}
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "device": DEVICES, "fit": FITS,
+            "loader": LOADERS}
 
 
 def _bad(message: str, origin: str, hint: str | None = None) -> SpecError:
@@ -171,6 +180,11 @@ def check(cfg: TrainConfig) -> None:
         raise _bad("`holdout` is a count of samples (or a fraction below 1) above 0", "settings")
     if cfg.eval_every < 1:
         raise _bad("`eval_every` must be at least 1", "settings")
+    if cfg.resized_crop > 1:
+        raise _bad(f"`resized_crop` is the smallest area fraction of a crop, at most 1, got {cfg.resized_crop}",
+                   "settings", "for example 0.08 (the Inception and ResNet recipes) or 0.35")
+    if cfg.color_jitter > 1:
+        raise _bad(f"`color_jitter` is at most 1, got {cfg.color_jitter}", "settings", "for example 0.4")
 
 
 def spec_settings(params: dict[str, Any]) -> dict[str, Any]:

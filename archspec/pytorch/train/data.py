@@ -43,6 +43,12 @@ class Dataset:
     scale: float = 1 / 255  # multiply the stored values by this, then normalise with mean and std
     mean: list[float] = field(default_factory=list)  # per channel, after scaling (one value for flat inputs)
     std: list[float] = field(default_factory=list)
+    loader: str = "memory"  # or "stream" (stream.py): the splits are then FileSplits of image files, or arrays
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        shape = getattr(self.train, "shape", None)
+        return tuple(shape) if shape is not None else tuple(self.train.x.shape[1:])
 
     @property
     def segmentation(self) -> bool:
@@ -50,7 +56,7 @@ class Dataset:
 
     def describe(self) -> str:
         return f"{self.name}: {len(self.train):,} training and {len(self.test):,} test samples, " \
-               f"{len(self.classes)} classes, samples {'×'.join(map(str, self.train.x.shape[1:]))}"
+               f"{len(self.classes)} classes, samples {'×'.join(map(str, self.sample_shape))}"
 
 
 def parse_source(text: str) -> tuple[str, str]:
@@ -69,9 +75,13 @@ def parse_source(text: str) -> tuple[str, str]:
 
 
 def load(text: str, input_shape: tuple[int, ...], *, classes: int, segmentation: bool = False,
-         holdout: float | None = None, limit: int = 0, fit: str = "resize", seed: int = 0) -> Dataset:
+         holdout: float | None = None, limit: int = 0, fit: str = "resize", seed: int = 0,
+         loader: str = "auto", per_image: bool = False) -> Dataset:
     """The dataset `text` names, fitted to `input_shape`. `classes` and `segmentation` describe the
-    network's main output (the synthetic data is made to match them)."""
+    network's main output (the synthetic data is made to match them). `loader`: "memory", "stream" or
+    "auto" (stream.choose; `per_image`: the recipe augments decoded images, which streaming does)."""
+    from archspec.pytorch.train import stream
+
     kind, path = parse_source(text)
     notes: list[str] = []
     if kind == "synthetic":
@@ -81,7 +91,16 @@ def load(text: str, input_shape: tuple[int, ...], *, classes: int, segmentation:
     elif kind == "cifar10":
         raw = formats.read_cifar10(Path(path))
     elif kind == "folder":
-        raw = formats.read_folder(Path(path), input_shape)
+        train_files, test_files, names = formats.list_folder(Path(path), input_shape)
+        count = len(train_files) + len(test_files or [])
+        chosen, why = stream.choose(loader, count * int(np.prod(input_shape)), per_image, True)
+        if chosen == "stream":
+            return _streamed_folder(text, input_shape, train_files, test_files, names, holdout, limit, fit, why)
+        validate.check_images(Path(path), count, input_shape)
+        image = formats.pil()
+        raw = formats.Raw(formats._read_images(image, train_files, input_shape),
+                          formats._read_images(image, test_files, input_shape) if test_files is not None else None,
+                          names)
     else:
         raw = formats.read_npz(Path(path))
     notes += raw.notes
@@ -106,10 +125,55 @@ def load(text: str, input_shape: tuple[int, ...], *, classes: int, segmentation:
     y_train, y_test = train.y, test.y
     if y_train.ndim > 1:
         y_train, y_test = fit_masks(y_train, input_shape), fit_masks(y_test, input_shape)
+    if kind == "folder":
+        chosen, why = "memory", stream.choose(loader, x_train.nbytes + x_test.nbytes, per_image, True)[1]
+    else:
+        chosen, why = stream.choose(loader, x_train.nbytes + x_test.nbytes, per_image, False)
+    if chosen == "stream" and y_train.ndim > 1:
+        raise SpecError(Diagnostic("E202", "the streaming loader takes class labels; per-position labels "
+                                           "(segmentation) are trained in memory",
+                                   hint="--loader memory, without resized_crop, scale_jitter and color_jitter"))
+    if chosen == "stream" and x_train.dtype != np.uint8:
+        raise SpecError(Diagnostic("E202", "the streaming loader reads images of bytes (0-255); these samples "
+                                           f"are {x_train.dtype}", hint="--loader memory"))
     ds = Dataset(text if kind != "synthetic" else f"synthetic glyphs (seed {seed})",
-                 Split(x_train, y_train), Split(x_test, y_test), raw.classes, notes)
+                 Split(x_train, y_train), Split(x_test, y_test), raw.classes, [*notes, f"data: {why}"])
+    ds.loader = chosen
     ds.scale = 1 / 255 if x_train.dtype == np.uint8 else 1.0
     ds.mean, ds.std = channel_stats(x_train, ds.scale)
+    return ds
+
+
+def _streamed_folder(text: str, shape: tuple[int, ...], train_files: list[tuple[Path, int]],
+                     test_files: list[tuple[Path, int]] | None, classes: list[str], holdout: float | None,
+                     limit: int, fit: str, why: str) -> Dataset:
+    """A folder of images read batch by batch (stream.py): the files, their labels, and the normalisation
+    from a sample of the training images."""
+    from archspec.pytorch.train.stream import FileSplit
+
+    if fit != "resize":
+        raise SpecError(Diagnostic("E202", "the streaming loader resizes images to the input (--fit pad is not "
+                                           "streamed)", hint="--fit resize, or --loader memory"))
+
+    def split(files: list[tuple[Path, int]]) -> FileSplit:
+        return FileSplit([p for p, _ in files], np.asarray([label for _, label in files], dtype=np.int64), shape)
+
+    notes: list[str] = []
+    train = split(train_files)
+    if test_files is None:
+        train, test, note = split_holdout(train, holdout)
+        notes.append(note)
+    else:
+        test = split(test_files)
+        if holdout is not None:
+            notes.append(f"the data has its own test split: --holdout {holdout:g} is not used")
+    if limit and limit < len(train):
+        train = train.take(slice(0, limit))
+        notes.append(f"training on the first {limit:,} samples (--limit)")
+    mean, std, k = folder_stats(train, shape)
+    notes.append(f"data: {why}; normalised with the statistics of {k:,} of the {len(train):,} training images")
+    ds = Dataset(text, train, test, classes, notes)  # type: ignore[arg-type]
+    ds.loader, ds.scale, ds.mean, ds.std = "stream", 1 / 255, mean, std
     return ds
 
 
@@ -139,8 +203,9 @@ def _synthetic(arg: str, shape: tuple[int, ...], classes: int, segmentation: boo
     return formats.Raw(Split(x[:n], y[:n]), Split(x[n:], y[n:]), names)
 
 
-def split_holdout(data: Split, holdout: float | None) -> tuple[Split, Split, str]:
-    """The last `holdout` samples (a count, or a fraction below 1) held out for testing."""
+def split_holdout(data: Any, holdout: float | None) -> tuple[Any, Any, str]:
+    """The last `holdout` samples (a count, or a fraction below 1) held out for testing (of a Split, or of
+    a stream.FileSplit)."""
     h = DEFAULT_HOLDOUT if holdout is None else holdout
     k = round(h * len(data)) if h < 1 else int(h)
     if not 0 < k < len(data):
@@ -270,3 +335,16 @@ def info(ds: Dataset) -> dict[str, Any]:
     """What a checkpoint keeps about its data, to normalise new samples the same way."""
     return {"name": ds.name, "classes": list(ds.classes), "scale": ds.scale, "mean": list(ds.mean),
             "std": list(ds.std), "train": len(ds.train), "test": len(ds.test)}
+
+
+def folder_stats(split: Any, shape: tuple[int, ...]) -> tuple[list[float], list[float], int]:
+    """Mean and standard deviation per channel (after scaling by 1/255) of up to STATS_SAMPLES training
+    images, evenly spaced; and how many were read."""
+    from archspec.pytorch.train.stream import STATS_SAMPLES, Recipe, Samples
+
+    n = len(split)
+    idx = sorted({int(i) for i in np.linspace(0, n - 1, min(n, STATS_SAMPLES))})
+    samples = Samples(split, shape, Recipe())
+    xs = np.stack([samples._sample(i, None) for i in idx])
+    mean, std = channel_stats(xs, 1 / 255)
+    return mean, std, len(idx)

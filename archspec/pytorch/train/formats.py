@@ -276,23 +276,29 @@ def _class_folders(folder: Path) -> list[Path]:
 def read_folder(folder: Path, shape: Sequence[int]) -> Raw:
     """Images in one sub-folder per class, converted to the channels of `shape` (C, H, W) and resized to
     its size; `train/` and `test/` (or `val/`) sub-folders, each of class folders, give two splits."""
+    train_files, test_files, classes = list_folder(folder, shape)
+    validate.check_images(folder, len(train_files) + len(test_files or []), shape)
+    image = pil()
+    return Raw(_read_images(image, train_files, shape),
+               _read_images(image, test_files, shape) if test_files is not None else None, classes)
+
+
+def list_folder(folder: Path, shape: Sequence[int]) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]] | None,
+                                                             list[str]]:
+    """The image files of a folder (as `read_folder` takes it) with their labels, without opening them:
+    the training files, the test files (None without train/ and test/ folders) and the class names."""
     folder = _folder(folder, "image folder", "folder:data/pets")
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise SpecError(Diagnostic("E300", f"a folder of images trains a network whose input is 1×H×W or 3×H×W, "
                                            f"not {'×'.join(map(str, shape))}"))
-    image = pil()
+    pil()
     subs = {p.name.lower(): p for p in _class_folders(folder)}
     test_dir = subs.get("test") or subs.get("val") or subs.get("validation")
     if "train" in subs and test_dir is not None:
         classes = [p.name for p in _class_folders(subs["train"])]
-        train_files = _image_files(subs["train"], classes)
-        test_files = _image_files(test_dir, classes)
-        validate.check_images(folder, len(train_files) + len(test_files), shape)
-        return Raw(_read_images(image, train_files, shape), _read_images(image, test_files, shape), classes)
+        return _image_files(subs["train"], classes), _image_files(test_dir, classes), classes
     classes = [p.name for p in _class_folders(folder)]
-    files = _image_files(folder, classes)
-    validate.check_images(folder, len(files), shape)
-    return Raw(_read_images(image, files, shape), None, classes)
+    return _image_files(folder, classes), None, classes
 
 
 def _image_files(folder: Path, classes: list[str]) -> list[tuple[Path, int]]:

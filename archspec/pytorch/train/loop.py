@@ -18,11 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspec.pytorch.train.batches import Augment, DeviceData, eval_order, mix, train_order
+from archspec.pytorch.train.batches import DeviceData, mix, train_order
 from archspec.pytorch.train.config import TrainConfig
 from archspec.pytorch.train.device import Runtime, all_sum
 from archspec.pytorch.train.heads import Head, crop_target, head_loss, outputs_of, predict, total_loss
 from archspec.pytorch.train.report import CONFUSION_MAX
+from archspec.pytorch.train.stream import StreamData
 
 EVAL_BATCH = 2  # evaluation batches: this many training batches (no gradients: less memory per sample)
 READS_PER_EPOCH = 20  # how often an epoch reads its running loss (progress, divergence check) ...
@@ -49,8 +50,8 @@ class Fit:
     scheduler: Any  # torch.optim.lr_scheduler.LRScheduler or None
     rt: Runtime
     cfg: TrainConfig
-    train: DeviceData
-    test: DeviceData
+    train: DeviceData | StreamData
+    test: DeviceData | StreamData
     classes: int
     frozen_norms: list[nn.Module] = field(default_factory=list)
 
@@ -102,8 +103,7 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
     f.model.train()
     for m in f.frozen_norms:
         m.eval()
-    batches, g = train_order(len(f.train), cfg.batch_size, cfg.seed, epoch, rt.rank, rt.world)
-    augment = Augment(g, cfg.flip, cfg.crop) if cfg.flip or cfg.crop else None
+    batches, steps = f.train.epoch(epoch, cfg)
     torch.manual_seed(mix(cfg.seed, epoch, rt.rank, 2))  # dropout and the like: the same after a resume
     main = f.heads[0]
     dev = rt.device
@@ -112,12 +112,11 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
     sizes: list[int] = []
     positions = 0
     total = [0.0, 0.0, 0.0, 0.0]  # loss · samples, correct, samples, positions: over every process
-    every = max(READ_EVERY_MIN, len(batches) // READS_PER_EPOCH)
+    every = max(READ_EVERY_MIN, steps // READS_PER_EPOCH)
     opt, scaler = f.optimizer, rt.scaler
     start = time.perf_counter()
     loss_mean, acc = 0.0, None
-    for step, idx in enumerate(batches, 1):
-        x, y = f.train.batch(idx, augment)
+    for step, (x, y) in enumerate(batches, 1):
         with rt.autocast():
             outs = outputs_of(f.heads, f.model(x))
             loss = total_loss(f.heads, outs, y, cfg.label_smoothing)
@@ -140,9 +139,9 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
             target = crop_target(y, main.shape) if main.spatial else y
             losses.append(loss.detach())
             hits.append((predict(main, outs[0].detach()) == target).sum())
-            sizes.append(len(idx))
+            sizes.append(len(y))
             positions += target.numel()
-        if step % every == 0 or step == len(batches):
+        if step % every == 0 or step == steps:
             weights = torch.tensor(sizes, dtype=torch.float64, device=dev)
             local = torch.stack([(torch.stack(losses).double() * weights).sum(), torch.stack(hits).sum().double(),
                                  weights.sum(), torch.tensor(float(positions), dtype=torch.float64, device=dev)])
@@ -159,7 +158,7 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
 
 
 @torch.no_grad()
-def evaluate(f: Fit, data: DeviceData, confusion: bool = False) -> dict[str, Any]:
+def evaluate(f: Fit, data: DeviceData | StreamData, confusion: bool = False) -> dict[str, Any]:
     """Loss and accuracy of the main output on `data`, shared between the processes; with `confusion`,
     the confusion matrix (rows: true class, columns: predicted), None above CONFUSION_MAX classes."""
     rt, main = f.rt, f.heads[0]
@@ -169,16 +168,15 @@ def evaluate(f: Fit, data: DeviceData, confusion: bool = False) -> dict[str, Any
     sums = torch.zeros(4, device=rt.device, dtype=torch.float64)
     matrix = torch.zeros(k * k if confusion else 1, device=rt.device, dtype=torch.int64)
     batch = max(1, EVAL_BATCH * f.cfg.batch_size // rt.world)
-    for idx in eval_order(len(data), batch, rt.rank, rt.world):
-        x, y = data.batch(idx)
+    for x, y in data.eval_batches(batch, rt.rank, rt.world):
         with rt.autocast():
             out = outputs_of(f.heads[:1], f.eval_model(x))[0]
             loss = head_loss(main, out, y)
         target = crop_target(y, main.shape) if main.spatial else y
         pred = predict(main, out)
-        sums[0] += loss.double() * len(idx)
+        sums[0] += loss.double() * len(y)
         sums[1] += (pred == target).sum()
-        sums[2] += len(idx)
+        sums[2] += len(y)
         sums[3] += target.numel()
         if confusion:
             matrix += torch.bincount((target.reshape(-1) * k + pred.reshape(-1)).clamp(0, k * k - 1), minlength=k * k)

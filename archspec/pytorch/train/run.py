@@ -30,11 +30,11 @@ from archspec.diagnostics import Diagnostic, SpecError
 from archspec.ir import Graph
 from archspec.pipeline import run_passes
 from archspec.pytorch.train import checkpoint, data, heads, loop, outdir, report
-from archspec.pytorch.train.batches import DeviceData
 from archspec.pytorch.train.config import TrainConfig, absolute_data, build_config
 from archspec.pytorch.train.device import Runtime, setup, teardown
+from archspec.pytorch.train.stream import make_data, recipe_of
 
-RUNTIME_KEYS = frozenset({"device", "amp", "compile", "threads"})  # may change when resuming
+RUNTIME_KEYS = frozenset({"device", "amp", "compile", "threads", "workers", "tensorboard"})  # may change when resuming
 
 
 @dataclass
@@ -100,7 +100,8 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
     seg = len(out_shape) > 1
     try:
         ds = data.load(cfg.data, input_shape, classes=out_shape[0], segmentation=seg, holdout=cfg.holdout,
-                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed)
+                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed, loader=cfg.loader,
+                       per_image=recipe_of(cfg).per_image)
     except SpecError as e:
         if data_origin is not None:
             d = e.diagnostic
@@ -227,6 +228,10 @@ def train(spec: Any, *, params: dict[str, Any] | None = None, input: Any = None,
         if out is not None:
             out_path = outdir.choose(str(out), s.name, resume=False)  # refuses a folder that holds a run
             notes += _cleaned(out_path)
+    if cfg.tensorboard:
+        from archspec.pytorch.train import tboard
+
+        tboard.require()  # before anything is written
     rt = setup(cfg.device, cfg.amp, cfg.threads)
     console = console or report.make_console()
     if not rt.main:
@@ -285,8 +290,11 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     frozen = sum(q.numel() for q in model.parameters() if not q.requires_grad)
     if frozen:
         p.notes.append(f"{frozen:,} frozen parameters are not trained")
-    train_data = DeviceData(p.ds.train, rt, p.ds.scale, p.ds.mean, p.ds.std)
-    test_data = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std)
+    train_data = make_data(p.ds, p.ds.train, rt, cfg, p.input_shape, train=True)
+    test_data = make_data(p.ds, p.ds.test, rt, cfg, p.input_shape, train=False)
+    if p.ds.loader == "stream":
+        p.notes.append(f"streaming with {train_data.workers} worker process{'es' if train_data.workers != 1 else ''}"
+                       + (" (--workers N)" if cfg.workers is None else ""))
     steps = loop.steps_per_epoch(len(train_data), cfg.batch_size, rt.world)
     optimizer = loop.make_optimizer(trainable, cfg, rt.device)
     scheduler = loop.make_scheduler(optimizer, cfg, steps)
@@ -338,6 +346,14 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
         eval_model = torch.compile(model)  # type: ignore[assignment]
     f = loop.Fit(train_model, core, eval_model, p.heads, optimizer, scheduler, rt, cfg, train_data, test_data,
                  classes=len(p.ds.classes), frozen_norms=loop.frozen_norms(model))
+    board = None
+    if cfg.tensorboard and rt.main:
+        from archspec.pytorch.train import tboard
+
+        board = tboard.Board(out, start_epoch)
+        note = board.graph(core, torch.zeros(1, *p.input_shape, device=rt.device))
+        if note:
+            p.notes.append(note)
     _intro(console, s.name, cfg, p, rt, out, trainable)
     meta = {"started": started, "settings": cfg.to_record(), "params": p.params, "input": list(p.input_shape),
             "data": data.info(p.ds), "spec_name": s.name, "spec_sha256": _sha(text)}
@@ -352,7 +368,7 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
                 row.update(loop.train_epoch(f, epoch, bar.update))
                 row["lr"] = optimizer.param_groups[0]["lr"]
                 if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
-                    ev = loop.evaluate(f, test_data)
+                    ev = loop.evaluate(f, test_data, confusion=cfg.tensorboard)
                     row["test_loss"], row["test_acc"] = ev["loss"], ev["acc"]
                 row["epoch_s"] = row["train_s"]
                 row["elapsed_s"] = time.perf_counter() - t0
@@ -369,10 +385,14 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
                             "E202", f"cannot write the checkpoint of epoch {epoch + 1} to {out}: {e.strerror or e}",
                             hint=f"the last complete checkpoint is {out / outdir.LAST} (if any): free some space, "
                                  f"then continue with --resume --out {out}")) from None
+                if board is not None:
+                    board.epoch(row, ev["confusion"] if "test_acc" in row else None)
                 bar.end_epoch(row)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, row)
     except loop.Diverged as e:
+        if board is not None:
+            board.close()
         result.status = "diverged"
         good = (f"{out / outdir.LAST} (epoch {result.epochs})" if result.epochs else "none: no epoch finished")
         result.message = (f"{e}; training stopped. The last good checkpoint is {good}. Try a lower learning "
@@ -380,11 +400,15 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
         console.print(f"[bold red]diverged:[/] {result.message}", soft_wrap=True)
         return result
     except KeyboardInterrupt:
+        if board is not None:
+            board.close()
         result.status = "interrupted"
         result.message = (f"interrupted after epoch {result.epochs} of {cfg.epochs}; continue with --resume "
                           f"--out {out}")
         console.print(f"[yellow]{result.message}[/]", soft_wrap=True)
         return result
+    if board is not None:
+        board.close()
     _finish(console, f, result, best, out, s.name, p)
     return result
 

@@ -11,15 +11,15 @@ import torch
 from rich.console import Console
 
 from archspec.pytorch.train import checkpoint, loop
-from archspec.pytorch.train.batches import DeviceData
 from archspec.pytorch.train.config import apply
 from archspec.pytorch.train.device import setup, teardown
+from archspec.pytorch.train.stream import make_data
 
 
 def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None = None, input: Any = None,
              data: str | None = None, holdout: float | None = None, limit: int | None = None,
              fit: str | None = None, device: str | None = None, threads: int | None = None,
-             console: Console | None = None) -> dict[str, Any]:
+             loader: str | None = None, workers: int | None = None, console: Console | None = None) -> dict[str, Any]:
     """Score a checkpoint; returns {"loss", "acc", "samples", "confusion", "classes"}."""
     from archspec.pipeline import load
     from archspec.pytorch.train.report import class_names, confusion_table, make_console, no_confusion
@@ -29,7 +29,8 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
     ckpt = checkpoint.load(ckpt_path, "evaluate")
     s = load(spec)
     cfg = checkpoint.config_of(ckpt)
-    given = {"data": data, "holdout": holdout, "limit": limit, "fit": fit, "device": device, "threads": threads}
+    given = {"data": data, "holdout": holdout, "limit": limit, "fit": fit, "device": device, "threads": threads,
+             "loader": loader, "workers": workers}
     apply(cfg, {k: v for k, v in given.items() if v is not None}, "command line", {})
     if data is not None and holdout is None:
         cfg = replace(cfg, holdout=None)
@@ -43,7 +44,7 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
         checkpoint.check_model(ckpt_path, ckpt["model"], p.model, "evaluate")
         p.model.load_state_dict(ckpt["model"])
         p.model.to(rt.device)
-        test = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std)
+        test = make_data(p.ds, p.ds.test, rt, cfg, p.input_shape, train=False)
         f = loop.Fit(p.model, p.model, p.model, p.heads, torch.optim.SGD([torch.zeros(1, requires_grad=True)]),
                      None, rt, cfg, test, test, classes=len(p.ds.classes))
         ev = loop.evaluate(f, test, confusion=True)

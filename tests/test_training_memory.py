@@ -1,0 +1,83 @@
+"""`archspec analyze --training` (issue 15): the memory of a training step, checked against PyTorch on
+the CPU: the activations against the tensors autograd's saved-tensor hooks receive during the forward pass
+of the compiled module (each storage once, weights left out), and the weights, gradients and optimizer
+state against the tensors PyTorch itself holds after a step."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import archspec
+from archspec.cli import main
+from archspec.report.training import training_memory
+
+
+def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in own:
+            seen[ptr] = max(seen.get(ptr, 0), t.untyped_storage().nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize(("spec", "params", "shape", "tolerance"), [
+    ("lenet5", {}, None, 0.01),
+    ("resnet", {"depth": 18}, "3x64x64", 0.01),
+    ("vgg16", {}, "3x32x32", 0.03),
+    pytest.param("densenet", {}, "3x64x64", 0.01, marks=pytest.mark.slow),
+    ("mobilenet_v1", {}, "3x64x64", 0.15),
+])
+def test_activations_kept_for_backward_match_autograd(spec, params, shape, tolerance):
+    batch = 4
+    a = archspec.analyze(spec, input=shape, batch=batch, **params)
+    model = archspec.compile(spec, input=shape, **params).train()
+    torch.manual_seed(0)
+    x = torch.randn(batch, *a.ir[a.ir.inputs[0]].meta.shape)
+    measured = saved_bytes(model, x)
+    estimate = training_memory(a).activations
+    assert estimate == pytest.approx(measured, rel=tolerance), (estimate, measured)
+
+
+@pytest.mark.parametrize(("name", "make"), [
+    ("adam", lambda ps: torch.optim.Adam(ps, lr=1e-3)),
+    ("adamw", lambda ps: torch.optim.AdamW(ps, lr=1e-3)),
+    ("sgd", lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)),
+    ("sgd-nomomentum", lambda ps: torch.optim.SGD(ps, lr=0.1)),
+])
+def test_weights_gradients_and_optimizer_state_are_pytorchs(name, make):
+    freeze = ["stage1"]
+    a = archspec.analyze("resnet_cifar", n=1, batch=2, freeze=freeze)
+    m = training_memory(a, name)
+    model = archspec.compile("resnet_cifar", n=1, freeze=freeze).train()
+    opt = make([p for p in model.parameters() if p.requires_grad])
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    opt.step()
+    nbytes = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()] if t.is_floating_point())
+    grads = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None)
+    state = sum(v.numel() * v.element_size() for s in opt.state.values() for k, v in s.items()
+                if isinstance(v, torch.Tensor) and k != "step")
+    assert (m.weights, m.gradients, m.optimizer_state) == (nbytes, grads, state)
+    assert m.total == m.weights + m.gradients + m.optimizer_state + m.activations
+
+
+def test_analyze_training_command(capsys):
+    assert main(["analyze", "lenet5", "--training", "--batch", "16", "--optimizer", "sgd", "--format", "json"]) == 0
+    d = json.loads(capsys.readouterr().out)["training_memory"]
+    assert d["batch"] == 16 and d["optimizer"] == "sgd" and d["weights"] == 61_706 * 4
+    assert d["optimizer_state"] == d["gradients"] == 61_706 * 4
+    assert d["total"] == d["weights"] + d["gradients"] + d["optimizer_state"] + d["activations"]
+    assert main(["analyze", "lenet5", "--training"]) == 0
+    out = capsys.readouterr().out
+    assert "Training memory" in out and "activations kept for backward" in out
+    assert main(["--no-color", "analyze", "lenet5", "--optimizer", "sgd"]) == 2
+    assert "--optimizer chooses the optimizer of --training" in capsys.readouterr().err
