@@ -14,7 +14,7 @@ the optimizer's state, and the activations autograd keeps for the backward pass 
 
 It leaves out what PyTorch's allocator adds (rounding blocks, the caching allocator's free blocks, cuDNN
 workspaces) and the gradients flowing through backward at their peak (at most about the largest layer's
-activations twice). tests/test_training_memory.py checks the activations against the tensors that
+activations twice). tests/report/test_training_memory.py checks the activations against the tensors that
 autograd's saved-tensor hooks see on the CPU, and the optimizer state against PyTorch's own.
 """
 
