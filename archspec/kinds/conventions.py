@@ -96,7 +96,7 @@ CLASSIC = ("subsample", "rbf", "local")  # compiled to modules of archspec's own
 RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
     "torchinfo": (PARAMS, {  # torchinfo 1.8: a module's parameters once per output position of a conv
         (*CONVS, "convtranspose"): Rule("(weights + bias) × output positions", lambda x: x.weights * x.positions),
-        ("dense",): Rule("our MACs + bias", lambda x: x.cost.macs + (x.a.units if x.a.bias else 0)),
+        ("dense",): Rule("its parameters (once per sample: not per token of `axis=-1`)", lambda x: x.weights),
     }),
     "fvcore": (MACS, {  # fvcore 0.1.5: the aten ops it has handles for
         (*ACTIVATIONS, "add", "mul", "maxpool", "avgpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,

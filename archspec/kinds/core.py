@@ -1,4 +1,4 @@
-"""Input, dense, and the layers that only move data: flatten, dropout, identity, upsample, zero padding,
+"""Input, dense, and the layers that only move data: dropout, identity, upsample, zero padding,
 crop, output."""
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class Output(LayerKind[NoArgs]):
 class DenseArgs(Args):
     units: PositiveInt
     bias: bool = True
+    axis: int | None = None  # None: a flat vector; −1 (the last axis): any tensor, as nn.Linear
 
 
 @register
@@ -90,47 +91,45 @@ class Dense(LayerKind[DenseArgs]):
     Args = DenseArgs
     category = "dense"
     positional = ("units",)
-    summary = "Fully connected layer on a flat vector."
-    shape_rule = "units (the input must be flat: C)"
-    params_rule = "in · units + units (bias)"
-    macs_rule = "in · units"
-    flops_rule = "2 · MACs + units (bias)"
+    summary = ("Fully connected layer on a flat vector; with `axis=-1`, on the last axis of any tensor "
+               "(PyTorch's `nn.Linear`: each token of an L×D sequence, each position of an H×W×C map).")
+    shape_rule = "units (the input must be flat: C); with `axis=-1`, the last axis becomes units"
+    params_rule = "in · units + units (bias), `in` the size of the last axis"
+    macs_rule = "in · units per vector (× the other axes with `axis=-1`)"
+    flops_rule = "2 · MACs + output elements (bias)"
 
     def shape(self, a: DenseArgs, ins: list[Shape]) -> Shape:
-        flat_size(self.name, ins[0])
-        return (a.units,)
+        x = ins[0]
+        if a.axis is None:
+            flat_size(self.name, x)
+            return (a.units,)
+        if a.axis not in (-1, len(x) - 1):
+            raise ShapeError(f"`dense` works on the last axis (−1); axis {a.axis} of {fmt_shape(x)} is not it",
+                             code="E202", expected="`axis=-1`",
+                             hint="`transpose` or `permute` the axis to the end first (as MLP-Mixer's token MLP)")
+        return (*x[:-1], a.units)
 
     def cost(self, a: DenseArgs, ins: list[Shape], out: Shape) -> Cost:
-        n_in = ins[0][0]
-        macs = n_in * a.units
-        b = a.units if a.bias else 0
-        return Cost(params=macs + b, macs=macs, flops=2 * macs + b, connections=macs + b)
+        x = ins[0]
+        n_in = x[-1]
+        vectors = prod(x[:-1])
+        weights = n_in * a.units
+        macs = weights * vectors
+        b = prod(out) if a.bias else 0
+        return Cost(params=weights + (a.units if a.bias else 0), macs=macs, flops=2 * macs + b,
+                    connections=macs + b)
 
     def receptive(self, a: DenseArgs, ins: list[Shape]) -> Receptive:
-        return GLOBAL
+        # on the last axis of a sequence or a channels-last map each vector is mixed on its own: the
+        # field passes through (a dense over the token axis, MLP-Mixer's token MLP, is not seen as global)
+        return GLOBAL if a.axis is None else None
 
     def describe(self, a: DenseArgs) -> str:
-        return str(a.units) + ("" if a.bias else " no bias")
+        return str(a.units) + ("" if a.bias else " no bias") + ("" if a.axis is None else " last axis")
 
     def pytorch(self, a: DenseArgs, ins: list[Shape], out: Shape) -> Torch:
-        return call("nn.Linear", ins[0][0], a.units, names=("in_features", "out_features"),
+        return call("nn.Linear", ins[0][-1], a.units, names=("in_features", "out_features"),
                     bias=Opt(a.bias, True))
-
-
-@register
-class Flatten(LayerKind[NoArgs]):
-    name = "flatten"
-    Args = NoArgs
-    category = "reshape"
-    summary = "C×H×W → C·H·W (channels-first order, as PyTorch flattens)."
-    shape_rule = "∏ input"
-    view = True
-
-    def shape(self, a: NoArgs, ins: list[Shape]) -> Shape:
-        return (prod(ins[0]),)
-
-    def pytorch(self, a: NoArgs, ins: list[Shape], out: Shape) -> Torch:
-        return Expr("torch.flatten({0}, 1)")
 
 
 class DropoutArgs(Args):
