@@ -9,6 +9,8 @@ shape stays in PyTorch's layout: maps are channels first, token sequences are L�
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import PositiveInt, field_validator
 
 from archspec.kinds.base import (
@@ -24,7 +26,7 @@ from archspec.kinds.base import (
     prod,
     register,
 )
-from archspec.kinds.torchspec import Expr, Helper, Torch
+from archspec.kinds.torchspec import Expr, Helper, Opt, Torch, call
 
 
 def axis_of(axis: int, x: Shape, layer: str, what: str = "axis") -> int:
@@ -380,3 +382,59 @@ class Mean(LayerKind[MeanArgs]):
     def pytorch(self, a: MeanArgs, ins: list[Shape], out: Shape) -> Torch:
         ax = axis_of(a.axis, ins[0], self.name)
         return Expr(f"{{0}}.mean({_t(ax)}" + (", keepdim=True)" if a.keep else ")"))
+
+
+class ParamArgs(Args):
+    shape: Size
+    init: Literal["zeros", "normal", "ones"] = "zeros"
+    std: float = 0.02  # of the `normal` initialisation
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, v: Size) -> Size:
+        if min(_sizes(v), default=0) < 1:
+            raise ValueError("positive sizes")
+        return v
+
+
+LEARNED = Helper("Learned", '''\
+class Learned(nn.Module):
+    """A learned tensor of its own (ViT's class token, a position embedding), kept as a 1×shape parameter
+    as torchvision keeps them and repeated along the batch of the tensor it is given."""
+
+    def __init__(self, shape: List[int], init: str = "zeros", std: float = 0.02) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros([1] + shape))
+        if init == "normal":
+            nn.init.normal_(self.weight, std=std)
+        elif init == "ones":
+            nn.init.ones_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.weight.expand([x.shape[0]] + [-1] * (self.weight.dim() - 1))
+''')
+
+
+@register
+class Param(LayerKind[ParamArgs]):
+    name = "param"
+    Args = ParamArgs
+    category = "learned"
+    positional = ("shape",)
+    summary = ("A learned tensor of the given shape, its parameters counted (ViT's class token, `cls = param 1x768`, "
+               "and position embedding); it reads the current tensor only for its batch size.")
+    shape_rule = "the given shape"
+    params_rule = "∏ shape"
+
+    def shape(self, a: ParamArgs, ins: list[Shape]) -> Shape:
+        return _sizes(a.shape)
+
+    def cost(self, a: ParamArgs, ins: list[Shape], out: Shape) -> Cost:
+        return Cost(params=prod(out))
+
+    def describe(self, a: ParamArgs) -> str:
+        return fmt_shape(_sizes(a.shape)) + ("" if a.init == "zeros" else f" {a.init}")
+
+    def pytorch(self, a: ParamArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("Learned", list(out), names=("shape",), helper=LEARNED, init=Opt(a.init, "zeros"),
+                    std=Opt(a.std, 0.02))
