@@ -1,0 +1,317 @@
+"""Modern vision networks (issue 13): ConvNeXt, ShuffleNet v2, MLP-Mixer. The figures are
+../shared/ACCEPTANCE.md's (measured on torchvision's and timm's builds); each spec is also compared with
+a plain-PyTorch build written here after torchvision's (timm's for the Mixer) code, torchvision not being
+installed: the same parameter count (numel), and with its (random) weights ported, the same outputs."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import archspec
+
+FIGURES = {  # spec: (params, buffers, MACs, output) from ACCEPTANCE.md
+    "convnext": (28_589_128, 0, 4_455_531_264, (1000,)),
+    "shufflenet_v2": (2_278_604, 16_180, 144_907_992, (1000,)),
+    "mlp_mixer": (59_880_472, 0, 12_601_767_936, (1000,)),
+}
+
+
+@pytest.mark.parametrize("spec", sorted(FIGURES))
+def test_figures(spec):
+    params, buffers, macs, out = FIGURES[spec]
+    a = archspec.analyze(spec)
+    assert (a.totals.params, a.totals.buffers, a.totals.macs) == (params, buffers, macs)
+    assert a.outputs == {"out": out}
+    assert a.inputs == {"input": (3, 224, 224)}
+
+
+def _numel(m: nn.Module) -> tuple[int, int]:
+    return (sum(p.numel() for p in m.parameters()),
+            sum(b.numel() for b in m.buffers() if b.is_floating_point()))
+
+
+def _randomise(m: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn_like(p) * 0.1)
+        for name, b in m.named_buffers():
+            if name.endswith("running_var"):
+                b.copy_(torch.rand_like(b) + 0.5)
+            elif b.is_floating_point():
+                b.copy_(torch.randn_like(b) * 0.1)
+    return m
+
+
+def _compare(spec: str, hand: nn.Module, x: torch.Tensor, state: dict | None = None, **params) -> None:
+    model = archspec.compile(spec, input="x".join(map(str, x.shape[1:])), **params).eval()
+    _randomise(hand).eval()
+    archspec.port_weights(model, state if state is not None else hand.state_dict())
+    with torch.no_grad():
+        y, ref = model(x), hand(x)
+    assert y.shape == ref.shape
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+
+
+# -- ConvNeXt, after torchvision/models/convnext.py ------------------------------------------------------
+
+class LayerNorm2d(nn.LayerNorm):
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class Permute(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return torch.permute(x, self.dims)
+
+
+class CNBlock(nn.Module):
+    def __init__(self, dim, layer_scale, stochastic_depth_prob):
+        super().__init__()
+        norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        self.block = nn.Sequential(
+            nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True),
+            Permute([0, 2, 3, 1]),
+            norm_layer(dim),
+            nn.Linear(in_features=dim, out_features=4 * dim, bias=True),
+            nn.GELU(),
+            nn.Linear(in_features=4 * dim, out_features=dim, bias=True),
+            Permute([0, 3, 1, 2]),
+        )
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+        self.stochastic_depth_prob = stochastic_depth_prob  # torchvision's StochasticDepth: identity in eval
+
+    def forward(self, input):
+        result = self.layer_scale * self.block(input)
+        result += input
+        return result
+
+
+class ConvNeXt(nn.Module):
+    def __init__(self, dims=(96, 192, 384, 768), depths=(3, 3, 9, 3), stochastic_depth_prob=0.1,
+                 num_classes=1000):
+        super().__init__()
+        norm_layer = partial(LayerNorm2d, eps=1e-6)
+        layers = [nn.Sequential(nn.Conv2d(3, dims[0], kernel_size=4, stride=4, padding=0, bias=True),
+                                norm_layer(dims[0]))]
+        total, block_id = sum(depths), 0
+        for i, (dim, n) in enumerate(zip(dims, depths)):
+            stage = []
+            for _ in range(n):
+                sd_prob = stochastic_depth_prob * block_id / (total - 1.0)
+                stage.append(CNBlock(dim, 1e-6, sd_prob))
+                block_id += 1
+            layers.append(nn.Sequential(*stage))
+            if i < 3:
+                layers.append(nn.Sequential(norm_layer(dim), nn.Conv2d(dim, dims[i + 1], kernel_size=2, stride=2)))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(norm_layer(dims[-1]), nn.Flatten(1), nn.Linear(dims[-1], num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x)))
+
+
+def layer_scale_last(state: dict) -> dict:
+    """torchvision's CNBlock registers `layer_scale` before its `block`; the spec scales after the MLP:
+    the same tensors, the scale moved after its block's other weights so that they line up by position."""
+    out, held = {}, {}
+    for k, v in state.items():
+        prefix = k.rsplit(".", 1)[0] if k.endswith("layer_scale") else None
+        if prefix is not None:
+            held[prefix] = (k, v)
+            continue
+        for p in [p for p in held if not k.startswith(p + ".")]:
+            out.__setitem__(*held.pop(p))
+        out[k] = v
+    for p in list(held):
+        out.__setitem__(*held.pop(p))
+    return out
+
+
+@pytest.mark.slow
+def test_convnext_as_torchvision():
+    hand = ConvNeXt()
+    assert _numel(hand) == (28_589_128, 0)
+    _compare("convnext", hand, torch.randn(2, 3, 64, 64), layer_scale_last(_randomise(hand).state_dict()))
+
+
+def test_convnext_stochastic_depth_rates():
+    a = archspec.analyze("convnext")
+    rates = [n.args.p for n in a.ir if n.kind == "stochasticdepth"]
+    assert len(rates) == 18 and rates[0] == 0 and rates[-1] == pytest.approx(0.1)
+    assert rates[5] == pytest.approx(0.1 * 5 / 17)
+
+
+def test_convnext_family():
+    b = archspec.analyze("convnext", variant="base")
+    assert b.totals.params == _numel_meta(lambda: ConvNeXt((128, 256, 512, 1024), (3, 3, 27, 3), 0.5))
+
+
+def _numel_meta(make) -> int:
+    with torch.device("meta"):
+        return _numel(make())[0]
+
+
+# -- ShuffleNet v2, after torchvision/models/shufflenetv2.py ---------------------------------------------
+
+def channel_shuffle(x, groups):
+    batchsize, num_channels, height, width = x.size()
+    x = x.view(batchsize, groups, num_channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batchsize, num_channels, height, width)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, inp, oup, stride):
+        super().__init__()
+        self.stride = stride
+        branch_features = oup // 2
+        if self.stride > 1:
+            self.branch1 = nn.Sequential(
+                nn.Conv2d(inp, inp, 3, stride, 1, bias=False, groups=inp), nn.BatchNorm2d(inp),
+                nn.Conv2d(inp, branch_features, kernel_size=1, stride=1, padding=0, bias=False),
+                nn.BatchNorm2d(branch_features), nn.ReLU(inplace=True))
+        else:
+            self.branch1 = nn.Sequential()
+        self.branch2 = nn.Sequential(
+            nn.Conv2d(inp if (self.stride > 1) else branch_features, branch_features, 1, bias=False),
+            nn.BatchNorm2d(branch_features), nn.ReLU(inplace=True),
+            nn.Conv2d(branch_features, branch_features, 3, self.stride, 1, bias=False, groups=branch_features),
+            nn.BatchNorm2d(branch_features),
+            nn.Conv2d(branch_features, branch_features, 1, bias=False), nn.BatchNorm2d(branch_features),
+            nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        if self.stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)
+
+
+class ShuffleNetV2(nn.Module):
+    def __init__(self, stages_repeats=(4, 8, 4), stages_out_channels=(24, 116, 232, 464, 1024), num_classes=1000):
+        super().__init__()
+        input_channels, output_channels = 3, stages_out_channels[0]
+        self.conv1 = nn.Sequential(nn.Conv2d(input_channels, output_channels, 3, 2, 1, bias=False),
+                                   nn.BatchNorm2d(output_channels), nn.ReLU(inplace=True))
+        input_channels = output_channels
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        for name, repeats, output_channels in zip(["stage2", "stage3", "stage4"], stages_repeats,
+                                                  stages_out_channels[1:]):
+            seq = [InvertedResidual(input_channels, output_channels, 2)]
+            for _ in range(repeats - 1):
+                seq.append(InvertedResidual(output_channels, output_channels, 1))
+            setattr(self, name, nn.Sequential(*seq))
+            input_channels = output_channels
+        output_channels = stages_out_channels[-1]
+        self.conv5 = nn.Sequential(nn.Conv2d(input_channels, output_channels, 1, 1, 0, bias=False),
+                                   nn.BatchNorm2d(output_channels), nn.ReLU(inplace=True))
+        self.fc = nn.Linear(output_channels, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.conv1(x))
+        x = self.conv5(self.stage4(self.stage3(self.stage2(x))))
+        return self.fc(x.mean([2, 3]))
+
+
+def test_shufflenet_v2_as_torchvision():
+    hand = ShuffleNetV2()
+    assert _numel(hand) == (2_278_604, 16_180)
+    _compare("shufflenet_v2", hand, torch.randn(2, 3, 64, 64))
+
+
+@pytest.mark.parametrize(("width", "channels"), [(0.5, (24, 48, 96, 192, 1024)), (2.0, (24, 244, 488, 976, 2048))])
+def test_shufflenet_v2_family(width, channels):
+    a = archspec.analyze("shufflenet_v2", width=width)
+    assert (a.totals.params, a.totals.buffers) == _numel(ShuffleNetV2(stages_out_channels=channels))
+
+
+def test_shufflenet_v2_split_and_shuffle():
+    a = archspec.analyze("shufflenet_v2")
+    assert a.row("stage1.unit2.left.chunk1").output_shape == (58, 28, 28)
+    assert a.row("stage1.unit2.channel_shuffle1").output_shape == (116, 28, 28)
+
+
+# -- MLP-Mixer, after timm/models/mlp_mixer.py ---------------------------------------------------------
+
+class Mlp(nn.Module):
+    def __init__(self, in_features, hidden_features):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_features, in_features)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class MixerBlock(nn.Module):
+    def __init__(self, dim, seq_len, tokens_dim, channels_dim):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp_tokens = Mlp(seq_len, tokens_dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp_channels = Mlp(dim, channels_dim)
+
+    def forward(self, x):
+        x = x + self.mlp_tokens(self.norm1(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.mlp_channels(self.norm2(x))
+
+
+class MlpMixer(nn.Module):
+    def __init__(self, img_size=224, patch_size=16, num_blocks=12, embed_dim=768, tokens_dim=384,
+                 channels_dim=3072, num_classes=1000):
+        super().__init__()
+        seq_len = (img_size // patch_size) ** 2
+        self.proj = nn.Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.blocks = nn.Sequential(*[MixerBlock(embed_dim, seq_len, tokens_dim, channels_dim)
+                                      for _ in range(num_blocks)])
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def forward(self, x):
+        x = self.proj(x).flatten(2).transpose(1, 2)  # timm's PatchEmbed: NCHW → NLC
+        x = self.norm(self.blocks(x))
+        return self.head(x.mean(dim=1))
+
+
+def test_mlp_mixer_b16_parameters_as_timm():
+    assert _numel_meta(MlpMixer) == 59_880_472
+
+
+def test_mlp_mixer_as_timm():
+    # a small input and the S variant keep the forward fast: 64×64 in patches of 32 is 4 tokens
+    hand = MlpMixer(img_size=64, patch_size=32, num_blocks=8, embed_dim=512, tokens_dim=256, channels_dim=2048)
+    _compare("mlp_mixer", hand, torch.randn(2, 3, 64, 64), variant="S", patch=32)
+
+
+def test_mlp_mixer_tokens():
+    a = archspec.analyze("mlp_mixer")
+    assert a.row("transpose1").output_shape == (196, 768)
+    assert a.row("mixer_block1.token_mixing.mlp1.dense1").output_shape == (768, 384)
+
+
+@pytest.mark.parametrize(("spec", "params", "published"), [
+    ("convnext", {"variant": "small"}, 50_223_688),  # torchvision's model tables
+    ("convnext", {"variant": "base"}, 88_591_464),
+    ("convnext", {"variant": "large"}, 197_767_336),
+    ("shufflenet_v2", {"width": 0.5}, 1_366_792),
+    ("shufflenet_v2", {"width": 1.5}, 3_503_624),
+    ("shufflenet_v2", {"width": 2.0}, 7_393_996),
+])
+def test_families_as_torchvision_publishes_them(spec, params, published):
+    assert archspec.analyze(spec, **params).totals.params == published
