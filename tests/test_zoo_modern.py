@@ -1,4 +1,4 @@
-"""Modern vision networks (issue 13): ConvNeXt, ShuffleNet v2, MLP-Mixer. The figures are
+"""Modern vision networks (issue 13): ConvNeXt, ShuffleNet v2, MLP-Mixer, DeepLabV3, R(2+1)D. The figures are
 ../shared/ACCEPTANCE.md's (measured on torchvision's and timm's builds); each spec is also compared with
 a plain-PyTorch build written here after torchvision's (timm's for the Mixer) code, torchvision not being
 installed: the same parameter count (numel), and with its (random) weights ported, the same outputs."""
@@ -18,7 +18,10 @@ FIGURES = {  # spec: (params, buffers, MACs, output) from ACCEPTANCE.md
     "convnext": (28_589_128, 0, 4_455_531_264, (1000,)),
     "shufflenet_v2": (2_278_604, 16_180, 144_907_992, (1000,)),
     "mlp_mixer": (59_880_472, 0, 12_601_767_936, (1000,)),
+    "deeplabv3": (39_638_869, 56_704, 168_731_205_888, (21, 520, 520)),
+    "r2plus1d": (31_505_325, 25_350, 40_519_080_960, (400,)),
 }
+INPUTS = {"deeplabv3": (3, 520, 520), "r2plus1d": (3, 16, 112, 112)}
 
 
 @pytest.mark.parametrize("spec", sorted(FIGURES))
@@ -27,7 +30,7 @@ def test_figures(spec):
     a = archspec.analyze(spec)
     assert (a.totals.params, a.totals.buffers, a.totals.macs) == (params, buffers, macs)
     assert a.outputs == {"out": out}
-    assert a.inputs == {"input": (3, 224, 224)}
+    assert a.inputs == {"input": INPUTS.get(spec, (3, 224, 224))}
 
 
 def _numel(m: nn.Module) -> tuple[int, int]:
@@ -315,3 +318,210 @@ def test_mlp_mixer_tokens():
 ])
 def test_families_as_torchvision_publishes_them(spec, params, published):
     assert archspec.analyze(spec, **params).totals.params == published
+
+
+# -- DeepLabV3, after torchvision/models/segmentation/deeplabv3.py and resnet.py -------------------------
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, dilation=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class DilatedResNet(nn.Module):
+    """torchvision's ResNet with replace_stride_with_dilation=[False, True, True], without avgpool and fc
+    (IntermediateLayerGetter keeps up to layer4)."""
+
+    def __init__(self, layers=(3, 4, 6, 3)):
+        super().__init__()
+        self.inplanes, self.dilation = 64, 1
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(64, layers[0])
+        self.layer2 = self._make_layer(128, layers[1], stride=2)
+        self.layer3 = self._make_layer(256, layers[2], stride=2, dilate=True)
+        self.layer4 = self._make_layer(512, layers[3], stride=2, dilate=True)
+
+    def _make_layer(self, planes, blocks, stride=1, dilate=False):
+        downsample = None
+        previous_dilation = self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
+        if stride != 1 or self.inplanes != planes * 4:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * 4, 1, stride=stride, bias=False),
+                                       nn.BatchNorm2d(planes * 4))
+        layers = [Bottleneck(self.inplanes, planes, stride, downsample, previous_dilation)]
+        self.inplanes = planes * 4
+        for _ in range(1, blocks):
+            layers.append(Bottleneck(self.inplanes, planes, dilation=self.dilation))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+class ASPPPooling(nn.Sequential):
+    def __init__(self, in_channels, out_channels):
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Conv2d(in_channels, out_channels, 1, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU())
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        for mod in self:
+            x = mod(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class ASPP(nn.Module):
+    def __init__(self, in_channels, atrous_rates=(12, 24, 36), out_channels=256):
+        super().__init__()
+        modules = [nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels),
+                                 nn.ReLU())]
+        for rate in atrous_rates:
+            modules.append(nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 3, padding=rate, dilation=rate, bias=False),
+                nn.BatchNorm2d(out_channels), nn.ReLU()))
+        modules.append(ASPPPooling(in_channels, out_channels))
+        self.convs = nn.ModuleList(modules)
+        self.project = nn.Sequential(nn.Conv2d(len(self.convs) * out_channels, out_channels, 1, bias=False),
+                                     nn.BatchNorm2d(out_channels), nn.ReLU(), nn.Dropout(0.5))
+
+    def forward(self, x):
+        return self.project(torch.cat([conv(x) for conv in self.convs], dim=1))
+
+
+class DeepLabV3(nn.Module):
+    def __init__(self, layers=(3, 4, 6, 3), num_classes=21):
+        super().__init__()
+        self.backbone = DilatedResNet(layers)
+        self.classifier = nn.Sequential(ASPP(2048), nn.Conv2d(256, 256, 3, padding=1, bias=False),
+                                        nn.BatchNorm2d(256), nn.ReLU(), nn.Conv2d(256, num_classes, 1))
+
+    def forward(self, x):
+        input_shape = x.shape[-2:]
+        x = self.classifier(self.backbone(x))
+        return F.interpolate(x, size=input_shape, mode="bilinear", align_corners=False)
+
+
+@pytest.mark.slow
+def test_deeplabv3_as_torchvision():
+    hand = DeepLabV3()
+    assert _numel(hand) == (39_638_869, 56_704)
+    _compare("deeplabv3", hand, torch.randn(1, 3, 72, 72))
+
+
+def test_deeplabv3_family():
+    # torchvision's deeplabv3_resnet101 without its auxiliary head (60,996,202 with it; the head is
+    # FCNHead(1024, 21): 2,365,205 parameters)
+    a = archspec.analyze("deeplabv3", depth=101)
+    assert a.totals.params == 60_996_202 - 2_365_205 == _numel_meta(lambda: DeepLabV3((3, 4, 23, 3)))
+
+
+def test_deeplabv3_output_stride_8():
+    a = archspec.analyze("deeplabv3")
+    assert a.row("aspp1.concat1").output_shape == (1280, 65, 65)
+    assert a.row("aspp1.pooling.resize_like1").output_shape == (256, 65, 65)
+
+
+# -- R(2+1)D-18, after torchvision/models/video/resnet.py --------------------------------------------------
+
+class Conv2Plus1D(nn.Sequential):
+    def __init__(self, in_planes, out_planes, midplanes, stride=1, padding=1):
+        super().__init__(
+            nn.Conv3d(in_planes, midplanes, kernel_size=(1, 3, 3), stride=(1, stride, stride),
+                      padding=(0, padding, padding), bias=False),
+            nn.BatchNorm3d(midplanes), nn.ReLU(inplace=True),
+            nn.Conv3d(midplanes, out_planes, kernel_size=(3, 1, 1), stride=(stride, 1, 1),
+                      padding=(padding, 0, 0), bias=False))
+
+
+class VideoBasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        midplanes = (inplanes * planes * 3 * 3 * 3) // (inplanes * 3 * 3 + 3 * planes)
+        super().__init__()
+        self.conv1 = nn.Sequential(Conv2Plus1D(inplanes, planes, midplanes, stride), nn.BatchNorm3d(planes),
+                                   nn.ReLU(inplace=True))
+        self.conv2 = nn.Sequential(Conv2Plus1D(planes, planes, midplanes), nn.BatchNorm3d(planes))
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        residual = x
+        out = self.conv2(self.conv1(x))
+        if self.downsample is not None:
+            residual = self.downsample(x)
+        out += residual
+        return self.relu(out)
+
+
+class R2Plus1D(nn.Module):
+    def __init__(self, num_classes=400):
+        super().__init__()
+        self.inplanes = 64
+        self.stem = nn.Sequential(
+            nn.Conv3d(3, 45, kernel_size=(1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            nn.BatchNorm3d(45), nn.ReLU(inplace=True),
+            nn.Conv3d(45, 64, kernel_size=(3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(64), nn.ReLU(inplace=True))
+        self.layer1 = self._make_layer(64, 1)
+        self.layer2 = self._make_layer(128, 2)
+        self.layer3 = self._make_layer(256, 2)
+        self.layer4 = self._make_layer(512, 2)
+        self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+        self.fc = nn.Linear(512, num_classes)
+
+    def _make_layer(self, planes, stride):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(nn.Conv3d(self.inplanes, planes, kernel_size=1, stride=(stride,) * 3,
+                                                 bias=False), nn.BatchNorm3d(planes))
+        layers = [VideoBasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers.append(VideoBasicBlock(self.inplanes, planes))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+@pytest.mark.slow
+def test_r2plus1d_as_torchvision():
+    hand = R2Plus1D()
+    assert _numel(hand) == (31_505_325, 25_350)
+    _compare("r2plus1d", hand, torch.randn(1, 3, 4, 32, 32))
+
+
+def test_r3d_18_as_torchvision_publishes_it():
+    assert archspec.analyze("r2plus1d", variant="r3d").totals.params == 33_371_472
+
+
+def test_r2plus1d_factorised_widths():
+    a = archspec.analyze("r2plus1d")
+    # ⌊27·64·64 / (9·64 + 3·64)⌋ = 144 in the first stage; 230 where 64 becomes 128
+    assert a.row("layer1.basic1.residual.conv3x3x31.conv1").output_shape == (144, 16, 56, 56)
+    assert a.row("layer2.basic1.residual.conv3x3x31.conv1").output_shape == (230, 16, 28, 28)
