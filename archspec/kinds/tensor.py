@@ -279,9 +279,9 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
     """ShuffleNet's channel shuffle, as torchvision writes it: C = groups × n channels read as
     groups × n, transposed to n × groups."""
     batch, channels = x.shape[0], x.shape[1]
-    x = x.view(batch, groups, channels // groups, *x.shape[2:])
+    x = x.view([batch, groups, channels // groups] + list(x.shape[2:]))
     x = torch.transpose(x, 1, 2).contiguous()
-    return x.view(batch, channels, *x.shape[3:])
+    return x.view([batch, channels] + list(x.shape[3:]))
 ''')
 
 
