@@ -1,4 +1,4 @@
-"""Modern vision networks (issue 13): ConvNeXt, ShuffleNet v2, MLP-Mixer, DeepLabV3, R(2+1)D. The figures are
+"""Modern vision networks (issue 13): ConvNeXt, ShuffleNet v2, MLP-Mixer, DeepLabV3, R(2+1)D, ViT. The figures are
 ../shared/ACCEPTANCE.md's (measured on torchvision's and timm's builds); each spec is also compared with
 a plain-PyTorch build written here after torchvision's (timm's for the Mixer) code, torchvision not being
 installed: the same parameter count (numel), and with its (random) weights ported, the same outputs."""
@@ -20,6 +20,7 @@ FIGURES = {  # spec: (params, buffers, MACs, output) from ACCEPTANCE.md
     "mlp_mixer": (59_880_472, 0, 12_601_767_936, (1000,)),
     "deeplabv3": (39_638_869, 56_704, 168_731_205_888, (21, 520, 520)),
     "r2plus1d": (31_505_325, 25_350, 40_519_080_960, (400,)),
+    "vit": (86_567_656, 0, 17_563_828_224, (1000,)),
 }
 INPUTS = {"deeplabv3": (3, 520, 520), "r2plus1d": (3, 16, 112, 112)}
 
@@ -525,3 +526,114 @@ def test_r2plus1d_factorised_widths():
     # ⌊27·64·64 / (9·64 + 3·64)⌋ = 144 in the first stage; 230 where 64 becomes 128
     assert a.row("layer1.basic1.residual.conv3x3x31.conv1").output_shape == (144, 16, 56, 56)
     assert a.row("layer2.basic1.residual.conv3x3x31.conv1").output_shape == (230, 16, 28, 28)
+
+
+# -- ViT, after torchvision/models/vision_transformer.py -----------------------------------------------
+
+class MLPBlock(nn.Sequential):
+    def __init__(self, in_dim, mlp_dim, dropout):
+        super().__init__(nn.Linear(in_dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, in_dim),
+                         nn.Dropout(dropout))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, num_heads, hidden_dim, mlp_dim, dropout=0.0, attention_dropout=0.0):
+        super().__init__()
+        norm_layer = partial(nn.LayerNorm, eps=1e-6)
+        self.ln_1 = norm_layer(hidden_dim)
+        self.self_attention = nn.MultiheadAttention(hidden_dim, num_heads, dropout=attention_dropout,
+                                                    batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.ln_2 = norm_layer(hidden_dim)
+        self.mlp = MLPBlock(hidden_dim, mlp_dim, dropout)
+
+    def forward(self, input):
+        x = self.ln_1(input)
+        x, _ = self.self_attention(x, x, x, need_weights=False)
+        x = self.dropout(x)
+        x = x + input
+        y = self.ln_2(x)
+        y = self.mlp(y)
+        return x + y
+
+
+class Encoder(nn.Module):
+    def __init__(self, seq_length, num_layers, num_heads, hidden_dim, mlp_dim):
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, hidden_dim).normal_(std=0.02))
+        self.dropout = nn.Dropout(0.0)
+        self.layers = nn.Sequential(*[EncoderBlock(num_heads, hidden_dim, mlp_dim) for _ in range(num_layers)])
+        self.ln = nn.LayerNorm(hidden_dim, eps=1e-6)
+
+    def forward(self, input):
+        input = input + self.pos_embedding
+        return self.ln(self.layers(self.dropout(input)))
+
+
+class VisionTransformer(nn.Module):
+    def __init__(self, image_size=224, patch_size=16, num_layers=12, num_heads=12, hidden_dim=768, mlp_dim=3072,
+                 num_classes=1000):
+        super().__init__()
+        self.patch_size, self.hidden_dim = patch_size, hidden_dim
+        self.conv_proj = nn.Conv2d(3, hidden_dim, kernel_size=patch_size, stride=patch_size)
+        seq_length = (image_size // patch_size) ** 2
+        self.class_token = nn.Parameter(torch.zeros(1, 1, hidden_dim))
+        seq_length += 1
+        self.encoder = Encoder(seq_length, num_layers, num_heads, hidden_dim, mlp_dim)
+        self.heads = nn.Sequential()
+        self.heads.add_module("head", nn.Linear(hidden_dim, num_classes))
+
+    def _process_input(self, x):
+        n, _c, h, w = x.shape
+        p = self.patch_size
+        n_h, n_w = h // p, w // p
+        x = self.conv_proj(x)
+        x = x.reshape(n, self.hidden_dim, n_h * n_w)
+        return x.permute(0, 2, 1)
+
+    def forward(self, x):
+        x = self._process_input(x)
+        n = x.shape[0]
+        batch_class_token = self.class_token.expand(n, -1, -1)
+        x = torch.cat([batch_class_token, x], dim=1)
+        x = self.encoder(x)
+        x = x[:, 0]
+        return self.heads(x)
+
+
+def class_token_after_patches(state: dict) -> dict:
+    """torchvision registers `class_token` before `conv_proj`; the spec makes the patches first."""
+    keys = list(state)
+    keys.remove("class_token")
+    keys.insert(keys.index("conv_proj.bias") + 1, "class_token")
+    return {k: state[k] for k in keys}
+
+
+def test_vit_b16_parameters_as_torchvision():
+    assert _numel_meta(VisionTransformer) == 86_567_656
+
+
+@pytest.mark.slow
+def test_vit_as_torchvision():
+    # ViT-B/16 on a 64×64 image: 16 patches and the class token
+    hand = VisionTransformer(image_size=64)
+    _compare("vit", hand, torch.randn(2, 3, 64, 64), class_token_after_patches(_randomise(hand).state_dict()))
+
+
+def test_vit_attention_products():
+    # ACCEPTANCE.md: 197 tokens of 768 in 12 layers hold 715,327,488 MACs of QKᵀ and AV
+    a = archspec.analyze("vit")
+    attention = [r for r in a.rows if r.kind == "attention"]
+    assert len(attention) == 12
+    assert sum(r.macs for r in attention) - 12 * 4 * 197 * 768 * 768 == 715_327_488
+    assert a.totals.macs - 715_327_488 == 16_848_500_736
+    assert a.row("seq").output_shape == (197, 768) and a.row("cls").params == 768
+
+
+@pytest.mark.parametrize(("params", "published"), [  # torchvision's model tables
+    ({"variant": "B", "patch": 32}, 88_224_232),
+    ({"variant": "L", "patch": 16}, 304_326_632),
+    ({"variant": "L", "patch": 32}, 306_535_400),
+])
+def test_vit_family_as_torchvision_publishes_it(params, published):
+    assert archspec.analyze("vit", **params).totals.params == published

@@ -80,6 +80,13 @@ def _bn_scale(x: Layer) -> int:
     return 2 if x.a.affine else 1
 
 
+def _attention_ptflops(x: Layer) -> int:
+    """ptflops's multihead_attention_counter_hook: the query scaling, the projections (the output's bias
+    counted always), the products and the softmax of every head."""
+    n, d = x.ins[0]
+    return 4 * n * d * d + 2 * n * n * d + 2 * n * d + x.a.heads * n * n + (3 * n * d if x.a.bias else 0)
+
+
 def _ln_plain(x: Layer) -> bool:
     """An `nn.LayerNorm` itself (not the LayerNorm2d subclass of `channels_first`, which thop and ptflops do
     not know: they look modules up by their exact type)."""
@@ -104,6 +111,7 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         (*CONVS, "convtranspose"): Rule("(weights + bias) × output positions", lambda x: x.weights * x.positions),
         ("dense",): Rule("its parameters (once per sample: not per token of `axis=-1`)", lambda x: x.weights),
         ("layerscale",): Rule("0 (its parameter is named neither weight nor bias)", lambda x: 0),
+        ("attention",): Rule("0 (nn.MultiheadAttention runs its projections as functionals)", lambda x: 0),
     }),
     "fvcore": (MACS, {  # fvcore 0.1.5: the aten ops it has handles for
         (*ACTIVATIONS, "add", "mul", "maxpool", "avgpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,
@@ -115,6 +123,8 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
             lambda x: prod(x.out) * (1 if x.a.mode == "nearest" else 4) if len(x.out) == 3 else 0),
         ("layernorm", "groupnorm"): Rule("5 × elements with affine, 4 × without",
                                          lambda x: (5 if x.a.affine else 4) * prod(x.out)),
+        ("attention",): Rule("4·L·D²: the projections (not QKᵀ and AV, run by a kernel it has no handle for)",
+                             lambda x: 4 * x.ins[0][0] * x.ins[0][1] ** 2),
     }),
     "thop": (MACS, {  # thop 0.1.1: the modules it has counters for
         (*ACTIVATIONS, "add", "mul", "maxpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,
@@ -133,7 +143,7 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         CLASSIC: UNKNOWN,
         ("layernorm",): Rule("4 × elements with affine, 2 × without; 0 with `channels_first` (a module it does not "
                              "know)", lambda x: (4 if x.a.affine else 2) * prod(x.out) if _ln_plain(x) else 0),
-        ("groupnorm",): UNKNOWN,
+        ("groupnorm", "attention"): UNKNOWN,
     }),
     "ptflops": (MACS, {  # ptflops 0.7.5, backend="pytorch", count_functional=False: its module hooks
         (*ACTIVATIONS, "add", "mul", "lrn"): ZERO,
@@ -145,6 +155,8 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("batchnorm", "groupnorm"): Rule("1 × elements, 2 × with affine", lambda x: _bn_scale(x) * prod(x.out)),
         ("layernorm",): Rule("1 × elements; 0 with `channels_first` (a module it does not know)",
                              lambda x: prod(x.out) if _ln_plain(x) else 0),
+        ("attention",): Rule("our MACs + 2·L·D + heads·L² (+ 3·L·D with bias): scaling, softmax, biases",
+                             _attention_ptflops),
         ("maxpool", "avgpool"): Rule("1 × input elements (padded where the padding is uneven)", _pool_input),
         ("globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool"): INPUT,
         ("upsample",): ELEMENTS,
