@@ -424,6 +424,13 @@ SINKS = {  # every kind with options the shipped specs leave out: uneven `same` 
     from x
     select 0
 """,
+    "sinkattention": """network sinkattention:
+    input 8x8x16
+    window_attention 2 window=4 shift=2
+    window_attention 4 window=3 bias=false dropout=0.1
+    reshape (64, 16)
+    attention 4 dropout=0.1                     # bias=false: nn.MultiheadAttention without bias does not script
+""",
 }
 
 

@@ -79,3 +79,26 @@ def test_diagnostics(shape, body, words):
 def test_field_is_global():
     a = archspec.analyze(_spec("3x32x32", "conv 8 4x4 stride=4\nflatten start=1\ntranspose\nattention 2"))
     assert a.ir["attention1"].meta.rf == "global"
+
+
+@pytest.mark.parametrize(("shape", "body", "words"), [
+    ("14x14x12", "window_attention 5", "5 heads do not divide the width 12"),
+    ("14x14x12", "window_attention 3 shift=7", "shift 7"),
+    ("196x12", "window_attention 3", "H×W×C"),
+])
+def test_window_attention_diagnostics(shape, body, words):
+    with pytest.raises(archspec.SpecError) as e:
+        archspec.analyze(_spec(shape, body))
+    assert words in e.value.diagnostic.message and e.value.diagnostic.span is not None
+
+
+def test_window_attention_counts_padded_windows():
+    # 10×9 positions padded to 12×12 for windows of 4: 9 windows of 16 tokens
+    a = archspec.analyze(_spec("10x9x8", "window_attention 2 window=4"))
+    assert a.totals.macs == 4 * 144 * 8 * 8 + 2 * 144 * 16 * 8
+    assert a.totals.params == 4 * 8 * 8 + 4 * 8 + 7 * 7 * 2
+    m = archspec.compile(_spec("10x9x8", "window_attention 2 window=4"), device="meta")
+    with FlopCounterMode(display=False) as c:
+        m(torch.empty(2, 10, 9, 8, device="meta"))
+    assert c.get_total_flops() // 2 // 2 == a.totals.macs
+    assert sum(p.numel() for p in m.parameters()) == a.totals.params

@@ -1,4 +1,4 @@
-"""Modern vision networks (issue 13): ConvNeXt, ShuffleNet v2, MLP-Mixer, DeepLabV3, R(2+1)D, ViT. The figures are
+"""Modern vision networks (issue 13): ConvNeXt, ShuffleNet v2, MLP-Mixer, DeepLabV3, R(2+1)D, ViT, Swin. The figures are
 ../shared/ACCEPTANCE.md's (measured on torchvision's and timm's builds); each spec is also compared with
 a plain-PyTorch build written here after torchvision's (timm's for the Mixer) code, torchvision not being
 installed: the same parameter count (numel), and with its (random) weights ported, the same outputs."""
@@ -21,6 +21,7 @@ FIGURES = {  # spec: (params, buffers, MACs, output) from ACCEPTANCE.md
     "deeplabv3": (39_638_869, 56_704, 168_731_205_888, (21, 520, 520)),
     "r2plus1d": (31_505_325, 25_350, 40_519_080_960, (400,)),
     "vit": (86_567_656, 0, 17_563_828_224, (1000,)),
+    "swin": (28_288_354, 0, 4_490_566_656, (1000,)),
 }
 INPUTS = {"deeplabv3": (3, 520, 520), "r2plus1d": (3, 16, 112, 112)}
 
@@ -637,3 +638,183 @@ def test_vit_attention_products():
 ])
 def test_vit_family_as_torchvision_publishes_it(params, published):
     assert archspec.analyze("vit", **params).totals.params == published
+
+
+# -- Swin-T, after torchvision/models/swin_transformer.py (v1) -------------------------------------------
+
+def _patch_merging_pad(x):
+    H, W, _ = x.shape[-3:]
+    x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
+    x0 = x[..., 0::2, 0::2, :]
+    x1 = x[..., 1::2, 0::2, :]
+    x2 = x[..., 0::2, 1::2, :]
+    x3 = x[..., 1::2, 1::2, :]
+    return torch.cat([x0, x1, x2, x3], -1)
+
+
+class PatchMerging(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim)
+
+    def forward(self, x):
+        return self.reduction(self.norm(_patch_merging_pad(x)))
+
+
+def shifted_window_attention(input, qkv_weight, proj_weight, relative_position_bias, window_size, num_heads,
+                             shift_size, qkv_bias=None, proj_bias=None):
+    B, H, W, C = input.shape
+    pad_r = (window_size[1] - W % window_size[1]) % window_size[1]
+    pad_b = (window_size[0] - H % window_size[0]) % window_size[0]
+    x = F.pad(input, (0, 0, 0, pad_r, 0, pad_b))
+    _, pad_H, pad_W, _ = x.shape
+    shift_size = shift_size.copy()
+    if window_size[0] >= pad_H:
+        shift_size[0] = 0
+    if window_size[1] >= pad_W:
+        shift_size[1] = 0
+    if sum(shift_size) > 0:
+        x = torch.roll(x, shifts=(-shift_size[0], -shift_size[1]), dims=(1, 2))
+    num_windows = (pad_H // window_size[0]) * (pad_W // window_size[1])
+    x = x.view(B, pad_H // window_size[0], window_size[0], pad_W // window_size[1], window_size[1], C)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(B * num_windows, window_size[0] * window_size[1], C)
+    qkv = F.linear(x, qkv_weight, qkv_bias)
+    qkv = qkv.reshape(x.size(0), x.size(1), 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    q = q * (C // num_heads) ** -0.5
+    attn = q.matmul(k.transpose(-2, -1))
+    attn = attn + relative_position_bias
+    if sum(shift_size) > 0:
+        attn_mask = x.new_zeros((pad_H, pad_W))
+        h_slices = ((0, -window_size[0]), (-window_size[0], -shift_size[0]), (-shift_size[0], None))
+        w_slices = ((0, -window_size[1]), (-window_size[1], -shift_size[1]), (-shift_size[1], None))
+        count = 0
+        for h in h_slices:
+            for w in w_slices:
+                attn_mask[h[0]: h[1], w[0]: w[1]] = count
+                count += 1
+        attn_mask = attn_mask.view(pad_H // window_size[0], window_size[0], pad_W // window_size[1], window_size[1])
+        attn_mask = attn_mask.permute(0, 2, 1, 3).reshape(num_windows, window_size[0] * window_size[1])
+        attn_mask = attn_mask.unsqueeze(1) - attn_mask.unsqueeze(2)
+        attn_mask = attn_mask.masked_fill(attn_mask != 0, -100.0).masked_fill(attn_mask == 0, 0.0)
+        attn = attn.view(x.size(0) // num_windows, num_windows, num_heads, x.size(1), x.size(1))
+        attn = attn + attn_mask.unsqueeze(1).unsqueeze(0)
+        attn = attn.view(-1, num_heads, x.size(1), x.size(1))
+    attn = F.softmax(attn, dim=-1)
+    x = attn.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), C)
+    x = F.linear(x, proj_weight, proj_bias)
+    x = x.view(B, pad_H // window_size[0], pad_W // window_size[1], window_size[0], window_size[1], C)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(B, pad_H, pad_W, C)
+    if sum(shift_size) > 0:
+        x = torch.roll(x, shifts=(shift_size[0], shift_size[1]), dims=(1, 2))
+    return x[:, :H, :W, :].contiguous()
+
+
+class ShiftedWindowAttention(nn.Module):
+    def __init__(self, dim, window_size, shift_size, num_heads):
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=True)
+        self.proj = nn.Linear(dim, dim, bias=True)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window_size[0] - 1) * (2 * window_size[1] - 1), num_heads))
+        coords_h = torch.arange(self.window_size[0])
+        coords_w = torch.arange(self.window_size[1])
+        coords = torch.stack(torch.meshgrid(coords_h, coords_w, indexing="ij"))
+        coords_flatten = torch.flatten(coords, 1)
+        relative_coords = coords_flatten[:, :, None] - coords_flatten[:, None, :]
+        relative_coords = relative_coords.permute(1, 2, 0).contiguous()
+        relative_coords[:, :, 0] += self.window_size[0] - 1
+        relative_coords[:, :, 1] += self.window_size[1] - 1
+        relative_coords[:, :, 0] *= 2 * self.window_size[1] - 1
+        self.register_buffer("relative_position_index", relative_coords.sum(-1).flatten())
+
+    def forward(self, x):
+        N = self.window_size[0] * self.window_size[1]
+        bias = self.relative_position_bias_table[self.relative_position_index]
+        bias = bias.view(N, N, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return shifted_window_attention(x, self.qkv.weight, self.proj.weight, bias, self.window_size,
+                                        self.num_heads, shift_size=self.shift_size, qkv_bias=self.qkv.bias,
+                                        proj_bias=self.proj.bias)
+
+
+class SwinTransformerBlock(nn.Module):
+    def __init__(self, dim, num_heads, window_size, shift_size):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = ShiftedWindowAttention(dim, window_size, shift_size, num_heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(4 * dim, dim),
+                                 nn.Dropout(0.0))
+
+    def forward(self, x):  # stochastic depth: identity in evaluation
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class SwinTransformer(nn.Module):
+    def __init__(self, embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=(7, 7),
+                 num_classes=1000):
+        super().__init__()
+        layers = [nn.Sequential(nn.Conv2d(3, embed_dim, kernel_size=4, stride=4), Permute([0, 2, 3, 1]),
+                                nn.LayerNorm(embed_dim))]
+        for i_stage, depth in enumerate(depths):
+            dim = embed_dim * 2 ** i_stage
+            layers.append(nn.Sequential(*[
+                SwinTransformerBlock(dim, num_heads[i_stage], list(window_size),
+                                     [0 if i_layer % 2 == 0 else w // 2 for w in window_size])
+                for i_layer in range(depth)]))
+            if i_stage < len(depths) - 1:
+                layers.append(PatchMerging(dim))
+        self.features = nn.Sequential(*layers)
+        num_features = embed_dim * 2 ** (len(depths) - 1)
+        self.norm = nn.LayerNorm(num_features)
+        self.permute = Permute([0, 3, 1, 2])
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.head = nn.Linear(num_features, num_classes)
+
+    def forward(self, x):
+        x = self.permute(self.norm(self.features(x)))
+        return self.head(self.flatten(self.avgpool(x)))
+
+
+def norm_before_reduction(state: dict) -> dict:
+    """torchvision's PatchMerging registers its `reduction` before its `norm`; the spec normalises first."""
+    out, held = {}, None
+    for k, v in state.items():
+        if k.endswith("reduction.weight"):
+            held = (k, v)
+            continue
+        out[k] = v
+        if held is not None and k.endswith("norm.bias") and k.startswith(held[0].rsplit(".", 2)[0] + "."):
+            out.__setitem__(*held)
+            held = None
+    return out
+
+
+def test_swin_t_parameters_as_torchvision():
+    assert _numel_meta(SwinTransformer) == 28_288_354
+
+
+@pytest.mark.slow
+def test_swin_as_torchvision():
+    # 64×64: maps of 16, 8, 4, 2 positions, padded to the 7×7 windows, shifted where a window is smaller
+    hand = SwinTransformer()
+    _compare("swin", hand, torch.randn(2, 3, 64, 64), norm_before_reduction(_randomise(hand).state_dict()))
+
+
+def test_swin_window_attention_products():
+    # ACCEPTANCE.md: Swin-T's window attention holds 140,141,568 MACs in its batched products
+    a = archspec.analyze("swin")
+    rows = [(r, a.ir[r.name]) for r in a.rows if r.kind == "window_attention"]
+    assert len(rows) == 12
+    products = sum(r.macs - 4 * n.meta.shape[0] * n.meta.shape[1] * n.meta.shape[2] ** 2 for r, n in rows)
+    assert products == 140_141_568
+    assert a.row("patch_merging1.dense1").output_shape == (28, 28, 192)
+
+
+@pytest.mark.parametrize(("params", "published"), [({"variant": "S"}, 49_606_258), ({"variant": "B"}, 87_768_224)])
+def test_swin_family_as_torchvision_publishes_it(params, published):
+    assert archspec.analyze("swin", **params).totals.params == published

@@ -107,3 +107,147 @@ class Attention(LayerKind[AttentionArgs]):
     def pytorch(self, a: AttentionArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("SelfAttention", ins[0][1], a.heads, names=("embed_dim", "num_heads"), helper=SELF_ATTENTION,
                     dropout=Opt(a.dropout, 0.0), bias=Opt(a.bias, True))
+
+
+class WindowAttentionArgs(Args):
+    heads: PositiveInt
+    window: PositiveInt = 7
+    shift: int = 0  # cyclic shift of the windows (Swin's odd blocks: window // 2)
+    dropout: float = 0.0  # on the attention weights
+    bias: bool = True  # of the query, key and value projection
+
+    @field_validator("dropout")
+    @classmethod
+    def _prob(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError("a dropout rate is at least 0 and below 1")
+        return v
+
+
+def _windows(a: WindowAttentionArgs, x: Shape) -> tuple[int, int, int]:
+    """(padded positions, tokens per window, channels) of an H×W×C map."""
+    if len(x) != 3:
+        raise ShapeError(f"`window_attention` needs a channels-last H×W×C map, got {fmt_shape(x)}",
+                         expected="H×W×C", hint="`permute (1, 2, 0)` makes a C×H×W map channels last")
+    h, w, c = x
+    if c % a.heads:
+        raise ShapeError(f"`window_attention`: {a.heads} heads do not divide the width {c}",
+                         expected=f"a number of heads that divides {c}")
+    if not 0 <= a.shift < a.window:
+        raise ShapeError(f"`window_attention` shift {a.shift} of windows of {a.window}", code="E202",
+                         expected=f"a shift from 0 to {a.window - 1}")
+    ph, pw = -(-h // a.window) * a.window, -(-w // a.window) * a.window
+    return ph * pw, a.window * a.window, c
+
+
+@register
+class WindowAttention(LayerKind[WindowAttentionArgs]):
+    name = "window_attention"
+    Args = WindowAttentionArgs
+    category = "attention"
+    positional = ("heads",)
+    summary = ("Multi-head self-attention inside windows of `window`×`window` positions of a channels-last "
+               "H×W×C map, the windows cyclically shifted by `shift`, with a learned relative position bias "
+               "(Swin; torchvision's ShiftedWindowAttention). The map is padded to whole windows.")
+    shape_rule = "output = input (H×W×C; heads must divide C)"
+    params_rule = "4·C² + 4·C (bias) + (2·window − 1)² · heads (the relative position bias table)"
+    macs_rule = "4·L·C² (projections) + 2·L·window²·C (QKᵀ and AV in every window), L the padded H·W"
+    flops_rule = "2 · MACs + 4·L·C (biases) + 5 · heads · L · window² (scaling, bias, mask, softmax)"
+
+    def shape(self, a: WindowAttentionArgs, ins: list[Shape]) -> Shape:
+        _windows(a, ins[0])
+        return ins[0]
+
+    def cost(self, a: WindowAttentionArgs, ins: list[Shape], out: Shape) -> Cost:
+        n, t, c = _windows(a, ins[0])
+        macs = 4 * n * c * c + 2 * n * t * c
+        table = (2 * a.window - 1) ** 2 * a.heads
+        bias = (3 * n * c if a.bias else 0) + n * c
+        return Cost(params=4 * c * c + (3 * c if a.bias else 0) + c + table, macs=macs,
+                    flops=2 * macs + bias + 5 * a.heads * n * t, connections=macs + bias)
+
+    def receptive(self, a: WindowAttentionArgs, ins: list[Shape]) -> Receptive:
+        return GLOBAL
+
+    def describe(self, a: WindowAttentionArgs) -> str:
+        return f"{a.heads} heads {a.window}×{a.window}" + (f" shift {a.shift}" if a.shift else "")
+
+    def pytorch(self, a: WindowAttentionArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("ShiftedWindowAttention", ins[0][2], a.window, a.shift, a.heads,
+                    names=("dim", "window_size", "shift_size", "num_heads"), helper=SHIFTED_WINDOW_ATTENTION,
+                    qkv_bias=Opt(a.bias, True), attention_dropout=Opt(a.dropout, 0.0))
+
+
+SHIFTED_WINDOW_ATTENTION = Helper("ShiftedWindowAttention", '''\
+class ShiftedWindowAttention(nn.Module):
+    """Swin's window attention, as torchvision writes it (torchvision.models.swin_transformer,
+    ShiftedWindowAttention and shifted_window_attention): square windows, a cyclic shift, a relative
+    position bias per head; the parameters registered in torchvision's order."""
+
+    def __init__(self, dim: int, window_size: int, shift_size: int, num_heads: int, qkv_bias: bool = True,
+                 attention_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.window_size, self.shift_size, self.num_heads = window_size, shift_size, num_heads
+        self.attention_dropout = attention_dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        coords = torch.stack(torch.meshgrid(torch.arange(window_size), torch.arange(window_size), indexing="ij"))
+        coords = torch.flatten(coords, 1)
+        relative = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+        relative[:, :, 0] += window_size - 1
+        relative[:, :, 1] += window_size - 1
+        relative[:, :, 0] *= 2 * window_size - 1
+        self.register_buffer("relative_position_index", relative.sum(-1).flatten())
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.window_size
+        n_tokens = w * w
+        bias = self.relative_position_bias_table[self.relative_position_index]
+        bias = bias.view(n_tokens, n_tokens, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        batch, height, width, channels = x.shape
+        pad_r, pad_b = (w - width % w) % w, (w - height % w) % w
+        x = F.pad(x, [0, 0, 0, pad_r, 0, pad_b])
+        _, pad_h, pad_w, _ = x.shape
+        shift_h = 0 if w >= pad_h else self.shift_size
+        shift_w = 0 if w >= pad_w else self.shift_size
+        if shift_h + shift_w > 0:
+            x = torch.roll(x, shifts=(-shift_h, -shift_w), dims=(1, 2))
+        n_windows = (pad_h // w) * (pad_w // w)
+        x = x.view(batch, pad_h // w, w, pad_w // w, w, channels)
+        x = x.permute(0, 1, 3, 2, 4, 5).reshape(batch * n_windows, n_tokens, channels)
+        qkv = self.qkv(x).reshape(x.size(0), x.size(1), 3, self.num_heads, channels // self.num_heads)
+        qkv = qkv.permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        q = q * (channels // self.num_heads) ** -0.5
+        attn = q.matmul(k.transpose(-2, -1)) + bias
+        if shift_h + shift_w > 0:
+            mask = x.new_zeros((pad_h, pad_w))
+            slices_h: List[List[int]] = [[0, pad_h - w], [pad_h - w, pad_h - shift_h], [pad_h - shift_h, pad_h]]
+            slices_w: List[List[int]] = [[0, pad_w - w], [pad_w - w, pad_w - shift_w], [pad_w - shift_w, pad_w]]
+            if shift_h == 0:
+                slices_h = [[0, pad_h]]
+            if shift_w == 0:
+                slices_w = [[0, pad_w]]
+            count = 0
+            for hs in slices_h:
+                for ws in slices_w:
+                    mask[hs[0]:hs[1], ws[0]:ws[1]] = count
+                    count += 1
+            mask = mask.view(pad_h // w, w, pad_w // w, w).permute(0, 2, 1, 3).reshape(n_windows, n_tokens)
+            mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+            mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+            attn = attn.view(x.size(0) // n_windows, n_windows, self.num_heads, x.size(1), x.size(1))
+            attn = attn + mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, self.num_heads, x.size(1), x.size(1))
+        attn = F.softmax(attn, dim=-1)
+        attn = F.dropout(attn, p=self.attention_dropout, training=self.training)
+        x = attn.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), channels)
+        x = self.proj(x)
+        x = x.view(batch, pad_h // w, pad_w // w, w, w, channels)
+        x = x.permute(0, 1, 3, 2, 4, 5).reshape(batch, pad_h, pad_w, channels)
+        if shift_h + shift_w > 0:
+            x = torch.roll(x, shifts=(shift_h, shift_w), dims=(1, 2))
+        return x[:, :height, :width, :].contiguous()
+''')

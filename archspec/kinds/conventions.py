@@ -87,6 +87,14 @@ def _attention_ptflops(x: Layer) -> int:
     return 4 * n * d * d + 2 * n * n * d + 2 * n * d + x.a.heads * n * n + (3 * n * d if x.a.bias else 0)
 
 
+def _window(x: Layer) -> tuple[int, int, int]:
+    """(padded positions, windows, channels) of a window attention's H×W×C input."""
+    h, w, c = x.ins[0]
+    k = x.a.window
+    n = -(-h // k) * k * (-(-w // k) * k)
+    return n, n // (k * k), c
+
+
 def _ln_plain(x: Layer) -> bool:
     """An `nn.LayerNorm` itself (not the LayerNorm2d subclass of `channels_first`, which thop and ptflops do
     not know: they look modules up by their exact type)."""
@@ -112,6 +120,9 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("dense",): Rule("its parameters (once per sample: not per token of `axis=-1`)", lambda x: x.weights),
         ("layerscale",): Rule("0 (its parameter is named neither weight nor bias)", lambda x: 0),
         ("attention",): Rule("0 (nn.MultiheadAttention runs its projections as functionals)", lambda x: 0),
+        ("window_attention",): Rule("windows × the projections' parameters (a batch of windows)",
+                                    lambda x: _window(x)[1] * (4 * _window(x)[2] ** 2 + (4 if x.a.bias else 1)
+                                                               * _window(x)[2])),
     }),
     "fvcore": (MACS, {  # fvcore 0.1.5: the aten ops it has handles for
         (*ACTIVATIONS, "add", "mul", "maxpool", "avgpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,
@@ -144,6 +155,8 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("layernorm",): Rule("4 × elements with affine, 2 × without; 0 with `channels_first` (a module it does not "
                              "know)", lambda x: (4 if x.a.affine else 2) * prod(x.out) if _ln_plain(x) else 0),
         ("groupnorm", "attention"): UNKNOWN,
+        ("window_attention",): Rule("4·L·C²: its two nn.Linear (L the padded positions)",
+                                    lambda x: 4 * _window(x)[0] * _window(x)[2] ** 2),
     }),
     "ptflops": (MACS, {  # ptflops 0.7.5, backend="pytorch", count_functional=False: its module hooks
         (*ACTIVATIONS, "add", "mul", "lrn"): ZERO,
@@ -157,6 +170,9 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
                              lambda x: prod(x.out) if _ln_plain(x) else 0),
         ("attention",): Rule("our MACs + 2·L·D + heads·L² (+ 3·L·D with bias): scaling, softmax, biases",
                              _attention_ptflops),
+        ("window_attention",): Rule("4·L·C² + biases (L the padded positions): its two nn.Linear",
+                                    lambda x: 4 * _window(x)[0] * _window(x)[2] ** 2
+                                    + (4 if x.a.bias else 1) * _window(x)[0] * _window(x)[2]),
         ("maxpool", "avgpool"): Rule("1 × input elements (padded where the padding is uneven)", _pool_input),
         ("globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool"): INPUT,
         ("upsample",): ELEMENTS,
