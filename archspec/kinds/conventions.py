@@ -118,7 +118,8 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
     "torchinfo": (PARAMS, {  # torchinfo 1.8: a module's parameters once per output position of a conv
         (*CONVS, "convtranspose"): Rule("(weights + bias) × output positions", lambda x: x.weights * x.positions),
         ("dense",): Rule("its parameters (once per sample: not per token of `axis=-1`)", lambda x: x.weights),
-        ("layerscale",): Rule("0 (its parameter is named neither weight nor bias)", lambda x: 0),
+        ("layerscale", "param"): Rule("0 (a parameter of the enclosing block, not a module of its own)",
+                                      lambda x: 0),
         ("attention",): Rule("0 (nn.MultiheadAttention runs its projections as functionals)", lambda x: 0),
         ("window_attention",): Rule("windows × the projections' parameters (a batch of windows)",
                                     lambda x: _window(x)[1] * (4 * _window(x)[2] ** 2 + (4 if x.a.bias else 1)

@@ -16,7 +16,7 @@ from archspec.kinds.base import (
     register,
     spatial_rank,
 )
-from archspec.kinds.torchspec import Helper, Opt, Torch, call
+from archspec.kinds.torchspec import Helper, Opt, Own, Torch, call
 
 
 class BatchNormArgs(Args):
@@ -224,7 +224,8 @@ class LayerScale(LayerKind[LayerScaleArgs]):
     category = "norm"
     positional = ("init",)
     summary = ("A learned scale per channel (ConvNeXt, CaiT), initialised to `init`: along axis 0 of a "
-               "channels-first map (a C×1×1 parameter, as torchvision's), `axis=-1` for tokens.")
+               "channels-first map (a C×1×1 parameter, as torchvision's), `axis=-1` for tokens. Compiled, "
+               "it is its block's own parameter (listed before the block's layers, as torchvision's).")
     params_rule = "the size of `axis`"
     flops_rule = "1 · elements"
 
@@ -247,19 +248,5 @@ class LayerScale(LayerKind[LayerScaleArgs]):
         return f"init {a.init:g}"
 
     def pytorch(self, a: LayerScaleArgs, ins: list[Shape], out: Shape) -> Torch:
-        return call("LayerScale", list(self._shape(a, ins[0])), names=("shape",), helper=LAYER_SCALE,
-                    init=Opt(a.init, 1e-6))
-
-
-LAYER_SCALE = Helper("LayerScale", '''\
-class LayerScale(nn.Module):
-    """A learned scale per channel, broadcast over the axes after it (torchvision's ConvNeXt keeps it as
-    a C×1×1 parameter)."""
-
-    def __init__(self, shape: List[int], init: float = 1e-6) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.full(shape, float(init)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.scale
-''')
+        # the enclosing block's own parameter, as torchvision's CNBlock holds `layer_scale`
+        return Own(self._shape(a, ins[0]), "full", a.init, "{p} * {0}")

@@ -26,7 +26,7 @@ from archspec.kinds.base import (
     prod,
     register,
 )
-from archspec.kinds.torchspec import Expr, Helper, Opt, Torch, call
+from archspec.kinds.torchspec import Expr, Helper, Own, Torch
 
 
 def axis_of(axis: int, x: Shape, layer: str, what: str = "axis") -> int:
@@ -397,22 +397,6 @@ class ParamArgs(Args):
         return v
 
 
-LEARNED = Helper("Learned", '''\
-class Learned(nn.Module):
-    """A learned tensor of its own (ViT's class token, a position embedding), kept as a 1×shape parameter
-    as torchvision keeps them and repeated along the batch of the tensor it is given."""
-
-    def __init__(self, shape: List[int], init: str = "zeros", std: float = 0.02) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros([1] + shape))
-        if init == "normal":
-            nn.init.normal_(self.weight, std=std)
-        elif init == "ones":
-            nn.init.ones_(self.weight)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.weight.expand([x.shape[0]] + [-1] * (self.weight.dim() - 1))
-''')
 
 
 @register
@@ -422,7 +406,8 @@ class Param(LayerKind[ParamArgs]):
     category = "learned"
     positional = ("shape",)
     summary = ("A learned tensor of the given shape, its parameters counted (ViT's class token, `cls = param 1x768`, "
-               "and position embedding); it reads the current tensor only for its batch size.")
+               "and position embedding); it reads the current tensor only for its batch size. Compiled, it is its "
+               "block's own parameter (listed before the block's layers, as torchvision's).")
     shape_rule = "the given shape"
     params_rule = "∏ shape"
 
@@ -436,5 +421,6 @@ class Param(LayerKind[ParamArgs]):
         return fmt_shape(_sizes(a.shape)) + ("" if a.init == "zeros" else f" {a.init}")
 
     def pytorch(self, a: ParamArgs, ins: list[Shape], out: Shape) -> Torch:
-        return call("Learned", list(out), names=("shape",), helper=LEARNED, init=Opt(a.init, "zeros"),
-                    std=Opt(a.std, 0.02))
+        # the enclosing block's own 1×shape parameter, as torchvision's ViT holds `class_token` and
+        # `pos_embedding`, repeated along the batch of the tensor it reads
+        return Own((1, *out), a.init, a.std, "{p}.expand({0}.shape[0]" + ", -1" * len(out) + ")")

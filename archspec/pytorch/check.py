@@ -173,6 +173,9 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
             m: nn.Module = nn.Identity()
         elif r.name in plan.paths:
             m = module_for(model, plan, r.name)
+        elif r.name in plan.own:  # a learned tensor: its block's own parameter, Python in forward
+            m, observed = nn.Module(), False
+            m.register_parameter("weight", model.get_parameter(plan.own[r.name]))
         else:  # a merge, a crop, global pooling: Python in forward, no module of its own
             m, observed = nn.Identity(), False
         report.layers.append(LayerCheck(
