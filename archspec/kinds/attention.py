@@ -16,6 +16,7 @@ from archspec.kinds.base import (
     Args,
     Cost,
     LayerKind,
+    Part,
     Receptive,
     Shape,
     ShapeError,
@@ -104,6 +105,15 @@ class Attention(LayerKind[AttentionArgs]):
     def describe(self, a: AttentionArgs) -> str:
         return f"{a.heads} heads" + ("" if a.bias else " no bias") + (f" dropout {a.dropout:g}" if a.dropout else "")
 
+    def parts(self, a: AttentionArgs, ins: list[Shape], out: Shape) -> list[Part]:
+        n, d = tokens(self.name, ins[0], a.heads)
+        b = 1 if a.bias else 0
+        return [Part("q, k, v", f"3 × dense {d}", (n, 3 * d), 3 * d * d + 3 * d * b, 3 * n * d * d),
+                Part("QKᵀ", f"{a.heads} heads, /√{d // a.heads}", (a.heads, n, n), 0, n * n * d),
+                Part("softmax", "", (a.heads, n, n)),
+                Part("AV", "", (n, d), 0, n * n * d),
+                Part("output", f"dense {d}", (n, d), d * d + d * b, n * d * d)]
+
     def pytorch(self, a: AttentionArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("SelfAttention", ins[0][1], a.heads, names=("embed_dim", "num_heads"), helper=SELF_ATTENTION,
                     dropout=Opt(a.dropout, 0.0), bias=Opt(a.bias, True))
@@ -171,6 +181,20 @@ class WindowAttention(LayerKind[WindowAttentionArgs]):
 
     def describe(self, a: WindowAttentionArgs) -> str:
         return f"{a.heads} heads {a.window}×{a.window}" + (f" shift {a.shift}" if a.shift else "")
+
+    def parts(self, a: WindowAttentionArgs, ins: list[Shape], out: Shape) -> list[Part]:
+        n, t, c = _windows(a, ins[0])
+        b = 1 if a.bias else 0
+        wins = (n // t, t, c)
+        table = (2 * a.window - 1) ** 2 * a.heads
+        return [Part("windows", f"{a.window}×{a.window}" + (f" shifted {a.shift}" if a.shift else ""), wins),
+                Part("q, k, v", f"3 × dense {c}", (n // t, t, 3 * c), 3 * c * c + 3 * c * b, 3 * n * c * c),
+                Part("QKᵀ + bias" + (" + mask" if a.shift else ""), f"{a.heads} heads, /√{c // a.heads}",
+                     (n // t, a.heads, t, t), table, n * t * c),
+                Part("softmax", "", (n // t, a.heads, t, t)),
+                Part("AV", "", wins, 0, n * t * c),
+                Part("output", f"dense {c}", wins, c * c + c, n * c * c),
+                Part("merge windows", "", out)]
 
     def pytorch(self, a: WindowAttentionArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("ShiftedWindowAttention", ins[0][2], a.window, a.shift, a.heads,
