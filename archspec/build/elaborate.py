@@ -263,6 +263,13 @@ class Builder:
                                        hint=f"use another name: `let {s.name}2 = ...`"), partial=self.g)
         f.env[s.name] = self._eval(s.value, f.env, f)
 
+    def _register(self, s: ast.Register, f: Frame) -> None:
+        # read when the block is called (`_call`); anywhere but at a block's top level it would do nothing
+        if f.scope is None or f.scope.kind != "block" or not set(s.names) <= set(f.scope.register):
+            raise SpecError(Diagnostic("E201", "`register` orders the layers of a block's module", s.span,
+                                       expected="`register` among the statements of a block's own body",
+                                       hint="move it into the block whose layers it orders"), partial=self.g)
+
     def _from(self, s: ast.From, f: Frame) -> None:
         f.current = self._tensor(TensorRef(s.name, s.span, f.ns), f)
 
@@ -485,7 +492,9 @@ class Builder:
                                 partial=self.g)
         name = self._local(f.path, s.target or b.name, bool(s.target))
         path = _join(f.path, name)
-        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span)
+        order = tuple(n for st in b.body if isinstance(st, ast.Register) for n in st.names)
+        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span,
+                                          order)
         self.scoped.append(path)
         sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = f"the call of `{b.name}`"
@@ -505,6 +514,8 @@ class Builder:
             else:
                 start, scoped, work = len(self.added), len(self.scoped), self.work
                 self.run(b.body, sub)
+                if order:
+                    self._check_register(b, scope, start, scoped)
                 if key is not None and entry is None and not self.record_first:  # seen once: not recorded yet
                     self.templates[key] = _SEEN
                 elif key is not None and entry is not _NEVER:  # recorded: copied from now on
@@ -516,6 +527,18 @@ class Builder:
         f.current = sub.current
         if s.target and sub.current is not None:
             f.ns.tensors[s.target] = sub.current
+
+    def _check_register(self, b: ast.BlockDef, scope: Scope, start: int, scoped: int) -> None:
+        """Every name of a block's `register` is one of its layers or child blocks."""
+        names = {self.g[n].name for n in self.added[start:] if self.g[n].scope is scope}
+        names |= {self.scopes[p].local for p in self.scoped[scoped:] if self.scopes[p].parent is scope}
+        for st in b.body:
+            for n in st.names if isinstance(st, ast.Register) else []:
+                if n not in names:
+                    raise SpecError(Diagnostic("E205", f"`register {n}`: block `{b.name}` has no layer `{n}`", st.span,
+                                               expected="the names of its layers: " + ", ".join(sorted(names)),
+                                               hint="name the layer where it is made: `norm = layernorm`"),
+                                    partial=self.g)
 
     # -- block calls built once ------------------------------------------------------------------
     # A block's body depends only on its closure, its arguments, the shapes of the tensors it reads and
@@ -620,7 +643,7 @@ class Builder:
         scopes = {"": scope}
         for rel, parent, sc in t.scopes:
             scopes[rel] = self.scopes[prefix + rel] = Scope(prefix + rel, sc.kind, sc.name, scopes[parent], sc.args,
-                                                           sc.span)
+                                                           sc.span, sc.register)
             self.scoped.append(prefix + rel)
 
         def ref(w: tuple[str, Any]) -> str:
@@ -1190,7 +1213,7 @@ class _Estimate:
             return (0, 0, 0, 0)
         if t == "output":  # an output node per tensor named (at most)
             return (0, 0, max(1, len(s.args)), 0)
-        if t in ("from", "block"):
+        if t in ("from", "block", "register"):
             return (0, 0, 0, 0)
         if t == "frozen":
             return self.stmts(s.body, env, blocks)

@@ -282,7 +282,8 @@ def _render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", choices=STYLES, default="graph", help="graph (default) or volumes (3D feature maps)")
     p.add_argument("--depth", type=int, default=None, metavar="N", help="draw blocks nested deeper than N as one box")
     p.add_argument("--expand", action="append", default=[], metavar="NAME",
-                   help="draw this block open (an instance such as stage3.bottleneck2, or a block name); repeatable")
+                   help="draw this block open (an instance such as stage3.bottleneck2, or a block name), or "
+                        "attention layers as their steps (`attention`, `window_attention`, or a layer id); repeatable")
     p.add_argument("--rankdir", choices=("TB", "LR"), default=None, help="top to bottom (graph default) or left to right")
     p.add_argument("--costs", nargs="?", const="macs", choices=COST_METRICS, default=None,
                    help="print parameters and MACs on the boxes and shade them by MACs (or by params)")

@@ -95,6 +95,12 @@ EXAMPLES = [
     Example("E300", "a kernel larger than its input",
             {"spec.arch": "network net:\n    input 3x5x5\n    conv 64 7x7\n"}),
     Example("E300", "a dense layer on maps", {"spec.arch": "network net:\n    input 3x32x32\n    dense 10\n"}),
+    Example("E300", "a reshape whose sizes do not multiply out",
+            {"spec.arch": "network net:\n    input 768x14x14\n    reshape 768x190\n"}),
+    Example("E300", "a channel split into parts of unequal size",
+            {"spec.arch": "network net:\n    input 116x28x28\n    chunk 3 0\n"}),
+    Example("E300", "attention heads that do not divide the width",
+            {"spec.arch": "network net:\n    input 197x768\n    attention 10\n"}),
     Example("E301", "a concat of 28×28 and 27×27 maps",
             {"spec.arch": "network net:\n    input 3x28x28\n    concat:\n        branch: conv 16 3x3 pad=1\n"
                           "        branch: conv 16 2x2\n"}),

@@ -11,6 +11,9 @@ this model; it only reads the graph and its `meta`. The reduction, in the manner
   with their block), unless `expand` names it (a scope id such as `stage3.bottleneck2`, or a block
   name for every instance); consecutive sibling instances of the same block collapse to one box,
   `bottleneck(256) ×6`;
+- an attention layer is one box, or, when `expand` names it (its id, or `attention` /
+  `window_attention` for every such layer), a block of its steps (projections, QKᵀ, softmax, AV, output
+  projection; Swin's windows), each with its share of the parameters and MACs (the kind's `parts`);
 - each edge carries the shape of the tensor it moves.
 """
 
@@ -175,13 +178,17 @@ def _auto_named(scope: Scope) -> bool:
     return re.fullmatch(re.escape(scope.name) + r"\d*", last) is not None
 
 
-def check_expand(names: Iterable[str], scopes: dict[str, Scope]) -> None:
+def check_expand(names: Iterable[str], scopes: dict[str, Scope], layers: Iterable[str] = ()) -> None:
+    """Every name is a block instance or a block name, or one of `layers` (layers that open)."""
     blocks = {s.id for s in scopes.values() if s.kind == "block"} | {s.name for s in scopes.values() if s.kind == "block"}
+    extra = set(layers)
+    blocks |= extra
     for n in names:
         if n not in blocks:
             raise SpecError(Diagnostic(
                 "E200", f"--expand {n}: the network has no block instance or block named `{n}`",
-                expected="a block instance id such as `stage3.bottleneck2`, or a block name (every instance)",
+                expected="a block instance id such as `stage3.bottleneck2`, or a block name (every instance)"
+                         + (", or an attention layer (`attention`, `window_attention`, or a layer id)" if extra else ""),
                 hint=did_you_mean(n, blocks) or (f"its blocks: {', '.join(sorted(blocks)[:12])}" if blocks
                                                   else "this network has no blocks")))
 
@@ -193,7 +200,10 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
     if depth is not None and depth < 0:
         raise SpecError(Diagnostic("E202", f"--depth must be 0 or more, got {depth}"))
     scopes: dict[str, Scope] = dict(graph.scopes)
-    check_expand(expand, scopes)
+    openable = [n for n in graph.nodes if KINDS[graph[n].kind].category == "attention"]
+    check_expand(expand, scopes, {*openable, *(graph[n].kind for n in openable)})
+    open_layers = {n for n in openable if n in expand or graph[n].kind in expand}
+    expand = [e for e in expand if e in scopes or any(s.name == e for s in scopes.values())]
     labels = scope_labels(scopes)
     opened = _opened(scopes, depth, set(expand), closed)
     nodes = list(graph.nodes)
@@ -204,6 +214,9 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
     order: list[str] = []
     collapsed_of: dict[str, str] = {}  # graph node → collapsed scope
     alias: dict[str, str] = {}  # an identity → its input
+    entry: dict[str, str] = {}  # an open layer → its first part's box (its last part's is `rep`)
+    inner: list[Edge] = []  # between the parts of open layers
+    layer_clusters: dict[str, Cluster] = {}
     for n in nodes:
         d = graph[n]
         c = _collapsed(d.scope_id, scopes, opened)
@@ -231,6 +244,23 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
             title, detail = ("input" if d.name == "input" else f"input {d.name}"), ""
         else:
             title, detail = d.kind, kind.describe(d.args)
+        parts = kind.parts(d.args, graph.input_shapes(d), m.shape) if n in open_layers else []
+        if parts:  # drawn open: a cluster of its steps
+            layer_clusters[n] = Cluster(n, "block", f"{title} {detail}".strip(), d.scope_id, tooltip=n)
+            prev: Box | None = None
+            for k, p in enumerate(parts):
+                pb = Box(f"{n}~{k}", role, d.kind, p.title, p.detail, p.shape, kind.category, n, nodes=[n],
+                         frozen=d.frozen, tooltip=f"{n}: {p.title}", params=p.params, macs=p.macs)
+                boxes[pb.id] = pb
+                order.append(pb.id)
+                if prev is None:
+                    entry[n] = pb.id
+                else:
+                    inner.append(Edge(prev.id, pb.id, prev.shape))
+                prev = pb
+            assert prev is not None
+            rep[n] = prev.id
+            continue
         b = Box(n, role, d.kind, title, detail, m.shape, kind.category, d.scope_id, nodes=[n],
                 frozen=d.frozen, tooltip=n)
         _add_cost(b, m)
@@ -273,8 +303,8 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
         order.append(b.id)
     order.sort(key=lambda i: index[boxes[i].nodes[0]])
 
-    edges: list[Edge] = []
-    seen: set[tuple[str, str]] = set()
+    edges: list[Edge] = list(inner)
+    seen: set[tuple[str, str]] = {(e.src, e.dst) for e in inner}
     def find(n: str) -> str:
         while n in alias:
             n = alias[n]
@@ -282,7 +312,7 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
 
     for n in nodes:
         for i in graph[n].inputs:
-            u, v = find(i), find(n)
+            u, v = find(i), entry.get(n) or find(n)
             if u == v or (u, v) in seen:
                 continue
             seen.add((u, v))
@@ -291,7 +321,7 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
     used = {b.cluster for b in boxes.values()}
     wanted: set[str] = set()
     for c in used:
-        wanted.update(scope_chain(c))
+        wanted.update(sid for sid in scope_chain(c) if sid in scopes)
     clusters = {}
     starts: dict[str, int] = {}  # a scope → the index of its first node
     for n in nodes:
@@ -303,6 +333,7 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
         if s.kind == "block" and not _auto_named(s):
             label = f"{sid.rpartition('.')[2]}: {label}"
         clusters[sid] = Cluster(sid, s.kind, label, sid.rpartition(".")[0], tooltip=f"{sid}: {s.label}")
+    clusters.update(layer_clusters)  # the deepest: inside their layers' scopes
     return View(graph.name, boxes, edges, clusters, order)
 
 

@@ -49,6 +49,7 @@ class Scope:
     parent: Scope | None = None
     args: dict[str, Any] = field(default_factory=dict)  # a block's arguments, as the call resolved them
     span: Span | None = None
+    register: tuple[str, ...] = ()  # a block's `register` statement: the layers its module registers first
 
     @property
     def local(self) -> str:

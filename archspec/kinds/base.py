@@ -16,7 +16,7 @@ Counting conventions (see docs/conventions.md and ../shared/ACCEPTANCE.md):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +54,17 @@ class ShapeError(Exception):
 A = TypeVar("A", bound=Args)
 
 
+class Part(NamedTuple):
+    """One step of a layer drawn open (`archspec render --expand attention`): its title, key arguments,
+    output shape and its share of the layer's parameters and MACs (the parts sum to the layer's)."""
+
+    title: str
+    detail: str
+    shape: Shape
+    params: int = 0
+    macs: int = 0
+
+
 class LayerKind(Generic[A]):
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -83,6 +94,10 @@ class LayerKind(Generic[A]):
     def describe(self, a: A) -> str:
         """Key arguments, as a table or a diagram shows them (`64 3×3 /2`)."""
         return ""
+
+    def parts(self, a: A, ins: list[Shape], out: Shape) -> list[Part]:
+        """The steps a diagram draws when the layer is expanded (attention); [] for one box only."""
+        return []
 
     # -- PyTorch -------------------------------------------------------------------------------
     def pytorch(self, a: A, ins: list[Shape], out: Shape) -> Torch:

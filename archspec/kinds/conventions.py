@@ -80,6 +80,27 @@ def _bn_scale(x: Layer) -> int:
     return 2 if x.a.affine else 1
 
 
+def _attention_ptflops(x: Layer) -> int:
+    """ptflops's multihead_attention_counter_hook: the query scaling, the projections (the output's bias
+    counted always), the products and the softmax of every head."""
+    n, d = x.ins[0]
+    return 4 * n * d * d + 2 * n * n * d + 2 * n * d + x.a.heads * n * n + (3 * n * d if x.a.bias else 0)
+
+
+def _window(x: Layer) -> tuple[int, int, int]:
+    """(padded positions, windows, channels) of a window attention's H×W×C input."""
+    h, w, c = x.ins[0]
+    k = x.a.window
+    n = -(-h // k) * k * (-(-w // k) * k)
+    return n, n // (k * k), c
+
+
+def _ln_plain(x: Layer) -> bool:
+    """An `nn.LayerNorm` itself (not the LayerNorm2d subclass of `channels_first`, which thop and ptflops do
+    not know: they look modules up by their exact type)."""
+    return not x.a.channels_first
+
+
 ZERO = Rule("0", lambda x: 0)
 MACS = Rule("our MACs", lambda x: x.cost.macs)
 PARAMS = Rule("its parameters", lambda x: x.weights)
@@ -96,15 +117,26 @@ CLASSIC = ("subsample", "rbf", "local")  # compiled to modules of archspec's own
 RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
     "torchinfo": (PARAMS, {  # torchinfo 1.8: a module's parameters once per output position of a conv
         (*CONVS, "convtranspose"): Rule("(weights + bias) × output positions", lambda x: x.weights * x.positions),
-        ("dense",): Rule("our MACs + bias", lambda x: x.cost.macs + (x.a.units if x.a.bias else 0)),
+        ("dense",): Rule("its parameters (once per sample: not per token of `axis=-1`)", lambda x: x.weights),
+        ("layerscale", "param"): Rule("0 (a parameter of the enclosing block, not a module of its own)",
+                                      lambda x: 0),
+        ("attention",): Rule("0 (nn.MultiheadAttention runs its projections as functionals)", lambda x: 0),
+        ("window_attention",): Rule("windows × the projections' parameters (a batch of windows)",
+                                    lambda x: _window(x)[1] * (4 * _window(x)[2] ** 2 + (4 if x.a.bias else 1)
+                                                               * _window(x)[2])),
     }),
     "fvcore": (MACS, {  # fvcore 0.1.5: the aten ops it has handles for
         (*ACTIVATIONS, "add", "mul", "maxpool", "avgpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,
         ("batchnorm",): Rule("1 × elements, 2 × with affine (inference)", lambda x: _bn_scale(x) * prod(x.out)),
         ("globalavgpool", "adaptiveavgpool"): Rule("1 × input elements, 2D only",
                                                    lambda x: prod(x.ins[0]) if len(x.ins[0]) == 3 else 0),
-        ("upsample",): Rule("1 × output (nearest), 4 × (bilinear), 2D only",
-                            lambda x: prod(x.out) * (1 if x.a.mode == "nearest" else 4) if len(x.out) == 3 else 0),
+        ("upsample", "resize", "resize_like"): Rule(
+            "1 × output (nearest), 4 × (bilinear), 2D only",
+            lambda x: prod(x.out) * (1 if x.a.mode == "nearest" else 4) if len(x.out) == 3 else 0),
+        ("layernorm", "groupnorm"): Rule("5 × elements with affine, 4 × without",
+                                         lambda x: (5 if x.a.affine else 4) * prod(x.out)),
+        ("attention",): Rule("4·L·D²: the projections (not QKᵀ and AV, run by a kernel it has no handle for)",
+                             lambda x: 4 * x.ins[0][0] * x.ins[0][1] ** 2),
     }),
     "thop": (MACS, {  # thop 0.1.1: the modules it has counters for
         (*ACTIVATIONS, "add", "mul", "maxpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,
@@ -121,6 +153,11 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("upsample",): Rule("1 × output (nearest), 5 × (linear), 11 × (bilinear), 0 (trilinear)",
                             lambda x: prod(x.out) * (1 if x.a.mode == "nearest" else {2: 5, 3: 11, 4: 0}[len(x.out)])),
         CLASSIC: UNKNOWN,
+        ("layernorm",): Rule("4 × elements with affine, 2 × without; 0 with `channels_first` (a module it does not "
+                             "know)", lambda x: (4 if x.a.affine else 2) * prod(x.out) if _ln_plain(x) else 0),
+        ("groupnorm", "attention"): UNKNOWN,
+        ("window_attention",): Rule("4·L·C²: its two nn.Linear (L the padded positions)",
+                                    lambda x: 4 * _window(x)[0] * _window(x)[2] ** 2),
     }),
     "ptflops": (MACS, {  # ptflops 0.7.5, backend="pytorch", count_functional=False: its module hooks
         (*ACTIVATIONS, "add", "mul", "lrn"): ZERO,
@@ -128,8 +165,15 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("conv", "conv1d", "conv2d", "conv3d"): Rule("our MACs + bias × output elements; 0 with a connection table",
                                                     lambda x: 0 if x.a.table is not None else x.cost.macs + x.bias),
         ("dwconv", "convtranspose"): Rule("our MACs + bias × output elements", lambda x: x.cost.macs + x.bias),
-        ("dense",): Rule("our MACs + bias", lambda x: x.cost.macs + (x.a.units if x.a.bias else 0)),
-        ("batchnorm",): Rule("1 × elements, 2 × with affine", lambda x: _bn_scale(x) * prod(x.out)),
+        ("dense",): Rule("our MACs + bias × output elements", lambda x: x.cost.macs + x.bias),
+        ("batchnorm", "groupnorm"): Rule("1 × elements, 2 × with affine", lambda x: _bn_scale(x) * prod(x.out)),
+        ("layernorm",): Rule("1 × elements; 0 with `channels_first` (a module it does not know)",
+                             lambda x: prod(x.out) if _ln_plain(x) else 0),
+        ("attention",): Rule("our MACs + 2·L·D + heads·L² (+ 3·L·D with bias): scaling, softmax, biases",
+                             _attention_ptflops),
+        ("window_attention",): Rule("4·L·C² + biases (L the padded positions): its two nn.Linear",
+                                    lambda x: 4 * _window(x)[0] * _window(x)[2] ** 2
+                                    + (4 if x.a.bias else 1) * _window(x)[0] * _window(x)[2]),
         ("maxpool", "avgpool"): Rule("1 × input elements (padded where the padding is uneven)", _pool_input),
         ("globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool"): INPUT,
         ("upsample",): ELEMENTS,

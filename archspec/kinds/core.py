@@ -1,5 +1,5 @@
-"""Input, dense, and the layers that only move data: flatten, dropout, identity, upsample, zero padding,
-crop, output."""
+"""Input, dense, and the layers that only move data: dropout, stochastic depth, identity, upsample, resize,
+zero padding, crop, output."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from archspec.kinds.base import (
     register,
     spatial_rank,
 )
-from archspec.kinds.torchspec import Expr, Opt, Torch, call, crop, pad
+from archspec.kinds.torchspec import Expr, Helper, Opt, Torch, call, crop, pad
 
 MAX_ELEMENTS = 2**40  # a tensor larger than this (per sample) is refused: E600
 
@@ -81,6 +81,7 @@ class Output(LayerKind[NoArgs]):
 class DenseArgs(Args):
     units: PositiveInt
     bias: bool = True
+    axis: int | None = None  # None: a flat vector; −1 (the last axis): any tensor, as nn.Linear
 
 
 @register
@@ -90,47 +91,45 @@ class Dense(LayerKind[DenseArgs]):
     Args = DenseArgs
     category = "dense"
     positional = ("units",)
-    summary = "Fully connected layer on a flat vector."
-    shape_rule = "units (the input must be flat: C)"
-    params_rule = "in · units + units (bias)"
-    macs_rule = "in · units"
-    flops_rule = "2 · MACs + units (bias)"
+    summary = ("Fully connected layer on a flat vector; with `axis=-1`, on the last axis of any tensor "
+               "(PyTorch's `nn.Linear`: each token of an L×D sequence, each position of an H×W×C map).")
+    shape_rule = "units (the input must be flat: C); with `axis=-1`, the last axis becomes units"
+    params_rule = "in · units + units (bias), `in` the size of the last axis"
+    macs_rule = "in · units per vector (× the other axes with `axis=-1`)"
+    flops_rule = "2 · MACs + output elements (bias)"
 
     def shape(self, a: DenseArgs, ins: list[Shape]) -> Shape:
-        flat_size(self.name, ins[0])
-        return (a.units,)
+        x = ins[0]
+        if a.axis is None:
+            flat_size(self.name, x)
+            return (a.units,)
+        if a.axis not in (-1, len(x) - 1):
+            raise ShapeError(f"`dense` works on the last axis (−1); axis {a.axis} of {fmt_shape(x)} is not it",
+                             code="E202", expected="`axis=-1`",
+                             hint="`transpose` or `permute` the axis to the end first (as MLP-Mixer's token MLP)")
+        return (*x[:-1], a.units)
 
     def cost(self, a: DenseArgs, ins: list[Shape], out: Shape) -> Cost:
-        n_in = ins[0][0]
-        macs = n_in * a.units
-        b = a.units if a.bias else 0
-        return Cost(params=macs + b, macs=macs, flops=2 * macs + b, connections=macs + b)
+        x = ins[0]
+        n_in = x[-1]
+        vectors = prod(x[:-1])
+        weights = n_in * a.units
+        macs = weights * vectors
+        b = prod(out) if a.bias else 0
+        return Cost(params=weights + (a.units if a.bias else 0), macs=macs, flops=2 * macs + b,
+                    connections=macs + b)
 
     def receptive(self, a: DenseArgs, ins: list[Shape]) -> Receptive:
-        return GLOBAL
+        # on the last axis of a sequence or a channels-last map each vector is mixed on its own: the
+        # field passes through (a dense over the token axis, MLP-Mixer's token MLP, is not seen as global)
+        return GLOBAL if a.axis is None else None
 
     def describe(self, a: DenseArgs) -> str:
-        return str(a.units) + ("" if a.bias else " no bias")
+        return str(a.units) + ("" if a.bias else " no bias") + ("" if a.axis is None else " last axis")
 
     def pytorch(self, a: DenseArgs, ins: list[Shape], out: Shape) -> Torch:
-        return call("nn.Linear", ins[0][0], a.units, names=("in_features", "out_features"),
+        return call("nn.Linear", ins[0][-1], a.units, names=("in_features", "out_features"),
                     bias=Opt(a.bias, True))
-
-
-@register
-class Flatten(LayerKind[NoArgs]):
-    name = "flatten"
-    Args = NoArgs
-    category = "reshape"
-    summary = "C×H×W → C·H·W (channels-first order, as PyTorch flattens)."
-    shape_rule = "∏ input"
-    view = True
-
-    def shape(self, a: NoArgs, ins: list[Shape]) -> Shape:
-        return (prod(ins[0]),)
-
-    def pytorch(self, a: NoArgs, ins: list[Shape], out: Shape) -> Torch:
-        return Expr("torch.flatten({0}, 1)")
 
 
 class DropoutArgs(Args):
@@ -158,6 +157,58 @@ class Dropout(LayerKind[DropoutArgs]):
 
     def pytorch(self, a: DropoutArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.Dropout", a.p, names=("p",))
+
+
+class StochasticDepthArgs(Args):
+    p: float
+    mode: Literal["row", "batch"] = "row"
+
+    @field_validator("p")
+    @classmethod
+    def _prob(cls, v: float) -> float:
+        if not 0 <= v <= 1:
+            raise ValueError("a drop rate from 0 to 1")
+        return v
+
+
+@register
+class StochasticDepth(LayerKind[StochasticDepthArgs]):
+    name = "stochasticdepth"
+    aliases = ("droppath",)
+    Args = StochasticDepthArgs
+    category = "regularization"
+    positional = ("p",)
+    summary = ("Stochastic depth (Huang et al. 2016) on a residual branch: in training it drops the whole "
+               "branch with rate p, per sample (`mode=row`, torchvision's StochasticDepth) or for the batch, "
+               "and scales the kept ones by 1/(1 − p); identity at inference.")
+    view = True
+
+    def describe(self, a: StochasticDepthArgs) -> str:
+        return f"{a.p:.4g}" + ("" if a.mode == "row" else " batch")
+
+    def pytorch(self, a: StochasticDepthArgs, ins: list[Shape], out: Shape) -> Torch:
+        return call("StochasticDepth", a.p, names=("p",), helper=STOCHASTIC_DEPTH, mode=Opt(a.mode, "row"))
+
+
+STOCHASTIC_DEPTH = Helper("StochasticDepth", '''\
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth: in training, zero the input with probability p per sample
+    ("row") or for the whole batch ("batch") and scale what is kept by 1/(1 − p); identity otherwise."""
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+''')
 
 
 @register
@@ -212,6 +263,104 @@ class Upsample(LayerKind[UpsampleArgs]):
         s = norm_size(a.scale, nd, "scale")
         scale = float(s[0]) if len(set(s)) == 1 else tuple(float(v) for v in s)
         return call("nn.Upsample", scale_factor=Opt(scale, None), mode=Opt(mode, "nearest"))
+
+
+class ResizeArgs(Args):
+    size: Size
+    mode: Literal["nearest", "bilinear"] = "bilinear"  # `bilinear` is linear or trilinear in 1D and 3D
+    align_corners: bool = False
+
+
+def _interpolate(a: ResizeArgs, x: Shape, size: tuple[int, ...], like: str | None = None) -> Expr:
+    nd = len(x) - 1
+    mode = a.mode if a.mode == "nearest" else {1: "linear", 2: "bilinear", 3: "trilinear"}[nd]
+    target = f"{like}.shape[2:]" if like else "(" + ", ".join(map(str, size)) + ("," if nd == 1 else "") + ")"
+    corners = "" if mode == "nearest" else f", align_corners={a.align_corners}"
+    return Expr(f'F.interpolate({{0}}, size={target}, mode="{mode}"{corners})')
+
+
+def _resize_cost(a: ResizeArgs, out: Shape) -> Cost:
+    return Cost(flops=0 if a.mode == "nearest" else prod(out) * 2 ** (len(out) - 1))
+
+
+def _resize_rf(x: Shape, size: tuple[int, ...], a: ResizeArgs) -> Receptive:
+    return [RF(1 if a.mode == "nearest" else 2, Fraction(n, o), 0) for n, o in zip(x[1:], size)]
+
+
+@register
+class Resize(LayerKind[ResizeArgs]):
+    name = "resize"
+    Args = ResizeArgs
+    category = "resample"
+    positional = ("size",)
+    summary = ("Resizes the spatial axes to `size` by interpolation (PyTorch's `F.interpolate`), bilinear by "
+               "default (DeepLab's head): `resize 520x520`. `resize_like` takes the size of another tensor.")
+    shape_rule = "C × size"
+    flops_rule = "0 for nearest; 2^d per output element for (bi/tri)linear"
+
+    def _size(self, a: ResizeArgs, x: Shape) -> tuple[int, ...]:
+        size = norm_size(a.size, spatial_rank(x, self.name), "size")
+        if min(size) < 1:
+            raise ShapeError(f"`resize` to {fmt_shape(size)}", code="E202", expected="sizes of at least 1")
+        return size
+
+    def shape(self, a: ResizeArgs, ins: list[Shape]) -> Shape:
+        return (ins[0][0], *self._size(a, ins[0]))
+
+    def cost(self, a: ResizeArgs, ins: list[Shape], out: Shape) -> Cost:
+        return _resize_cost(a, out)
+
+    def receptive(self, a: ResizeArgs, ins: list[Shape]) -> Receptive:
+        return _resize_rf(ins[0], self._size(a, ins[0]), a)
+
+    def describe(self, a: ResizeArgs) -> str:
+        return f"to {fmt_shape(a.size if isinstance(a.size, tuple) else (a.size,))} {a.mode}"
+
+    def pytorch(self, a: ResizeArgs, ins: list[Shape], out: Shape) -> Torch:
+        return _interpolate(a, ins[0], self._size(a, ins[0]))
+
+
+class ResizeLikeArgs(Args):
+    mode: Literal["nearest", "bilinear"] = "bilinear"
+    align_corners: bool = False
+
+
+@register
+class ResizeLike(LayerKind[ResizeLikeArgs]):
+    name = "resize_like"
+    op = "merge"
+    Args = ResizeLikeArgs
+    category = "resample"
+    summary = ("Resizes its first tensor to the spatial size of its second, by interpolation: `resize_like _ image` "
+               "(DeepLab's head returns to the input's size). Only the second's shape is read.")
+    shape_rule = "C of the first × the spatial size of the second"
+    flops_rule = "0 for nearest; 2^d per output element for (bi/tri)linear"
+
+    def _resize(self, a: ResizeLikeArgs) -> ResizeArgs:
+        return ResizeArgs(size=1, mode=a.mode, align_corners=a.align_corners)
+
+    def shape(self, a: ResizeLikeArgs, ins: list[Shape]) -> Shape:
+        if len(ins) != 2:
+            raise ShapeError(f"`resize_like` takes two tensors, got {len(ins)}", code="E203",
+                             expected="`resize_like x like`: the tensor, then the one whose size it takes")
+        x, like = ins
+        spatial_rank(x, self.name)
+        if len(like) != len(x):
+            raise ShapeError(f"`resize_like` of a {fmt_shape(x)} tensor to the size of a {fmt_shape(like)} one",
+                             code="E301", expected="two tensors with the same number of spatial axes")
+        return (x[0], *like[1:])
+
+    def cost(self, a: ResizeLikeArgs, ins: list[Shape], out: Shape) -> Cost:
+        return _resize_cost(self._resize(a), out)
+
+    def receptive(self, a: ResizeLikeArgs, ins: list[Shape]) -> Receptive:
+        return _resize_rf(ins[0], ins[1][1:], self._resize(a))
+
+    def describe(self, a: ResizeLikeArgs) -> str:
+        return a.mode
+
+    def pytorch(self, a: ResizeLikeArgs, ins: list[Shape], out: Shape) -> Torch:
+        return _interpolate(self._resize(a), ins[0], out[1:], like="{1}")
 
 
 PadSpec = int | tuple[int | tuple[int, int], ...]

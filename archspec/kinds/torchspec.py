@@ -11,6 +11,11 @@ A kind's `pytorch` rule returns one of:
   (LeNet-5's connection table): Python source that needs only torch, written into the file once.
 - `Expr`: a parameterless operation written into `forward` as Python over the inputs (`{0} + {1}`,
   `torch.cat([{0}, {1}], 1)`): merges, crops, global pooling. No module, no attribute.
+- `Own`: a learned tensor (a class token, a layer scale) held as its own `nn.Parameter` by the module whose
+  `forward` uses it, as torchvision holds them (`self.class_token`, CNBlock's `self.layer_scale`), not as a
+  module of one parameter: PyTorch lists a module's own parameters before its children's, so a model
+  written this way lists them first, and the compiled one must too for weights to port by position.
+  `template` is Python over the parameter `{p}` and the inputs `{0}`, ...
 - `None`: the tensor passes through unchanged (`identity`).
 
 Nothing here imports torch: analysis stays free of it.
@@ -78,7 +83,22 @@ class Expr:
         return self.template.format(*names)
 
 
-Torch = Module | Expr | None
+@dataclass(frozen=True)
+class Own:
+    """A learned tensor of the enclosing module: `nn.Parameter(<init>)` of `shape`, initialised with
+    zeros, ones, `full` (every element `value`) or `normal` (standard deviation `value`), used in
+    `forward` as `template` (`{p}`: the parameter, `{0}`: the input)."""
+
+    shape: tuple[int, ...]
+    init: str  # "zeros" | "ones" | "full" | "normal"
+    value: float
+    template: str
+
+    def structure(self) -> Any:
+        return ("own", len(self.shape), self.init, self.template)
+
+
+Torch = Module | Expr | Own | None
 
 
 def call(cls: str, *args: Any, names: tuple[str, ...] = (), helper: Helper | None = None, **kwargs: Any) -> Module:

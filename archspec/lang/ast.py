@@ -206,6 +206,14 @@ class From(_Node):
     name: str
 
 
+class Register(_Node):
+    """`register reduction, norm`: the block's module registers these layers (or child blocks) first, in
+    this order, then the others in the spec's order (weights that port by position: docs/compile.md)."""
+
+    type: Literal["register"] = "register"
+    names: list[str]
+
+
 class Output(_Node):
     type: Literal["output"] = "output"
     args: list[Arg] = []
@@ -224,7 +232,7 @@ class BlockDef(_Node):
 
 
 Stmt = Annotated[
-    Layer | Merge | Repeat | If | Frozen | Let | From | Output | BlockDef,
+    Layer | Merge | Repeat | If | Frozen | Let | From | Output | BlockDef | Register,
     Field(discriminator="type"),
 ]
 

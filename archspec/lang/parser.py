@@ -115,7 +115,7 @@ def _describe_expected(expected: set[str]) -> str:
     names: list[str] = []
     for t in sorted(expected):
         if t.isupper() and t.lower() in {"network", "block", "use", "repeat", "if", "elif", "else",
-                                          "frozen", "let", "from", "output", "branch", "as", "true",
+                                          "frozen", "let", "from", "output", "register", "branch", "as", "true",
                                           "false", "and", "or", "not", "for", "in"}:
             names.append(f"`{t.lower()}`")
         else:
@@ -411,6 +411,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def from_(self, meta: Any, name: Token) -> ast.From:
         return ast.From.model_construct(name=str(name), span=self._span(meta))
+
+    def register(self, meta: Any, *names: Token) -> ast.Register:
+        return ast.Register.model_construct(names=[str(n) for n in names], span=self._span(meta))
 
     def output(self, meta: Any, args: list[ast.Arg]) -> ast.Output:
         return ast.Output.model_construct(args=args, span=self._span(meta))

@@ -2,8 +2,8 @@
 
 The module is built and run on the meta device (no weights allocated, no arithmetic done), under
 `torch.utils.flop_counter.FlopCounterMode`; per layer, the output shape, the parameters (all, trainable,
-and buffers without `num_batches_tracked`) and the MACs per sample (FlopCounterMode's FLOPs / 2 / batch, the
-convention of ../shared/ACCEPTANCE.md) must equal the analysis's. The meta run is in training mode (every
+and floating-point buffers: not `num_batches_tracked`) and the MACs per sample (FlopCounterMode's
+FLOPs / 2 / batch, the convention of ../shared/ACCEPTANCE.md) must equal the analysis's. The meta run is in training mode (every
 output, auxiliary heads included) at a batch of at least 2 (`META_MIN_BATCH`): batch norm in training mode
 refuses one value per channel, which a batch of 1 gives after global pooling. A small real forward on the
 CPU (batch 1, evaluation mode, random weights and input) then checks that the module runs and gives finite
@@ -173,6 +173,9 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
             m: nn.Module = nn.Identity()
         elif r.name in plan.paths:
             m = module_for(model, plan, r.name)
+        elif r.name in plan.own:  # a learned tensor: its block's own parameter, Python in forward
+            m, observed = nn.Module(), False
+            m.register_parameter("weight", model.get_parameter(plan.own[r.name]))
         else:  # a merge, a crop, global pooling: Python in forward, no module of its own
             m, observed = nn.Identity(), False
         report.layers.append(LayerCheck(
@@ -201,7 +204,9 @@ def _numel(ps: Any) -> int:
 
 
 def _buffers(m: nn.Module) -> int:
-    return sum(b.numel() for name, b in m.named_buffers() if not name.endswith("num_batches_tracked"))
+    """Floating-point buffers, as ACCEPTANCE.md counts them: not `num_batches_tracked`, nor an index table
+    (Swin's relative_position_index)."""
+    return sum(b.numel() for b in m.buffers() if b.is_floating_point())
 
 
 def _macs(flops: int, batch: int) -> int:

@@ -20,7 +20,10 @@ How the spec's scopes (block instances and branches) become modules:
   output) holds its layers, which the enclosing `forward` calls one by one (`self.enc1.conv1(x)`).
 
 Parameters are registered in the spec's layer order, so that weights port by position from hand-written
-equivalents (`archspec.port_weights`). Nothing from a spec reaches the source unescaped: names become ASCII
+equivalents (`archspec.port_weights`). Learned tensors (`param`, `layerscale`) are the exception, as they
+are in PyTorch: they are the own `nn.Parameter`s of the block whose `forward` uses them (`self.cls`), and
+PyTorch lists a module's own parameters before its children's (torchvision's ViT `class_token`, ConvNeXt's
+`layer_scale`); see docs/compile.md. Nothing from a spec reaches the source unescaped: names become ASCII
 identifiers, text goes into comments and string literals through `repr`.
 """
 
@@ -35,7 +38,7 @@ from typing import Any
 
 from archspec.ir import Graph, Scope
 from archspec.kinds import KINDS
-from archspec.kinds.torchspec import Expr, Helper, Module, Torch, literal, same
+from archspec.kinds.torchspec import Expr, Helper, Module, Own, Torch, literal, same
 from archspec.lang.expr import TensorRef
 
 
@@ -168,6 +171,7 @@ class Plan:
     classes: list[ClassDef]  # children's classes before their parents', the network's last
     forms: dict[str, Torch]  # node → its PyTorch form
     paths: dict[str, str]  # node → module path ("stage1.0.residual.0"), for the nodes that are modules
+    own: dict[str, str]  # node → parameter path ("encoder.pos"), for learned tensors (`Own`)
     inputs: list[tuple[str, str]]  # (forward parameter, input node)
     outputs: list[tuple[str, str, float]]  # (field name, source value, loss weight)
     output_class: str | None
@@ -227,8 +231,8 @@ def make_plan(g: Graph, class_name: str | None = None) -> Plan:
     for b in boxes[1:]:  # parents first: a value is called after the outermost scope that gives it back
         if b.exit is not None and b.scope is not None and b.exit not in b.entries:
             labels.setdefault(b.exit, b.scope.local)
-    plan = Plan(g, root, boxes, [], forms, {}, inputs, outputs, output_class, helpers, value, labels)
-    _paths(root, plan.paths)
+    plan = Plan(g, root, boxes, [], forms, {}, {}, inputs, outputs, output_class, helpers, value, labels)
+    _paths(root, plan)
     plan.classes = _classes(plan, root_name, reserved)
     return plan
 
@@ -294,7 +298,7 @@ def _interface(g: Graph, b: Box, value: Callable[[str], str], readers: dict[str,
 
 
 def _form(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str]) -> None:
-    if not any(isinstance(forms[n], Module) for n in b.nodes):  # no module: its lines go to the enclosing forward
+    if not any(isinstance(forms[n], (Module, Own)) for n in b.nodes):  # no module: its lines go to the enclosing forward
         b.form = "empty" if b.exit is not None and b.exit in b.entries and all(forms[n] is None for n in b.nodes) \
             else "inline"
         return
@@ -316,7 +320,8 @@ def _form(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str]
             continue
         chain = isinstance(f, Module) and [value(i) for i in g[item].inputs] == [current]
         current = item
-    b.form = "seq" if chain and current == b.exit else "class"
+    # a block that orders its registration (`register`) is a class: nn.Sequential runs in registration order
+    b.form = "seq" if chain and current == b.exit and not (b.scope and b.scope.register) else "class"
 
 
 def _slots(g: Graph, b: Box, forms: dict[str, Torch]) -> None:
@@ -331,10 +336,15 @@ def _slots(g: Graph, b: Box, forms: dict[str, Torch]) -> None:
             taken.add(item.attr)
             b.slots.append(Slot(item.attr, item))
             _slots(g, item, forms)
-        elif isinstance(forms[item], Module):
+        elif isinstance(forms[item], (Module, Own)):
             attr = unique(ident(g[item].name, MODULE_ATTRS, "layer"), taken)
             taken.add(attr)
             b.slots.append(Slot(attr, item))
+    if b.scope is not None and b.scope.register:  # `register a, b`: those first, in that order (docs/compile.md)
+        def name(s: Slot) -> str:
+            return s.item.scope.local if isinstance(s.item, Box) and s.item.scope else g[str(s.item)].name
+        first = [s for n in b.scope.register for s in b.slots if name(s) == n]
+        b.slots = first + [s for s in b.slots if s not in first]
 
 
 def _steps(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str], prefix: str) -> list[Step]:
@@ -357,6 +367,9 @@ def _steps(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str
             steps.append(Step("call", item, reads, [item], prefix + attr[id(item)], g[item].name))
         elif isinstance(f, Expr):
             steps.append(Step("expr", item, reads, [item], f.template, g[item].name))
+        elif isinstance(f, Own):  # Python over the block's own parameter
+            template = f.template.replace("{p}", f"self.{_code_path(prefix + attr[id(item)])}")
+            steps.append(Step("expr", item, reads, [item], template, g[item].name))
     return steps
 
 
@@ -382,21 +395,23 @@ def _helpers(forms: dict[str, Torch], reserved: set[str]) -> list[Helper]:
     out: dict[str, Helper] = {}
     for n, f in forms.items():
         if f is not None:
-            for h in f.helpers() if isinstance(f, Module) else [f.helper] if f.helper else []:
+            for h in f.helpers() if isinstance(f, Module) else [f.helper] if isinstance(f, Expr) and f.helper else []:
                 if out.setdefault(h.name, h).source != h.source:
                     raise CodegenError(f"two helper modules are named `{h.name}`", n)
     reserved.update(out)
     return list(out.values())
 
 
-def _paths(b: Box, paths: dict[str, str]) -> None:
+def _paths(b: Box, plan: Plan) -> None:
     for s in _registered(b):
         path = f"{b.path}.{s.attr}".lstrip(".")
         if isinstance(s.item, Box):
             s.item.path = path
-            _paths(s.item, paths)
+            _paths(s.item, plan)
+        elif isinstance(plan.forms[s.item], Own):
+            plan.own[s.item] = path
         else:
-            paths[s.item] = path
+            plan.paths[s.item] = path
 
 
 def _registered(b: Box) -> list[Slot]:
@@ -456,7 +471,7 @@ def _item_sig(item: Box | str, plan: Plan) -> Any:
             return ("empty",)
         return ("cls", id(item.cls))
     f = plan.forms[item]
-    assert isinstance(f, Module)
+    assert isinstance(f, (Module, Own))
     return ("mod", f.structure())
 
 
@@ -558,9 +573,23 @@ class _Lifter:
             text = "nn.Sequential(\n" + "".join(f"    {p},\n" for p in parts) + ")"
         return text
 
+    def own(self, owns: list[Any]) -> str:
+        """`nn.Parameter(torch.zeros(1, 1, 768))`: a learned tensor, its sizes and initial value lifted."""
+        first = next(o for o in owns if o is not WILD)
+        dims = [self.value([o.shape[j] if o is not WILD else WILD for o in owns], "size" if j else "channels")
+                for j in range(len(first.shape))]
+        value = self.value([o.value if o is not WILD else WILD for o in owns], "init" if first.init == "full" else "std")
+        shape = ", ".join(dims)
+        make = {"zeros": f"torch.zeros({shape})", "ones": f"torch.ones({shape})",
+                "full": f"torch.full(({shape}{',' if len(dims) == 1 else ''}), {value})",
+                "normal": f"torch.empty({shape}).normal_(std={value})"}[first.init]
+        return f"nn.Parameter({make})"
+
     def item(self, items: list[Any], plan: Plan) -> str:
         """The module of a slot across the instances: a layer's call, a chain, or a child class."""
         first = next(i for i in items if i is not WILD)
+        if isinstance(first, str) and isinstance(plan.forms[first], Own):
+            return self.own([plan.forms[i] if i is not WILD else WILD for i in items])
         if isinstance(first, str):
             return self.module([plan.forms[i] if i is not WILD else WILD for i in items])
         if first.form == "seq":

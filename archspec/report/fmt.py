@@ -154,13 +154,15 @@ def simple(s: Any) -> str:
         return f"let {s.name} = {expr(s.value)}"
     if isinstance(s, ast.From):
         return f"from {s.name}"
+    if isinstance(s, ast.Register):
+        return "register " + ", ".join(s.names)
     if isinstance(s, ast.Output):
         return " ".join(["output", *(_spaced_arg(a) for a in s.args)])
     return _head(s)
 
 
 def _is_simple(s: Any) -> bool:
-    return isinstance(s, (ast.Layer, ast.Let, ast.From, ast.Output))
+    return isinstance(s, (ast.Layer, ast.Let, ast.From, ast.Output, ast.Register))
 
 
 def _head(s: ast.Layer | ast.Merge) -> str:

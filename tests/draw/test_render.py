@@ -704,3 +704,41 @@ def test_cli_slide_options(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "E202" in err and what in err and "Traceback" not in err
     assert not (tmp_path / "e.svg").exists()
+
+
+ATTENTION_SPEC = "network t:\n    input 6x16\n    layernorm\n    attention 4\n    dense 8 axis=-1\n"
+
+
+def test_attention_is_one_box_until_expanded():
+    a = archspec.analyze(ATTENTION_SPEC)
+    shut = build_view(a.ir)
+    assert [b.title for b in shut.boxes.values() if b.category == "attention"] == ["attention"]
+    view = build_view(a.ir, expand=["attention"])
+    parts = [b for b in view.boxes.values() if b.category == "attention"]
+    assert [b.title for b in parts] == ["q, k, v", "QKᵀ", "softmax", "AV", "output"]
+    assert parts[1].shape == (4, 6, 6) and parts[-1].shape == (6, 16)
+    row = a.row("attention1")
+    # the parts share the layer's figures: 4·L·D² + 2·L²·D MACs, 4·D² + 4·D parameters
+    assert sum(b.macs for b in parts) == row.macs == 4 * 6 * 16 * 16 + 2 * 6 * 6 * 16
+    assert sum(b.params for b in parts) == row.params == 4 * 16 * 16 + 4 * 16
+    assert {b.cluster for b in parts} == {"attention1"} and view.clusters["attention1"].label == "attention 4 heads"
+    pairs = {(view.boxes[e.src].title, view.boxes[e.dst].title) for e in view.edges}
+    assert {("layernorm", "q, k, v"), ("output", "dense"), ("QKᵀ", "softmax")} <= pairs
+    assert ("layernorm", "attention") not in pairs
+    dot = archspec.render(ATTENTION_SPEC, expand=["attention1"]).source
+    assert "QKᵀ" in dot and "cluster_" in dot
+
+
+def test_window_attention_expands_into_windows():
+    a = archspec.analyze("network t:\n    input 5x5x8\n    window_attention 2 window=3 shift=1\n")
+    parts = [b for b in build_view(a.ir, expand=["window_attention"]).boxes.values() if b.category == "attention"]
+    assert parts[0].title == "windows" and parts[-1].title == "merge windows"
+    assert parts[0].shape == (4, 9, 8)  # the map padded to 6×6: four windows of 3×3
+    row = a.row("window_attention1")
+    assert sum(b.macs for b in parts) == row.macs and sum(b.params for b in parts) == row.params
+
+
+def test_expand_names_an_attention_layer_or_a_block():
+    with pytest.raises(SpecError) as e:
+        archspec.render(ATTENTION_SPEC, expand=["atention"])
+    assert "attention" in str(e.value.diagnostic.hint)

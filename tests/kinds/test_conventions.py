@@ -181,6 +181,13 @@ LIVE: list[tuple[str, list[str], Model]] = [
     ("16", ["dense 8 bias=false", "dense 4"], lambda: nn.Sequential(nn.Linear(16, 8, bias=False), nn.Linear(8, 4))),
     ("3x12x12", ["conv 6 3 stride=2 pad=1 groups=3 dilation=2"],
      lambda: nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3, dilation=2)),
+    # issue 13: tokens, layer and group norm
+    ("7x10", ["dense 4 axis=-1", "layernorm", "dense 3 axis=-1 bias=false", "layernorm affine=false"],
+     lambda: nn.Sequential(nn.Linear(10, 4), nn.LayerNorm(4), nn.Linear(4, 3, bias=False),
+                           nn.LayerNorm(3, elementwise_affine=False))),
+    ("3x5x6", ["layernorm axes=2 eps=1e-6"], lambda: nn.LayerNorm((5, 6), eps=1e-6)),
+    ("16x5x6", ["groupnorm 4", "groupnorm 2 affine=false"],
+     lambda: nn.Sequential(nn.GroupNorm(4, 16), nn.GroupNorm(2, 16, affine=False))),
 ]
 IDS = [f"{shape}:{'; '.join(body)}" for shape, body, _ in LIVE]
 
@@ -260,3 +267,23 @@ def test_peers_live_on_compiled_modules(convention: str, spec: str, figures: dic
     assert a.totals.macs == theirs
     if figures:
         assert theirs == figures[convention]
+
+
+# issue 13's kinds whose PyTorch form is archspec's own (LayerNorm2d, LayerScale, Learned, StochasticDepth)
+# or a functional (resize): the peers run on the compiled module itself
+COMPILED = [
+    ("8x5x6", ["layernorm channels_first", "layernorm channels_first affine=false", "layerscale",
+               "stochasticdepth 0.2", "channel_shuffle 2"]),
+    ("8x5x6", ["resize 7x9"]), ("8x5x6", ["resize 7x9 mode=nearest"]),
+    ("7x12", ["param 3x4"]), ("7x12", ["mean 0"]), ("5x12", ["attention 3"]), ("5x12", ["attention 4 bias=false"]),
+    ("14x14x12", ["window_attention 3 shift=3"]), ("10x9x8", ["window_attention 2 window=4 bias=false"]),
+    ("8x5x6", ["chunk 2 1", "transpose", "permute (1, 2, 0)", "reshape (-1, 4)", "select 0"]),
+]
+
+
+@pytest.mark.parametrize("convention", ["torchinfo", "fvcore", "thop", "ptflops"])
+@pytest.mark.parametrize(("shape", "body"), COMPILED, ids=[f"{s}:{'; '.join(b)}" for s, b in COMPILED])
+def test_peers_on_compiled_modules(convention: str, shape: str, body: list[str]) -> None:
+    dims = tuple(int(x) for x in shape.split("x"))
+    spec = net(shape, *body)
+    assert macs(spec, convention) == peer(convention, archspec.compile(spec), dims)

@@ -78,6 +78,99 @@ class RBF(nn.Module):
         return ((x[:, None, :] - self.weight) ** 2).sum(-1)
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """torchvision's ConvNeXt LayerNorm2d: layer norm over the channels at each position of N×C×H×W."""
+
+    def forward(self, x: Any) -> Any:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Scale(nn.Module):
+    """A learned scale per channel, as torchvision's CNBlock holds it (`layer_scale`, C×1×1)."""
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, 0.5))
+
+    def forward(self, x: Any) -> Any:
+        return x * self.weight
+
+
+class Token(nn.Module):
+    """A learned tensor repeated along the batch (ViT's class token: a 1×1×D parameter, expanded)."""
+
+    def __init__(self, *shape: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, *shape))
+
+    def forward(self, x: Any) -> Any:
+        return self.weight.expand(x.shape[0], *self.weight.shape[1:])
+
+
+class SelfAttention(nn.Module):
+    """torchvision's ViT EncoderBlock calls nn.MultiheadAttention(x, x, x, need_weights=False)."""
+
+    def __init__(self, d: int, heads: int, **kw: Any) -> None:
+        super().__init__()
+        self.mha = nn.MultiheadAttention(d, heads, batch_first=True, **kw)
+
+    def forward(self, x: Any) -> Any:
+        return self.mha(x, x, x, need_weights=False)[0]
+
+
+class ShiftedWindowAttention(nn.Module):
+    """After torchvision.models.swin_transformer (ShiftedWindowAttention and shifted_window_attention),
+    square windows: the map padded to whole windows, cyclically shifted, attention inside each window with
+    a relative position bias and the shifted windows' mask, then shifted back and cropped."""
+
+    def __init__(self, dim: int, window: int, shift: int, heads: int) -> None:
+        super().__init__()
+        self.window, self.shift, self.heads = window, shift, heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
+        coords = torch.flatten(torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window),
+                                                          indexing="ij")), 1)
+        rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0).contiguous()
+        rel[:, :, 0] += window - 1
+        rel[:, :, 1] += window - 1
+        rel[:, :, 0] *= 2 * window - 1
+        self.register_buffer("relative_position_index", rel.sum(-1).flatten())
+
+    def forward(self, inp: Any) -> Any:
+        w, heads = self.window, self.heads
+        n = w * w
+        bias = self.relative_position_bias_table[self.relative_position_index].view(n, n, -1)
+        bias = bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+        b, h, wd, c = inp.shape
+        x = F.pad(inp, (0, 0, 0, (w - wd % w) % w, 0, (w - h % w) % w))
+        _, ph, pw, _ = x.shape
+        sh = [0 if w >= ph else self.shift, 0 if w >= pw else self.shift]
+        if sum(sh) > 0:
+            x = torch.roll(x, shifts=(-sh[0], -sh[1]), dims=(1, 2))
+        nw = (ph // w) * (pw // w)
+        x = x.view(b, ph // w, w, pw // w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(b * nw, n, c)
+        qkv = self.qkv(x).reshape(x.size(0), n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0] * (c // heads) ** -0.5, qkv[1], qkv[2]
+        attn = q.matmul(k.transpose(-2, -1)) + bias
+        if sum(sh) > 0:
+            mask = x.new_zeros((ph, pw))
+            count = 0
+            for hs in ((0, -w), (-w, -sh[0]), (-sh[0], None)):
+                for ws in ((0, -w), (-w, -sh[1]), (-sh[1], None)):
+                    mask[hs[0]:hs[1], ws[0]:ws[1]] = count
+                    count += 1
+            mask = mask.view(ph // w, w, pw // w, w).permute(0, 2, 1, 3).reshape(nw, n)
+            mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+            mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+            attn = (attn.view(b, nw, heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(-1, heads, n, n)
+        x = F.softmax(attn, dim=-1).matmul(v).transpose(1, 2).reshape(b * nw, n, c)
+        x = self.proj(x).view(b, ph // w, pw // w, w, w, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
+        if sum(sh) > 0:
+            x = torch.roll(x, shifts=(sh[0], sh[1]), dims=(1, 2))
+        return x[:, :h, :wd, :].contiguous()
+
+
 @dataclass(frozen=True)
 class Case:
     kind: str  # the registry's name of the kind this row covers
@@ -154,6 +247,45 @@ CASES = [
     Case("upsample", ((3, 4, 4),), "upsample 2 mode=bilinear", lambda: nn.Upsample(scale_factor=2, mode="bilinear"), 0),
     Case("convtranspose", ((3, 5),), "deconv 2 3 stride=2 pad=1 output_padding=1",
          lambda: nn.ConvTranspose1d(3, 2, 3, 2, 1, 1), 3 * 5 * 2 * 3, True),
+    # tensors that are not images: tokens (L×D), any rank, and the layers that reshape them
+    Case("reshape", ((3, 4, 4),), "reshape 12x4", lambda: Fn(lambda x: torch.reshape(x, (x.shape[0], 12, 4))), 0),
+    Case("reshape", ((3, 4, 4),), "reshape (-1, 8)", lambda: Fn(lambda x: x.reshape(x.shape[0], 6, 8)), 0),
+    Case("flatten", ((3, 4, 4),), "flatten start=1", lambda: nn.Flatten(2), 0),
+    Case("flatten", ((2, 3, 4, 5),), "flatten start=0 end=1", lambda: nn.Flatten(1, 2), 0),
+    Case("transpose", ((3, 16),), "transpose", lambda: Fn(lambda x: x.transpose(1, 2)), 0),
+    Case("permute", ((3, 4, 5),), "permute (1, 2, 0)", lambda: Fn(lambda x: x.permute(0, 2, 3, 1)), 0),
+    Case("chunk", ((6, 4, 4),), "chunk 2 1", lambda: Fn(lambda x: x.chunk(2, 1)[1]), 0),
+    Case("split", ((5, 12),), "split (4, 6, 2) 1 axis=-1", lambda: Fn(lambda x: torch.split(x, [4, 6, 2], -1)[1]), 0),
+    Case("channel_shuffle", ((6, 4, 4),), "channel_shuffle 3", lambda: nn.ChannelShuffle(3), 0),
+    Case("select", ((5, 8),), "select 0", lambda: Fn(lambda x: x[:, 0]), 0),
+    Case("select", ((5, 8),), "token 2 axis=-1", lambda: Fn(lambda x: x[:, :, 2]), 0),
+    Case("mean", ((5, 8),), "mean 0", lambda: Fn(lambda x: x.mean(1)), 0),
+    Case("mean", ((3, 4, 4),), "mean -1 keep", lambda: Fn(lambda x: x.mean(-1, keepdim=True)), 0),
+    Case("param", ((3, 4, 4),), "param 1x4", lambda: Token(1, 4), 0),
+    # dense on the last axis: tokens · in · units
+    Case("dense", ((5, 8),), "dense 6 axis=-1", lambda: nn.Linear(8, 6), 5 * 8 * 6, True),
+    Case("dense", ((3, 4, 8),), "linear 6 axis=-1 bias=false", lambda: nn.Linear(8, 6, bias=False),
+         3 * 4 * 8 * 6, True),
+    Case("layernorm", ((5, 8),), "layernorm", lambda: nn.LayerNorm(8), 0),
+    Case("layernorm", ((4, 3, 3),), "ln axes=2 eps=1e-6", lambda: nn.LayerNorm((3, 3), eps=1e-6), 0),
+    Case("layernorm", ((4, 3, 3),), "layernorm channels_first eps=1e-6", lambda: LayerNorm2d(4, eps=1e-6), 0),
+    Case("groupnorm", ((4, 3, 3),), "groupnorm 2", lambda: nn.GroupNorm(2, 4), 0),
+    Case("groupnorm", ((6, 5),), "gn 3 affine=false", lambda: nn.GroupNorm(3, 6, affine=False), 0),
+    Case("layerscale", ((4, 3, 3),), "layerscale 0.5", lambda: Scale(4, 1, 1), 0),
+    Case("layerscale", ((5, 8),), "layerscale 0.5 axis=-1", lambda: Scale(8), 0),
+    Case("stochasticdepth", ((4, 3, 3),), "stochasticdepth 0.2", lambda: Fn(lambda x: x), 0),  # identity in eval
+    Case("resize", ((3, 4, 4),), "resize 7x7", lambda: Fn(lambda x: F.interpolate(x, size=(7, 7), mode="bilinear")), 0),
+    Case("resize_like", ((3, 4, 4), (1, 9, 9)), "resize_like x0 x1",
+         lambda: Fn(lambda a, b: F.interpolate(a, size=b.shape[-2:], mode="bilinear")), 0),
+    # attention: projections 4·L·D² + QKᵀ and AV 2·L²·D (FlopCounterMode misses the fused products)
+    Case("attention", ((6, 8),), "attention 2", lambda: SelfAttention(8, 2), 4 * 6 * 8 * 8 + 2 * 6 * 6 * 8),
+    Case("attention", ((5, 12),), "mha 3 bias=false", lambda: SelfAttention(12, 3, bias=False),
+         4 * 5 * 12 * 12 + 2 * 5 * 5 * 12),
+    # windows: L the padded positions (6×6), window² = 9 tokens: 4·L·C² + 2·L·9·C
+    Case("window_attention", ((5, 5, 8),), "window_attention 2 window=3 shift=1",
+         lambda: ShiftedWindowAttention(8, 3, 1, 2), 4 * 36 * 8 * 8 + 2 * 36 * 9 * 8, True),
+    Case("window_attention", ((4, 4, 8),), "window_attention 4 window=2",
+         lambda: ShiftedWindowAttention(8, 2, 0, 4), 4 * 16 * 8 * 8 + 2 * 16 * 4 * 8, True),
 ]
 ENDS = {"input", "output"}  # a network's ends, not layers
 IDS = [f"{c.kind}:{c.stmt}" for c in CASES]

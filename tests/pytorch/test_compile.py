@@ -398,6 +398,40 @@ SINKS = {  # every kind with options the shipped specs leave out: uneven `same` 
     concat f _
     rbf 3
 """,
+    "sinktokens": """network sinktokens:
+    input 8x6x6
+    image = _
+    groupnorm 2; layernorm channels_first eps=1e-6; layerscale 0.5
+    stochasticdepth 0.2 mode=batch
+    resize 9x9 mode=nearest; resize 7x7
+    resize_like _ image
+    channel_shuffle 4
+    flatten start=1; transpose                  # 36×8 tokens
+    reshape (-1, 8)
+    tokens = _
+    cls = param 1x8 init=normal
+    seq = concat cls tokens
+    pos = param 37x8 init=ones
+    add seq pos
+    layernorm axes=2
+    dense 12 axis=-1
+    permute (1, 0)
+    split (4, 8) 1
+    transpose
+    chunk 2 0 axis=1
+    layerscale axis=-1
+    x = _
+    mean 0 keep
+    from x
+    select 0
+""",
+    "sinkattention": """network sinkattention:
+    input 8x8x16
+    window_attention 2 window=4 shift=2
+    window_attention 4 window=3 bias=false dropout=0.1
+    reshape (64, 16)
+    attention 4 dropout=0.1                     # bias=false: nn.MultiheadAttention without bias does not script
+""",
 }
 
 
