@@ -328,7 +328,7 @@ class Builder:
     def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
         nid = f"output:{name}"  # an id no layer can have; what it is, its fields say
         self.g.add(Node(nid, "output", "output", NO_ARGS, (source,), name, None, span, False, False,
-                        Meta(self.g[source].meta.shape)))
+                        Meta(self.g[source].meta.shape, dtype=self.g[source].meta.dtype)))
         self.added.append(nid)
         self.outputs.append(Output(name, nid, source, weight))
 
@@ -593,7 +593,7 @@ class Builder:
         for rel, n, owner, ins in t.nodes:
             nid = prefix + rel
             nodes[nid] = Node(nid, n.op, n.kind, n.args, tuple([ref(i) for i in ins]), n.name, scopes[owner], n.span,
-                              n.frozen, n.fused, Meta(n.meta.shape))
+                              n.frozen, n.fused, Meta(n.meta.shape, dtype=n.meta.dtype))
             added.append(nid)
         return ref(t.result) if t.result is not None else None
 
@@ -858,12 +858,35 @@ class Builder:
                                                    f"{prod(out):,} elements per sample", s.span,
                                            expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
             self._shapes[key] = out
+        dtypes = [nodes[i].meta.dtype for i in inputs]
+        dtype = "float32" if kind.takes == "float" and not dtypes else self._dtype(kind, args, inputs, dtypes, s)
         scope = f.scope
         name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
         nid = f"{scope.id}.{name}" if scope is not None else name
-        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused, Meta(out))
+        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
+                          Meta(out, dtype=dtype))
         self.added.append(nid)
         return nid
+
+    def _dtype(self, kind: LayerKind[Any], args: Args, inputs: list[str], dtypes: list[str], s: Any) -> str:
+        """The output's element type; token ids where a kind needs values (or the reverse) is E303."""
+        want = {"float": "float32", "int": "int64"}.get(kind.takes)
+        if kind.takes == "any" and len(set(dtypes)) > 1:
+            want = "float32"
+        for i, dt in zip(inputs, dtypes):
+            if want is None or dt == want:
+                continue
+            src = self.g.nodes[i]
+            where = f"`{src.name}`" + (" (the input)" if src.op == "input" else "")
+            if dt == "int64":
+                msg = f"`{kind.name}` needs values (floating point), but {where} gives token ids (integers)"
+                hint = "look the ids up first: `embedding VOCAB DIM` turns token ids into vectors"
+            else:
+                msg = f"`{kind.name}` needs token ids (integers), but {where} gives values (floating point)"
+                hint = "declare the input as token ids: `input 100 tokens vocab=10000`"
+            raise SpecError(Diagnostic("E303", msg, s.span, expected=f"{want} input", received=f"{dt} from {where}",
+                                       hint=hint, notes=self._call_notes()), partial=self.g)
+        return kind.dtype(args, dtypes)
 
 
 _ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)
