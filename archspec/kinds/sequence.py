@@ -84,16 +84,16 @@ class RecurrentArgs(Args):
 
 _RECURRENT = '''\
 class {cls}(nn.Module):
-    """nn.{torch} (its weights port as they are, under `rnn.`), taking one of its results: the sequence of
-    the last layer's outputs (N×T×D·H, batch first), or the final {states} of every layer and direction
-    (N×D·layers×H, batch first)."""
+    """nn.{torch} (its weights port as they are, under `rnn.`), taking one of its results: the last
+    layer's outputs (N×T×D·H, batch first), or the final {states} of every layer
+    and direction (N×D·layers×H, batch first)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False,
                  output: str = "sequence") -> None:
         super().__init__()
         self.rnn = nn.{torch}(input_size, hidden_size, num_layers, bias=bias, batch_first=batch_first,
-                              dropout=dropout, bidirectional=bidirectional)
+            dropout=dropout, bidirectional=bidirectional)
         self.batch_first = batch_first
         self.output = output
 

@@ -65,7 +65,8 @@ def generate_code(spec: Any, *, input: Any = None, params: dict[str, Any] | None
     SPEC -o FILE` writes."""
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     _, plan = build(g, device="meta", class_name=class_name)
-    return source(plan, _header(g, plan), [g[n].meta.shape for _, n in plan.inputs])
+    return source(plan, _header(g, plan), [g[n].meta.shape for _, n in plan.inputs],
+                  [token_bound(g, n) if g[n].meta.dtype == "int64" else 0 for _, n in plan.inputs])
 
 
 def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[str, Any] | None = None,
@@ -80,7 +81,7 @@ def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     model, plan = build(g)
     model.eval()
-    args = tuple(torch.zeros(1, *g[n].meta.shape) for _, n in plan.inputs)
+    args = tuple(sample_input(g, n, 1, zeros=True) for _, n in plan.inputs)
     with tempfile.TemporaryDirectory() as folder:  # not beside `path`: it may be /dev/null or a link
         tmp = Path(folder) / "model.onnx"
         with warnings.catch_warnings():
@@ -100,6 +101,30 @@ def build(g: Graph, *, device: str | torch.device | None = None,
         raise CompileError(Diagnostic("E200", str(e), node.span if node else None,
                                       hint="`archspec analyze` works for it; the compiler needs the kind's "
                                            "`pytorch` rule (archspec/kinds/)")) from None
+
+
+def token_bound(g: Graph, node: str) -> int:
+    """How many distinct ids an input of token ids takes: its `vocab=`, else the smallest vocabulary of
+    the embeddings in the network (ids beyond it would fail the lookup), else 2."""
+    vocab = getattr(g[node].args, "vocab", None)
+    if vocab is not None:
+        return int(vocab)
+    sizes = [n.args.vocab for n in g.nodes.values() if n.kind == "embedding"]
+    return min(sizes) if sizes else 2
+
+
+def sample_input(g: Graph, node: str, batch: int, *, device: str | torch.device | None = None,
+                 zeros: bool = False) -> torch.Tensor:
+    """A batch for one input node: random values (normal), or random token ids (int64) for `input ... tokens`;
+    zeros with `zeros=True`."""
+    shape = (batch, *g[node].meta.shape)
+    if g[node].meta.dtype == "int64":
+        if zeros or device == "meta":
+            return torch.zeros(shape, dtype=torch.int64, device=device)
+        return torch.randint(0, token_bound(g, node), shape, device=device)
+    if device == "meta":
+        return torch.empty(shape, device=device)
+    return torch.zeros(shape, device=device) if zeros else torch.randn(shape, device=device)
 
 
 def module_for(model: nn.Module, plan: Plan, node: str) -> nn.Module:
