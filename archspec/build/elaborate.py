@@ -775,12 +775,14 @@ class Builder:
             return args
         from archspec.kinds.core import InputArgs
 
-        key = ("input", (("shape", _hashable(tuple(shape))),))  # interned: shapes are keyed by its id
+        # interned: shapes are keyed by its id; token ids stay token ids (of the same vocabulary)
+        tokens, vocab = getattr(args, "tokens", False), getattr(args, "vocab", None)
+        key = ("input", (("shape", _hashable(tuple(shape))), ("tokens", tokens), ("vocab", vocab)))
         cached = self._args_cache.get(key)
         if cached is not None:
             return cached
         try:
-            result = self._args_cache[key] = InputArgs(shape=tuple(shape))
+            result = self._args_cache[key] = InputArgs(shape=tuple(shape), tokens=tokens, vocab=vocab)
             return result
         except ValidationError as e:  # a given shape of 5 axes, or of sizes below 1
             raise SpecError(Diagnostic("E202", f"invalid input shape {fmt_shape(tuple(shape))}", s.span,
@@ -843,6 +845,9 @@ class Builder:
             outer = self._while_expanding()
             what, span = outer if outer else ("the network", s.span)
             raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
+        dtypes = [nodes[i].meta.dtype for i in inputs]  # checked first: token ids fed to a conv is that, not a shape
+        dtype = "float32" if kind.takes == "float" and "int64" not in dtypes else self._dtype(kind, args, inputs,
+                                                                                             dtypes, s)
         ins = [nodes[i].meta.shape for i in inputs]
         key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
         out = self._shapes.get(key)
@@ -858,8 +863,6 @@ class Builder:
                                                    f"{prod(out):,} elements per sample", s.span,
                                            expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
             self._shapes[key] = out
-        dtypes = [nodes[i].meta.dtype for i in inputs]
-        dtype = "float32" if kind.takes == "float" and not dtypes else self._dtype(kind, args, inputs, dtypes, s)
         scope = f.scope
         name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
         nid = f"{scope.id}.{name}" if scope is not None else name
