@@ -84,6 +84,14 @@ def main_io(g: Graph) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(ins[0]), tuple(g[g.outputs[0].source].meta.shape)
 
 
+def vocab_of(g: Graph) -> int:
+    """The number of token ids the network's input takes (0 for an input of values)."""
+    from archspec.pytorch.module import token_bound
+
+    n = g.inputs[0]
+    return token_bound(g, n) if g[n].meta.dtype == "int64" else 0
+
+
 def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str], cfg: TrainConfig,
             user_params: Sequence[str], stats: dict[str, Any] | None = None,
             data_origin: Path | None = None, resuming: bool = False, graph: Graph | None = None) -> Prepared:
@@ -100,7 +108,7 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
     seg = len(out_shape) > 1
     try:
         ds = data.load(cfg.data, input_shape, classes=out_shape[0], segmentation=seg, holdout=cfg.holdout,
-                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed)
+                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed, vocab=vocab_of(g))
     except SpecError as e:
         if data_origin is not None:
             d = e.diagnostic
@@ -285,8 +293,8 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
     frozen = sum(q.numel() for q in model.parameters() if not q.requires_grad)
     if frozen:
         p.notes.append(f"{frozen:,} frozen parameters are not trained")
-    train_data = DeviceData(p.ds.train, rt, p.ds.scale, p.ds.mean, p.ds.std)
-    test_data = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std)
+    train_data = DeviceData(p.ds.train, rt, p.ds.scale, p.ds.mean, p.ds.std, tokens=bool(p.ds.tokens))
+    test_data = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std, tokens=bool(p.ds.tokens))
     steps = loop.steps_per_epoch(len(train_data), cfg.batch_size, rt.world)
     optimizer = loop.make_optimizer(trainable, cfg, rt.device)
     scheduler = loop.make_scheduler(optimizer, cfg, steps)

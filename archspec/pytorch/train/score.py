@@ -43,7 +43,7 @@ def evaluate(spec: Any, ckpt_path: str | Path, *, params: dict[str, Any] | None 
         checkpoint.check_model(ckpt_path, ckpt["model"], p.model, "evaluate")
         p.model.load_state_dict(ckpt["model"])
         p.model.to(rt.device)
-        test = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std)
+        test = DeviceData(p.ds.test, rt, p.ds.scale, p.ds.mean, p.ds.std, tokens=bool(p.ds.tokens))
         f = loop.Fit(p.model, p.model, p.model, p.heads, torch.optim.SGD([torch.zeros(1, requires_grad=True)]),
                      None, rt, cfg, test, test, classes=len(p.ds.classes))
         ev = loop.evaluate(f, test, confusion=True)
