@@ -158,7 +158,7 @@ def _load_tokens(text: str, kind: str, path: str, shape: tuple[int, ...], classe
         raw = formats.Raw(Split(x[:n], y[:n]), Split(x[n:], y[n:]), [str(i) for i in range(classes)])
         name = f"synthetic token sequences (majority key, seed {seed})"
     elif kind == "npz":
-        raw, name = formats.read_npz(Path(path)), text
+        raw, name = formats.read_npz(Path(path), tokens=True), text
     else:
         raise SpecError(Diagnostic("E710", f"--data {kind} holds images, but the network's input is token ids",
                                    hint="--data synthetic (a sequence task), or npz:FILE with integer ids x"))

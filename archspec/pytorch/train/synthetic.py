@@ -122,6 +122,6 @@ def sequences(n: int, shape: Sequence[int], vocab: int, classes: int, seed: int)
     own = rng.random((n, length)) < 0.5
     keys = np.where(own, y[:, None], rng.integers(0, classes, (n, length)))
     x = np.where(is_key, keys, x)
-    counts = np.stack([((x == k) & is_key).sum(axis=1) for k in range(classes)], axis=1)
-    counts[np.arange(n), y] += 1  # break ties for the class's own key: the label is a majority key
+    counts = 2 * np.stack([((x == k) & is_key).sum(axis=1) for k in range(classes)], axis=1)
+    counts[np.arange(n), y] += 1  # a tie goes to the class's own key: the label is always a majority key
     return x.reshape((n, *shape)).astype(np.int64), counts.argmax(axis=1).astype(np.int64)
