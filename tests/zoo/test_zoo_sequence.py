@@ -81,3 +81,15 @@ def test_in_the_zoo():
     assert not failed
     e = next(e for e in c.entries if e.label == "lstm_classifier")
     assert (e.analysis.totals.params, e.analysis.totals.macs) == (PARAMS, MACS)
+
+
+@pytest.mark.parametrize("params,cell,figures", [  # docs/zoo.md's families: numel of the plain-PyTorch build
+    ({"cell": "gru"}, nn.GRU, (1_972_485, 100 * (3 * 256 * 384 + 3 * 256 * 512) + 1_280)),
+    ({"cell": "rnn"}, nn.RNN, (1_511_685, 100 * (256 * 384 + 256 * 512) + 1_280)),
+    ({"bidirectional": True}, nn.LSTM, (3_650_053, 100 * 2 * (4 * 256 * 384 + 4 * 256 * 768) + 2_560)),
+])
+def test_family_figures(params, cell, figures):
+    hand = Classifier(cell=cell, bidirectional=params.get("bidirectional", False))
+    assert sum(p.numel() for p in hand.parameters()) == figures[0]
+    a = archspec.analyze("lstm_classifier", **params)
+    assert (a.totals.params, a.totals.macs) == figures
