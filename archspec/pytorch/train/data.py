@@ -162,15 +162,9 @@ def _load_tokens(text: str, kind: str, path: str, shape: tuple[int, ...], classe
     else:
         raise SpecError(Diagnostic("E710", f"--data {kind} holds images, but the network's input is token ids",
                                    hint="--data synthetic (a sequence task), or npz:FILE with integer ids x"))
-    notes = list(raw.notes)
-    train, test = raw.train, raw.test
-    if test is None:
-        train, test, note = split_holdout(train, holdout)
-        notes.append(note)
-    if limit and limit < len(train):
-        train = train.take(slice(0, limit))
-        notes.append(f"training on the first {limit:,} samples (--limit)")
-    for split, key in ((train, "x"), (test, "x_test")):
+    for split, key in ((raw.train, "x"), (raw.test, "x_test")):
+        if split is None:
+            continue
         if split.x.shape[1:] != shape:
             raise SpecError(Diagnostic("E710", f"{text}: `{key}` holds sequences of {_fmt(split.x.shape[1:])} ids, "
                                                f"the network's input is {_fmt(shape)}",
@@ -183,6 +177,14 @@ def _load_tokens(text: str, kind: str, path: str, shape: tuple[int, ...], classe
             raise SpecError(Diagnostic("E710", f"{text}: `{key}` holds the token id {bad}, outside the network's "
                                                f"vocabulary of {vocab:,}", expected=f"ids from 0 to {vocab - 1:,}",
                                        hint="--set vocab=N (where the spec has it) to cover every id"))
+    notes = list(raw.notes)
+    train, test = raw.train, raw.test
+    if test is None:
+        train, test, note = split_holdout(train, holdout)
+        notes.append(note)
+    if limit and limit < len(train):
+        train = train.take(slice(0, limit))
+        notes.append(f"training on the first {limit:,} samples (--limit)")
     ds = Dataset(name, Split(train.x.astype(np.int64), train.y), Split(test.x.astype(np.int64), test.y),
                  raw.classes, notes, scale=1.0, mean=[0.0], std=[1.0], tokens=vocab)
     return ds
