@@ -13,11 +13,11 @@ from archspec.diagnostics import SpecError
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-T, I = 7, 5  # steps and features of the test sequences
+T, FEATURES = 7, 5  # steps and features of the test sequences
 MODULES = {"lstm": (nn.LSTM, 4), "gru": (nn.GRU, 3), "rnn": (nn.RNN, 1)}
 
 
-def _spec(body: str, inp: str = f"{T}x{I}") -> str:
+def _spec(body: str, inp: str = f"{T}x{FEATURES}") -> str:
     return f"network n:\n    input {inp}\n" + "".join(f"    {ln}\n" for ln in body.split("\n"))
 
 
@@ -31,7 +31,7 @@ def _ported(spec: str, hand: nn.Module) -> nn.Module:
     return model
 
 
-def _macs(gates: int, hidden: int, layers: int, directions: int, steps: int = T, features: int = I) -> int:
+def _macs(gates: int, hidden: int, layers: int, directions: int, steps: int = T, features: int = FEATURES) -> int:
     total = 0
     for layer in range(layers):
         width = features if layer == 0 else directions * hidden
@@ -54,7 +54,7 @@ CASES = [  # kind, hidden, layers, bidirectional, bias, output, batch_first
 @pytest.mark.parametrize("kind,hidden,layers,bidirectional,bias,output,batch_first", CASES)
 def test_recurrent_kinds_are_pytorchs(kind, hidden, layers, bidirectional, bias, output, batch_first):
     cls, gates = MODULES[kind]
-    hand = cls(I, hidden, layers, bias=bias, batch_first=True, bidirectional=bidirectional)
+    hand = cls(FEATURES, hidden, layers, bias=bias, batch_first=True, bidirectional=bidirectional)
     line = (f"{kind} {hidden} layers={layers} bidirectional={str(bidirectional).lower()} bias={str(bias).lower()}"
             f" output={output} batch_first={str(batch_first).lower()}")
     spec = _spec(line)
@@ -63,7 +63,7 @@ def test_recurrent_kinds_are_pytorchs(kind, hidden, layers, bidirectional, bias,
     assert a.totals.params == sum(p.numel() for p in hand.parameters())
     assert a.totals.macs == _macs(gates, hidden, layers, d)
     model = _ported(spec, hand)
-    x = torch.randn(3, T, I)
+    x = torch.randn(3, T, FEATURES)
     with torch.no_grad():
         seq, states = hand(x)
         want = {"sequence": seq, "hidden": (states[0] if kind == "lstm" else states).transpose(0, 1),
@@ -75,9 +75,9 @@ def test_recurrent_kinds_are_pytorchs(kind, hidden, layers, bidirectional, bias,
 
 def test_the_last_step_of_a_sequence_is_select_minus_one():
     """`select -1` on a one-way LSTM's sequence is its final hidden state (of the last layer)."""
-    hand = nn.LSTM(I, 6, 2, batch_first=True)
+    hand = nn.LSTM(FEATURES, 6, 2, batch_first=True)
     model = _ported(_spec("lstm 6 layers=2\nselect -1"), hand)
-    x = torch.randn(2, T, I)
+    x = torch.randn(2, T, FEATURES)
     with torch.no_grad():
         _, (h, _) = hand(x)
         torch.testing.assert_close(model(x), h[-1], rtol=1e-5, atol=1e-6)

@@ -8,8 +8,9 @@ token ids below that vocabulary) and its inputs made by `inputs()`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -19,7 +19,7 @@ SMALL = ["--set", "steps=20", "--set", "vocab=60", "--set", "dim=16", "--set", "
 def test_the_sequence_task_labels_the_majority_key():
     x, y = synthetic.sequences(500, (40,), 100, 5, seed=3)
     assert x.shape == (500, 40) and x.dtype == np.int64 and y.shape == (500,)
-    assert 0 <= x.min() and x.max() < 100 and set(np.unique(y)) == set(range(5))
+    assert x.min() >= 0 and x.max() < 100 and set(np.unique(y)) == set(range(5))
     counts = np.stack([(x == k).sum(axis=1) for k in range(5)], axis=1)
     assert (counts[np.arange(500), y] == counts.max(axis=1)).all()  # the label's key is seen most often
     again, _ = synthetic.sequences(500, (40,), 100, 5, seed=3)
