@@ -889,7 +889,23 @@ class Builder:
                 hint = "declare the input as token ids: `input 100 tokens vocab=10000`"
             raise SpecError(Diagnostic("E303", msg, s.span, expected=f"{want} input", received=f"{dt} from {where}",
                                        hint=hint, notes=self._call_notes()), partial=self.g)
+        if kind.takes == "int":
+            self._vocab_fits(kind, args, inputs[0], s)
         return kind.dtype(args, dtypes)
+
+    def _vocab_fits(self, kind: LayerKind[Any], args: Args, source: str, s: Any) -> None:
+        """A lookup table (`embedding`) smaller than the vocabulary of the input its ids come from is E300."""
+        nodes = self.g.nodes
+        node = nodes[source]
+        while node.op != "input" and node.inputs:  # through the moves of axes that keep ids ids
+            node = nodes[node.inputs[0]]
+        vocab, table = getattr(node.args, "vocab", None), getattr(args, "vocab", None)
+        if vocab is not None and table is not None and table < vocab:
+            raise SpecError(Diagnostic("E300", f"`{kind.name}` holds {table:,} vectors, but `{node.name}` gives ids "
+                                               f"up to {vocab - 1:,} (vocab={vocab:,})", s.span,
+                                       expected=f"a table of at least {vocab:,}",
+                                       hint=f"`{kind.name} {vocab} ...`, or a smaller vocab= on the input",
+                                       notes=self._call_notes()), partial=self.g)
 
 
 _ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)

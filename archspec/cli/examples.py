@@ -95,6 +95,8 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 768x14x14\n    reshape 768x190\n"}),
     Example("E300", "a channel split into parts of unequal size",
             {"spec.arch": "network net:\n    input 116x28x28\n    chunk 3 0\n"}),
+    Example("E300", "an embedding smaller than the input's vocabulary",
+            {"spec.arch": "network net:\n    input 100 tokens vocab=10000\n    embedding 5000 128\n"}),
     Example("E300", "attention heads that do not divide the width",
             {"spec.arch": "network net:\n    input 197x768\n    attention 10\n"}),
     Example("E301", "a concat of 28×28 and 27×27 maps",

@@ -142,3 +142,11 @@ def test_a_recurrent_layer_needs_a_sequence():
     with pytest.raises(SpecError) as e:
         archspec.analyze(_spec("lstm 4", "3x8x8"))
     assert e.value.diagnostic.code == "E300" and "T×I" in e.value.diagnostic.message
+
+
+def test_an_embedding_smaller_than_the_inputs_vocabulary_is_a_diagnostic():
+    with pytest.raises(SpecError) as e:
+        archspec.analyze(_spec("reshape (3, 4)\nembedding 40 8", "12 tokens vocab=50"))
+    d = e.value.diagnostic
+    assert d.code == "E300" and "40 vectors" in d.message and "up to 49" in d.message and d.span.line == 4
+    assert archspec.analyze(_spec("embedding 60 8", "12 tokens vocab=50")).outputs == {"out": (12, 8)}
