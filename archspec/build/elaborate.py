@@ -495,13 +495,15 @@ class Builder:
             if isinstance(v, TensorRef):
                 node = v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None
                 refs.append((p.name, v.name, self.g[node].meta.shape if node is not None else None,
+                             self.g[node].meta.dtype if node is not None else None,
                              reads.index(node) if node in reads else len(reads)))
                 reads.append(node)
             else:
                 plain.append(v)
         try:
+            cur = self.g[f.current].meta if f.current else None  # its shape and element type (token ids)
             key = (_closure_key(c, set()), _hashable(plain), tuple(refs),
-                   self.g[f.current].meta.shape if f.current else None, f.frozen)
+                   (cur.shape, cur.dtype) if cur is not None else None, f.frozen)
             hash(key)
         except (TypeError, _Unkeyed):
             return None

@@ -150,3 +150,17 @@ def test_an_embedding_smaller_than_the_inputs_vocabulary_is_a_diagnostic():
     d = e.value.diagnostic
     assert d.code == "E300" and "40 vectors" in d.message and "up to 49" in d.message and d.span.line == 4
     assert archspec.analyze(_spec("embedding 60 8", "12 tokens vocab=50")).outputs == {"out": (12, 8)}
+
+
+def test_a_block_built_for_values_is_not_copied_for_token_ids():
+    """The builder copies a block call like one built before only for inputs of the same element type."""
+    spec = ("network n:\n    input 12 tokens vocab=50\n    block b():\n        reshape (3, 4)\n"
+            "    ids = _\n    embedding 50 1\n    flatten\n    b()\n    from ids\n    b()\n")
+    g = archspec.analyze(spec).ir
+    assert [g[n].meta.dtype for n in g.inputs] == ["int64"]
+    assert [n.meta.dtype for n in g.nodes.values() if n.kind == "reshape" and n.scope is not None] == \
+        ["float32", "int64"]
+    with pytest.raises(SpecError) as e:
+        archspec.analyze(spec.replace("reshape (3, 4)\n", "reshape (3, 4)\n        conv 2 1\n"))
+    assert e.value.diagnostic.code == "E303" and e.value.diagnostic.span.line == 5  # in the block, at its 2nd call
+    assert "called at <string>:11" in str(e.value)
