@@ -33,6 +33,7 @@ CODES: dict[str, str] = {
     "E300": "shape does not fit",
     "E301": "merge of incompatible shapes",
     "E302": "no input tensor",
+    "E303": "token ids where values are needed (or values where token ids are)",
     "E400": "undefined tensor",
     "E401": "cycle",
     "E402": "no network in file",

@@ -370,7 +370,7 @@ class Builder:
     def _add_output(self, name: str, source: str, weight: float | None, span: Span | None) -> None:
         nid = f"output:{name}"  # an id no layer can have; what it is, its fields say
         self.g.add(Node(nid, "output", "output", NO_ARGS, (source,), name, None, span, False, False,
-                        Meta(self.g[source].meta.shape)))
+                        Meta(self.g[source].meta.shape, dtype=self.g[source].meta.dtype)))
         self.added.append(nid)
         self.outputs.append(Output(name, nid, source, weight))
 
@@ -556,13 +556,15 @@ class Builder:
             if isinstance(v, TensorRef):
                 node = v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None
                 refs.append((p.name, v.name, self.g[node].meta.shape if node is not None else None,
+                             self.g[node].meta.dtype if node is not None else None,
                              reads.index(node) if node in reads else len(reads)))
                 reads.append(node)
             else:
                 plain.append(v)
         try:
+            cur = self.g[f.current].meta if f.current else None  # its shape and element type (token ids)
             key = (_closure_key(c, set()), _hashable(plain), tuple(refs),
-                   self.g[f.current].meta.shape if f.current else None, f.frozen)
+                   (cur.shape, cur.dtype) if cur is not None else None, f.frozen)
             hash(key)
         except (TypeError, _Unkeyed):
             return None
@@ -654,7 +656,7 @@ class Builder:
         for rel, n, owner, ins in t.nodes:
             nid = prefix + rel
             nodes[nid] = Node(nid, n.op, n.kind, n.args, tuple([ref(i) for i in ins]), n.name, scopes[owner], n.span,
-                              n.frozen, n.fused, Meta(n.meta.shape))
+                              n.frozen, n.fused, Meta(n.meta.shape, dtype=n.meta.dtype))
             added.append(nid)
         return ref(t.result) if t.result is not None else None
 
@@ -883,12 +885,14 @@ class Builder:
             return args
         from archspec.kinds.core import InputArgs
 
-        key = ("input", (("shape", _hashable(tuple(shape))),))  # interned: shapes are keyed by its id
+        # interned: shapes are keyed by its id; token ids stay token ids (of the same vocabulary)
+        tokens, vocab = getattr(args, "tokens", False), getattr(args, "vocab", None)
+        key = ("input", (("shape", _hashable(tuple(shape))), ("tokens", tokens), ("vocab", vocab)))
         cached = self._args_cache.get(key)
         if cached is not None:
             return cached
         try:
-            result = self._args_cache[key] = InputArgs(shape=tuple(shape))
+            result = self._args_cache[key] = InputArgs(shape=tuple(shape), tokens=tokens, vocab=vocab)
             return result
         except ValidationError as e:  # a given shape of 5 axes, or of sizes below 1
             raise SpecError(Diagnostic("E202", f"invalid input shape {fmt_shape(tuple(shape))}", s.span,
@@ -951,6 +955,9 @@ class Builder:
             outer = self._while_expanding()
             what, span = outer if outer else ("the network", s.span)
             raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
+        dtypes = [nodes[i].meta.dtype for i in inputs]  # checked first: token ids fed to a conv is that, not a shape
+        dtype = "float32" if kind.takes == "float" and "int64" not in dtypes else self._dtype(kind, args, inputs,
+                                                                                             dtypes, s)
         ins = [nodes[i].meta.shape for i in inputs]
         key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
         out = self._shapes.get(key)
@@ -969,9 +976,46 @@ class Builder:
         scope = f.scope
         name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
         nid = f"{scope.id}.{name}" if scope is not None else name
-        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused, Meta(out))
+        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
+                          Meta(out, dtype=dtype))
         self.added.append(nid)
         return nid
+
+    def _dtype(self, kind: LayerKind[Any], args: Args, inputs: list[str], dtypes: list[str], s: Any) -> str:
+        """The output's element type; token ids where a kind needs values (or the reverse) is E303."""
+        want = {"float": "float32", "int": "int64"}.get(kind.takes)
+        if kind.takes == "any" and len(set(dtypes)) > 1:
+            want = "float32"
+        for i, dt in zip(inputs, dtypes):
+            if want is None or dt == want:
+                continue
+            src = self.g.nodes[i]
+            where = f"`{src.name}`" + (" (the input)" if src.op == "input" else "")
+            if dt == "int64":
+                msg = f"`{kind.name}` needs values (floating point), but {where} gives token ids (integers)"
+                hint = "look the ids up first: `embedding VOCAB DIM` turns token ids into vectors"
+            else:
+                msg = f"`{kind.name}` needs token ids (integers), but {where} gives values (floating point)"
+                hint = "declare the input as token ids: `input 100 tokens vocab=10000`"
+            raise SpecError(Diagnostic("E303", msg, s.span, expected=f"{want} input", received=f"{dt} from {where}",
+                                       hint=hint, notes=self._call_notes()), partial=self.g)
+        if kind.takes == "int":
+            self._vocab_fits(kind, args, inputs[0], s)
+        return kind.dtype(args, dtypes)
+
+    def _vocab_fits(self, kind: LayerKind[Any], args: Args, source: str, s: Any) -> None:
+        """A lookup table (`embedding`) smaller than the vocabulary of the input its ids come from is E300."""
+        nodes = self.g.nodes
+        node = nodes[source]
+        while node.op != "input" and node.inputs:  # through the moves of axes that keep ids ids
+            node = nodes[node.inputs[0]]
+        vocab, table = getattr(node.args, "vocab", None), getattr(args, "vocab", None)
+        if vocab is not None and table is not None and table < vocab:
+            raise SpecError(Diagnostic("E300", f"`{kind.name}` holds {table:,} vectors, but `{node.name}` gives ids "
+                                               f"up to {vocab - 1:,} (vocab={vocab:,})", s.span,
+                                       expected=f"a table of at least {vocab:,}",
+                                       hint=f"`{kind.name} {vocab} ...`, or a smaller vocab= on the input",
+                                       notes=self._call_notes()), partial=self.g)
 
 
 _ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)

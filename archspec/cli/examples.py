@@ -47,6 +47,17 @@ def _socket(folder: Path) -> None:
 NET = "network net:\n    input 3x32x32\n    conv 8 3x3\n"
 
 
+_TOKENS = ("network net:\n    input 20 tokens vocab=10000\n    embedding 10000 16\n    lstm 16\n    select -1\n"
+           "    dense 2\n")
+
+
+def _token_ids(folder: Path) -> None:
+    import numpy as np
+
+    x = np.arange(40 * 20).reshape(40, 20) * 13 % 10_500
+    np.savez(folder / "ids.npz", x=x, y=np.arange(40) % 2)
+
+
 _TINY = "network net:\n    input 1x12x12\n    conv 4 3x3 relu\n    flatten\n    dense 4 softmax\n"
 
 EXAMPLES = [
@@ -99,6 +110,8 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 768x14x14\n    reshape 768x190\n"}),
     Example("E300", "a channel split into parts of unequal size",
             {"spec.arch": "network net:\n    input 116x28x28\n    chunk 3 0\n"}),
+    Example("E300", "an embedding smaller than the input's vocabulary",
+            {"spec.arch": "network net:\n    input 100 tokens vocab=10000\n    embedding 5000 128\n"}),
     Example("E300", "attention heads that do not divide the width",
             {"spec.arch": "network net:\n    input 197x768\n    attention 10\n"}),
     Example("E301", "a concat of 28×28 and 27×27 maps",
@@ -108,6 +121,10 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 64x56x56\n    add:\n        branch: conv 128 3x3 pad=1\n"
                           "        branch: identity\n"}),
     Example("E302", "a layer before any input", {"spec.arch": "network net:\n    conv 64 3x3\n"}),
+    Example("E303", "token ids fed to a convolution",
+            {"spec.arch": "network net:\n    input 100 tokens vocab=10000\n    reshape (1, 100)\n    conv 8 3\n"}),
+    Example("E303", "an embedding of an input of values",
+            {"spec.arch": "network net:\n    input 100\n    embedding 10000 128\n"}),
     Example("E400", "an undefined named tensor",
             {"spec.arch": "network net:\n    input 3x32x32\n    skip = conv 16 3x3 pad=1\n    conv 16 3x3 pad=1\n"
                           "    add skp _\n"}),
@@ -152,6 +169,9 @@ EXAMPLES = [
                                                                 "\x00\x00\x00\x0c",
              "mnist/t10k-labels-idx1-ubyte": "\x00\x00\x08\x01\x00\x00\x00\x00"},
             ["--data", "mnist:mnist", "--out", "run"], command="train"),
+    Example("E710", "token ids in `--data` beyond the network's vocabulary",
+            {"spec.arch": _TOKENS}, ["--data", "npz:ids.npz", "--out", "run"], command="train",
+            prepare=_token_ids, setting="ids.npz holds ids above 9,999"),
     Example("E711", "built-in data of more samples than fit in memory",
             {"spec.arch": _TINY}, ["--data", "synthetic:99999999999999", "--out", "run"], command="train"),
 ]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 Op = Literal["input", "layer", "merge", "output"]
 OPS: tuple[Op, ...] = ("input", "layer", "merge", "output")
+DTYPES = ("float32", "int64")  # a tensor's element type: values, or token ids (integers)
 
 
 def scope_chain(scope_id: str) -> list[str]:
@@ -89,6 +90,7 @@ class Meta:
     activations: int = 0  # elements of new activation memory per sample (0 for views: flatten, dropout)
     peer_macs: dict[str, int] | None = None  # MACs per sample as each convention counts them
     rf: ReceptiveField | None = None  # None until the pass runs; "global" once every input pixel is seen
+    dtype: str = "float32"  # the element type: "float32", or "int64" for token ids (`input 100 tokens`)
 
 
 class Node(NamedTuple):
@@ -249,8 +251,10 @@ class Graph:
                 f"{where}: shape {shape!r}"
             assert (n.meta.cost is not None) == passes["cost"], f"{where}: costs ran on some nodes only"
             assert (n.meta.rf is not None) == passes["rf"], f"{where}: the receptive field ran on some nodes only"
+            assert n.meta.dtype in DTYPES, f"{where}: dtype {n.meta.dtype!r}"
             if n.op == "output":
                 assert shape == self.nodes[n.inputs[0]].meta.shape, f"{where}: shape differs from its source"
+                assert n.meta.dtype == self.nodes[n.inputs[0]].meta.dtype, f"{where}: dtype differs from its source"
             if kinds is not None:
                 kind = kinds.get(n.kind)
                 assert kind is not None, f"{where}: unknown kind {n.kind!r}"

@@ -75,6 +75,10 @@ class LayerKind(Generic[A]):
     positional: ClassVar[tuple[str, ...]] = ()  # argument names that may be given by position
     flags: ClassVar[tuple[str, ...]] = ()  # boolean arguments that a bare word sets (`depthwise`)
     view: ClassVar[bool] = False  # no new activation memory (flatten, dropout, identity)
+    # The element type of its inputs: "float" (values: most kinds), "int" (token ids: `embedding`), or
+    # "any" (moves of axes, identity, concat: the output has its inputs' type). A float kind fed token ids
+    # (`input 100 tokens`) is diagnostic E303.
+    takes: ClassVar[Literal["float", "int", "any"]] = "float"
     # Formulas, as text for the generated reference (docs/layers.md):
     shape_rule: ClassVar[str] = "output = input"
     params_rule: ClassVar[str] = "0"
@@ -90,6 +94,12 @@ class LayerKind(Generic[A]):
 
     def receptive(self, a: A, ins: list[Shape]) -> Receptive:
         return None
+
+    def dtype(self, a: A, ins: list[str]) -> str:
+        """The output's element type ("float32" or "int64") from the inputs' (already checked against `takes`)."""
+        if self.takes == "any" and ins:
+            return ins[0]
+        return "float32"
 
     def describe(self, a: A) -> str:
         """Key arguments, as a table or a diagram shows them (`64 3×3 /2`)."""

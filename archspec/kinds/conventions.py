@@ -113,11 +113,29 @@ ACTIVATIONS = ("relu", "relu6", "gelu", "silu", "tanh", "sigmoid", "hardswish", 
 CONVS = ("conv", "conv1d", "conv2d", "conv3d", "dwconv")
 CLASSIC = ("subsample", "rbf", "local")  # compiled to modules of archspec's own, which the peers do not know
 
+RECURRENT = ("lstm", "gru", "rnn")
+_CELL_EXTRA = {  # per step, layer and direction: elementwise work the tool adds (× H), without and with biases
+    "thop": {"lstm": (8, 16), "gru": (7, 13), "rnn": (1, 3)},
+    "ptflops": {"lstm": (10, 18), "gru": (7, 13), "rnn": (1, 3)},
+}
+
+
+def _recurrent(tool: str) -> Rule:
+    """thop's and ptflops's RNN hooks: our gate products plus their count of the gates' sums, products and
+    biases, per step, layer and direction."""
+    def rule(x: Layer) -> int:
+        per = _CELL_EXTRA[tool][x.kind.name][1 if x.a.bias else 0]
+        return x.cost.macs + per * x.a.hidden * x.ins[0][0] * x.a.layers * (2 if x.a.bidirectional else 1)
+    extra = ", ".join(f"{k} {a}H ({b}H with bias)" for k, (a, b) in _CELL_EXTRA[tool].items())
+    return Rule(f"our MACs + per step, layer and direction: {extra}", rule)
+
+
 # tool → (default rule, {kind: rule})
 RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
     "torchinfo": (PARAMS, {  # torchinfo 1.8: a module's parameters once per output position of a conv
         (*CONVS, "convtranspose"): Rule("(weights + bias) × output positions", lambda x: x.weights * x.positions),
         ("dense",): Rule("its parameters (once per sample: not per token of `axis=-1`)", lambda x: x.weights),
+        RECURRENT: Rule("its parameters × steps", lambda x: x.weights * x.ins[0][0]),
         ("layerscale", "param"): Rule("0 (a parameter of the enclosing block, not a module of its own)",
                                       lambda x: 0),
         ("attention",): Rule("0 (nn.MultiheadAttention runs its projections as functionals)", lambda x: 0),
@@ -137,6 +155,7 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
                                          lambda x: (5 if x.a.affine else 4) * prod(x.out)),
         ("attention",): Rule("4·L·D²: the projections (not QKᵀ and AV, run by a kernel it has no handle for)",
                              lambda x: 4 * x.ins[0][0] * x.ins[0][1] ** 2),
+        RECURRENT: Rule("0 (no handle for the fused RNN ops)", lambda x: 0),
     }),
     "thop": (MACS, {  # thop 0.1.1: the modules it has counters for
         (*ACTIVATIONS, "add", "mul", "maxpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,
@@ -158,6 +177,7 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("groupnorm", "attention"): UNKNOWN,
         ("window_attention",): Rule("4·L·C²: its two nn.Linear (L the padded positions)",
                                     lambda x: 4 * _window(x)[0] * _window(x)[2] ** 2),
+        RECURRENT: _recurrent("thop"),
     }),
     "ptflops": (MACS, {  # ptflops 0.7.5, backend="pytorch", count_functional=False: its module hooks
         (*ACTIVATIONS, "add", "mul", "lrn"): ZERO,
@@ -174,6 +194,7 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("window_attention",): Rule("4·L·C² + biases (L the padded positions): its two nn.Linear",
                                     lambda x: 4 * _window(x)[0] * _window(x)[2] ** 2
                                     + (4 if x.a.bias else 1) * _window(x)[0] * _window(x)[2]),
+        RECURRENT: _recurrent("ptflops"),
         ("maxpool", "avgpool"): Rule("1 × input elements (padded where the padding is uneven)", _pool_input),
         ("globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool"): INPUT,
         ("upsample",): ELEMENTS,

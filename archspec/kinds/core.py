@@ -33,6 +33,15 @@ MAX_ELEMENTS = 2**40  # a tensor larger than this (per sample) is refused: E600
 
 class InputArgs(Args):
     shape: Size
+    tokens: bool = False  # integer token ids (int64), not values: `input 100 tokens vocab=10000`
+    vocab: int | None = None  # the ids are 0 … vocab − 1 (implies `tokens`)
+
+    @field_validator("vocab")
+    @classmethod
+    def _vocab(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError("a vocabulary holds at least one token")
+        return v
 
     @field_validator("shape")
     @classmethod
@@ -50,9 +59,16 @@ class Input(LayerKind[InputArgs]):
     category = "io"
     Args = InputArgs
     positional = ("shape",)
-    summary = "A network input, channels first without the batch: `input 3x224x224`, `input 784`."
+    flags = ("tokens",)
+    takes = "any"
+    summary = ("A network input, channels first without the batch: `input 3x224x224`, `input 784`; "
+               "`input 100 tokens vocab=10000` is a sequence of 100 integer token ids from 0 to 9,999 "
+               "(int64; `embedding` looks them up).")
     shape_rule = "the given shape"
     view = True
+
+    def dtype(self, a: InputArgs, ins: list[str]) -> str:
+        return "int64" if a.tokens or a.vocab is not None else "float32"
 
     def shape(self, a: InputArgs, ins: list[Shape]) -> Shape:
         s = (a.shape,) if isinstance(a.shape, int) else tuple(a.shape)
@@ -62,6 +78,8 @@ class Input(LayerKind[InputArgs]):
         return s
 
     def describe(self, a: InputArgs) -> str:
+        if a.tokens or a.vocab is not None:
+            return "token ids" + (f" < {a.vocab:,}" if a.vocab is not None else "")
         return ""
 
     def pytorch(self, a: InputArgs, ins: list[Shape], out: Shape) -> Torch:
@@ -214,6 +232,7 @@ class StochasticDepth(nn.Module):
 @register
 class Identity(LayerKind[NoArgs]):
     name = "identity"
+    takes = "any"
     Args = NoArgs
     category = "reshape"
     summary = "Passes its input through (an identity shortcut, a placeholder)."
@@ -420,6 +439,7 @@ class CropArgs(Args):
 @register
 class Crop(LayerKind[CropArgs]):
     name = "crop"
+    takes = "any"
     Args = CropArgs
     category = "reshape"
     positional = ("crop",)

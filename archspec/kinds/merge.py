@@ -35,6 +35,7 @@ def center_crops(ins: list[Shape]) -> list[list[tuple[int, int]]]:
 @register
 class Concat(LayerKind[ConcatArgs]):
     name = "concat"
+    takes = "any"
     op = "merge"
     Args = ConcatArgs
     category = "merge"

@@ -63,6 +63,7 @@ class ReshapeArgs(Args):
 @register
 class Reshape(LayerKind[ReshapeArgs]):
     name = "reshape"
+    takes = "any"
     Args = ReshapeArgs
     category = "reshape"
     positional = ("shape",)
@@ -103,6 +104,7 @@ class FlattenArgs(Args):
 @register
 class Flatten(LayerKind[FlattenArgs]):
     name = "flatten"
+    takes = "any"
     Args = FlattenArgs
     category = "reshape"
     summary = ("Flattens axes `start` to `end` (all by default: C×H×W → C·H·W, channels-first order, as "
@@ -140,6 +142,7 @@ class TransposeArgs(Args):
 @register
 class Transpose(LayerKind[TransposeArgs]):
     name = "transpose"
+    takes = "any"
     Args = TransposeArgs
     category = "reshape"
     positional = ("a", "b")
@@ -167,6 +170,7 @@ class PermuteArgs(Args):
 @register
 class Permute(LayerKind[PermuteArgs]):
     name = "permute"
+    takes = "any"
     Args = PermuteArgs
     category = "reshape"
     positional = ("order",)
@@ -201,6 +205,7 @@ class ChunkArgs(Args):
 @register
 class Chunk(LayerKind[ChunkArgs]):
     name = "chunk"
+    takes = "any"
     Args = ChunkArgs
     category = "reshape"
     positional = ("chunks", "part")
@@ -241,6 +246,7 @@ class SplitArgs(Args):
 @register
 class Split(LayerKind[SplitArgs]):
     name = "split"
+    takes = "any"
     Args = SplitArgs
     category = "reshape"
     positional = ("sizes", "part")
@@ -288,6 +294,7 @@ def channel_shuffle(x: Tensor, groups: int) -> Tensor:
 @register
 class ChannelShuffle(LayerKind[ShuffleArgs]):
     name = "channel_shuffle"
+    takes = "any"
     aliases = ("shuffle",)
     Args = ShuffleArgs
     category = "reshape"
@@ -317,6 +324,7 @@ class SelectArgs(Args):
 @register
 class Select(LayerKind[SelectArgs]):
     name = "select"
+    takes = "any"
     aliases = ("token",)
     Args = SelectArgs
     category = "reshape"
@@ -402,6 +410,7 @@ class ParamArgs(Args):
 @register
 class Param(LayerKind[ParamArgs]):
     name = "param"
+    takes = "any"  # reads the current tensor for its batch size only
     Args = ParamArgs
     category = "learned"
     positional = ("shape",)
@@ -416,6 +425,9 @@ class Param(LayerKind[ParamArgs]):
 
     def cost(self, a: ParamArgs, ins: list[Shape], out: Shape) -> Cost:
         return Cost(params=prod(out))
+
+    def dtype(self, a: ParamArgs, ins: list[str]) -> str:
+        return "float32"
 
     def describe(self, a: ParamArgs) -> str:
         return fmt_shape(_sizes(a.shape)) + ("" if a.init == "zeros" else f" {a.init}")

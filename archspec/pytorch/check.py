@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from archspec.kinds.base import fmt_shape
-from archspec.pytorch.module import build, module_for, spec_graph
+from archspec.pytorch.module import build, module_for, sample_input, spec_graph
 from archspec.report.analysis import Analysis
 
 META_MIN_BATCH = 2  # batch norm in training mode needs more than one value per channel
@@ -158,7 +158,7 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
             shapes[n] = tuple(o.shape[1:])
 
         module_for(model, plan, n).register_forward_hook(hook)
-    inputs = [torch.empty(batch, *g[n].meta.shape, device="meta") for _, n in plan.inputs]
+    inputs = [sample_input(g, n, batch, device="meta") for _, n in plan.inputs]
     model.train()  # every output, auxiliary heads included
     counter = FlopCounterMode(display=False)
     with counter:
@@ -237,7 +237,7 @@ def _cpu_forward(g: Any, a: Analysis, report: CheckReport) -> None:
     try:
         model, plan = build(g)
         model.eval()
-        inputs = [torch.randn(batch, *g[n].meta.shape) for _, n in plan.inputs]
+        inputs = [sample_input(g, n, batch) for _, n in plan.inputs]
         with torch.no_grad():
             out = model(*inputs)
     except Exception as e:  # the module crashed: that is the finding

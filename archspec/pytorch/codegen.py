@@ -761,7 +761,8 @@ def _forward(plan: Plan, cd: ClassDef) -> list[str]:
 
 # -- the source ---------------------------------------------------------------------------------------
 
-def source(plan: Plan, header: list[str] | None = None, example_inputs: list[tuple[int, ...]] | None = None) -> str:
+def source(plan: Plan, header: list[str] | None = None, example_inputs: list[tuple[int, ...]] | None = None,
+           token_ids: list[int] | None = None) -> str:
     """The Python file: imports, helper modules, the network's classes; with a docstring `header` and a
     `__main__` block that runs the model on `example_inputs` when given."""
     typing = {"Optional"} if any("Optional[" in ln for cd in plan.classes for ln in cd.init) else set()
@@ -794,7 +795,9 @@ def source(plan: Plan, header: list[str] | None = None, example_inputs: list[tup
             lines += ["    " + ln if ln else "" for ln in cd.forward]
         lines.append("")
     if example_inputs is not None:
-        shapes = ", ".join(f"torch.randn({', '.join(map(str, (1, *s)))})" for s in example_inputs)
+        ids = token_ids or [0] * len(example_inputs)  # an input of token ids: the number of distinct ids
+        shapes = ", ".join(f"torch.randint(0, {v}, ({', '.join(map(str, (1, *s)))}))" if v else
+                           f"torch.randn({', '.join(map(str, (1, *s)))})" for s, v in zip(example_inputs, ids))
         lines += ["", 'if __name__ == "__main__":', f"    model = {plan.root_class}().eval()",
                   "    with torch.no_grad():", f"        y = model({shapes})",
                   f'    print("{plan.root_class}:", sum(p.numel() for p in model.parameters()), "parameters, output",'

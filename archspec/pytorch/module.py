@@ -22,7 +22,7 @@ from archspec.ir import Graph
 from archspec.pytorch.codegen import CodegenError, Plan
 from archspec.pytorch.compile import instantiate
 from archspec.pytorch.source import CompileError as CompileError
-from archspec.pytorch.source import compile_error, file_text
+from archspec.pytorch.source import compile_error, file_text, token_bound
 from archspec.pytorch.source import spec_graph as spec_graph
 
 
@@ -63,7 +63,7 @@ def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[
     g = spec_graph(spec, input=input, params=params, freeze=freeze, **kw)
     model, plan = build(g)
     model.eval()
-    args = tuple(torch.zeros(1, *g[n].meta.shape) for _, n in plan.inputs)
+    args = tuple(sample_input(g, n, 1, zeros=True) for _, n in plan.inputs)
     with tempfile.TemporaryDirectory() as folder:  # not beside `path`: it may be /dev/null or a link
         tmp = Path(folder) / "model.onnx"
         with warnings.catch_warnings():
@@ -80,6 +80,20 @@ def build(g: Graph, *, device: str | torch.device | None = None,
         return instantiate(g, device=device, class_name=class_name)
     except CodegenError as e:
         raise compile_error(g, e) from None
+
+
+def sample_input(g: Graph, node: str, batch: int, *, device: str | torch.device | None = None,
+                 zeros: bool = False) -> torch.Tensor:
+    """A batch for one input node: random values (normal), or random token ids (int64) for `input ... tokens`;
+    zeros with `zeros=True`."""
+    shape = (batch, *g[node].meta.shape)
+    if g[node].meta.dtype == "int64":
+        if zeros or device == "meta":
+            return torch.zeros(shape, dtype=torch.int64, device=device)
+        return torch.randint(0, token_bound(g, node), shape, device=device)
+    if device == "meta":
+        return torch.empty(shape, device=device)
+    return torch.zeros(shape, device=device) if zeros else torch.randn(shape, device=device)
 
 
 def module_for(model: nn.Module, plan: Plan, node: str) -> nn.Module:

@@ -57,10 +57,12 @@ def file_text(g: Graph, plan: Plan, weights: str | None = None, note: Sequence[s
     the file, and a `__main__` that runs the loaded model."""
     header = _header(g, plan, weights, note)
     shapes = [g[n].meta.shape for _, n in plan.inputs]
+    ids = [token_bound(g, n) if g[n].meta.dtype == "int64" else 0 for _, n in plan.inputs]
     if weights is None:
-        return source(plan, header, shapes)
+        return source(plan, header, shapes, ids)
     text = source(plan, header, None).rstrip("\n") + "\n"
-    example = ", ".join(f"torch.randn({', '.join(map(str, (1, *s)))})" for s in shapes)
+    example = ", ".join(f"torch.randint(0, {k}, {(1, *s)})" if k else f"torch.randn({', '.join(map(str, (1, *s)))})"
+                        for s, k in zip(shapes, ids))
     root = plan.root_class
     text += "\n".join([
         "", "",
@@ -109,3 +111,13 @@ def _header(g: Graph, plan: Plan, weights: str | None = None, note: Sequence[str
             "",
             f"Input {ins} (channels first, without the batch); output {outs}; {total:,} parameters.",
             f"This file needs only PyTorch. {load}", *[comment(n) for n in note]]
+
+
+def token_bound(g: Graph, node: str) -> int:
+    """How many distinct ids an input of token ids takes: its `vocab=`, else the smallest vocabulary of
+    the embeddings in the network (ids beyond it would fail the lookup), else 2."""
+    vocab = getattr(g[node].args, "vocab", None)
+    if vocab is not None:
+        return int(vocab)
+    sizes = [n.args.vocab for n in g.nodes.values() if n.kind == "embedding"]
+    return min(sizes) if sizes else 2

@@ -356,7 +356,8 @@ class Analysis:
             ("Connections", f"{t.connections:,}"),
             ("Activations" + per, f"{t.activations:,}  ({human_bytes(t.activation_bytes)})"),
             ("Parameter memory", human_bytes(t.param_bytes) + " (float32, with buffers)"),
-            ("Inputs", ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.inputs.items())),
+            ("Inputs", ", ".join(f"{k} {fmt_shape(v)}" + (" token ids" if self.ir[k].meta.dtype == "int64" else "")
+                                 for k, v in self.inputs.items())),
             ("Outputs", ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.outputs.items())),
             ("Depth", f"{t.depth} weight layers on the longest path"),
         ]

@@ -278,6 +278,10 @@ COMPILED = [
     ("7x12", ["param 3x4"]), ("7x12", ["mean 0"]), ("5x12", ["attention 3"]), ("5x12", ["attention 4 bias=false"]),
     ("14x14x12", ["window_attention 3 shift=3"]), ("10x9x8", ["window_attention 2 window=4 bias=false"]),
     ("8x5x6", ["chunk 2 1", "transpose", "permute (1, 2, 0)", "reshape (-1, 4)", "select 0"]),
+    # issue 14: recurrent layers (nn.LSTM, nn.GRU, nn.RNN inside archspec's wrapper, which picks a result)
+    ("7x5", ["lstm 6"]), ("7x5", ["lstm 4 layers=2 bidirectional bias=false", "select -1"]),
+    ("7x5", ["gru 6 layers=2"]), ("7x5", ["gru 4 bias=false output=hidden"]), ("7x5", ["rnn 6 batch_first=false"]),
+    ("7x5", ["rnn 3 layers=2 bidirectional output=hidden"]), ("7x5", ["lstm 5 output=cell batch_first=false"]),
 ]
 
 
@@ -287,3 +291,21 @@ def test_peers_on_compiled_modules(convention: str, shape: str, body: list[str])
     dims = tuple(int(x) for x in shape.split("x"))
     spec = net(shape, *body)
     assert macs(spec, convention) == peer(convention, archspec.compile(spec), dims)
+
+
+class _Ids(nn.Module):
+    """nn.Embedding fed the peers' random values made token ids (the peers feed floats)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(50, 8)
+
+    def forward(self, x: Any) -> Any:
+        return self.embedding((x.abs() * 10).long() % 50)
+
+
+@pytest.mark.parametrize("convention", ["torchinfo", "fvcore", "thop", "ptflops"])
+def test_peers_on_an_embedding(convention: str) -> None:
+    """A lookup: torchinfo counts its parameters (vocab · dim) once, the others nothing, as archspec."""
+    ours = macs(net("12 tokens vocab=50", "embedding 50 8"), convention)
+    assert ours == peer(convention, _Ids(), (12,)) == (400 if convention == "torchinfo" else 0)

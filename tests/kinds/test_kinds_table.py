@@ -309,8 +309,10 @@ def float_buffers(m: Any) -> int:
 
 
 def test_every_kind_has_a_row() -> None:
+    from test_kinds_table_sequence import CASES as SEQUENCE  # the rows of kinds that read token ids
+
     kinds = {k.name for k in REGISTRY.values()} - ENDS
-    assert kinds - {c.kind for c in CASES} == set()
+    assert kinds - {c.kind for c in CASES} - {c.kind for c in SEQUENCE} == set()
     for c in CASES:
         assert REGISTRY[c.stmt.split()[0]].name == c.kind, c
 

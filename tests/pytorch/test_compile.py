@@ -20,7 +20,7 @@ from conftest import SPECS
 
 import archspec
 from archspec.pytorch.check import check
-from archspec.pytorch.module import spec_graph
+from archspec.pytorch.module import sample_input, spec_graph
 
 ALL_SPECS = sorted(SPECS.rglob("*.arch"))
 IDS = [str(p.relative_to(SPECS)) for p in ALL_SPECS]
@@ -93,7 +93,8 @@ def test_real_forward_on_a_small_input(spec):
                     "test_spec_agrees_with_analysis covers it on the meta device")
     torch.manual_seed(0)
     model = archspec.compile(spec, input=shape).eval()
-    x = torch.randn(2, *shape)
+    g = spec_graph(spec, input=shape)
+    x = sample_input(g, g.inputs[0], 2)  # values, or token ids below the vocabulary (lstm_classifier)
     with torch.no_grad():
         y = model(x)
     a = archspec.analyze(spec, input=shape)
@@ -432,6 +433,20 @@ SINKS = {  # every kind with options the shipped specs leave out: uneven `same` 
     reshape (64, 16)
     attention 4 dropout=0.1                     # bias=false: nn.MultiheadAttention without bias does not script
 """,
+    "sinksequence": """network sinksequence:
+    input 12 tokens vocab=50
+    embed 50 8 padding_idx=0
+    lstm 6 layers=2 bidirectional dropout=0.1   # 12×12
+    gru 5 batch_first=false
+    x = rnn 4 layers=2 bias=false
+    h = lstm 3 output=hidden                    # 1×3
+    from x
+    c = lstm 3 layers=2 bidirectional output=cell   # 4×3
+    from x
+    g = gru 3 output=hidden                     # 1×3
+    concat h c g                                # 6×3
+    select -1
+""",
 }
 
 
@@ -450,7 +465,9 @@ def test_every_kind_agrees_with_analysis_and_file(name):
     assert report.ok, [(r.name, r.differences) for r in report.layers if not r.ok] + report.problems
     torch.manual_seed(0)
     model = archspec.compile(SINKS[name]).eval()
-    xs = [torch.randn(2, *s) for s in archspec.analyze(SINKS[name]).inputs.values()]
+    g = spec_graph(SINKS[name])
+    xs = [torch.randint(0, 50, (2, *g[n].meta.shape)) if g[n].meta.dtype == "int64" else
+          torch.randn(2, *g[n].meta.shape) for n in g.inputs]
     other = load_file(archspec.generate_code(SINKS[name]))[type(model).__name__]().eval()
     other.load_state_dict(model.state_dict())
     with torch.no_grad():

@@ -36,9 +36,12 @@ def mix(*numbers: int) -> int:
 class DeviceData:
     """A split's samples and labels where training reads them, and how to normalise them."""
 
-    def __init__(self, split: Split, rt: Runtime, scale: float, mean: list[float], std: list[float]) -> None:
+    def __init__(self, split: Split, rt: Runtime, scale: float, mean: list[float], std: list[float],
+                 tokens: bool = False) -> None:
         self.rt = rt
         x = torch.from_numpy(np.ascontiguousarray(split.x))
+        if tokens:  # token ids: int64 as they are, never normalised
+            x = x.long()
         y = torch.from_numpy(np.ascontiguousarray(split.y))
         dev = rt.device
         self.on_device = dev.type == "cpu" or _fits(dev, x.nbytes + y.nbytes)
@@ -52,8 +55,8 @@ class DeviceData:
         s = torch.tensor(std, dtype=torch.float32)
         self.mul = (scale / s).view(view).to(dev)  # x · scale / std − mean / std in one multiply-add
         self.add = (-m / s).view(view).to(dev)
-        self.normalised = dev.type == "cpu" and x.numel() * 4 <= CPU_FLOAT_BYTES
-        if self.normalised:  # on the CPU, memory allowing: normalise once, not every batch
+        self.normalised = tokens or (dev.type == "cpu" and x.numel() * 4 <= CPU_FLOAT_BYTES)
+        if self.normalised and not tokens:  # on the CPU, memory allowing: normalise once, not every batch
             self.x = torch.cat([torch.addcmul(self.add, c.float(), self.mul) for c in x.split(8192)])
 
     def __len__(self) -> int:

@@ -1,7 +1,8 @@
 """Datasets for training: where the data comes from (`--data KIND[:PATH]`), its test split, and its
 samples fitted to the spec's input shape, each change stated in a note.
 
-    synthetic[:N]      the built-in glyphs (synthetic.py), N training samples (default 5000) and N/5 for testing
+    synthetic[:N]      the built-in glyphs (synthetic.py), N training samples (default 5000) and N/5 for testing;
+                       for an input of token ids, the built-in sequence task (which key token is in the majority)
     mnist:DIR          IDX files: MNIST, Fashion-MNIST, KMNIST, EMNIST (gz or not)
     cifar10:DIR        CIFAR-10, binary or python batches
     folder:DIR         one sub-folder of images per class (or train/ and test/ folders of those); needs Pillow
@@ -44,6 +45,7 @@ class Dataset:
     mean: list[float] = field(default_factory=list)  # per channel, after scaling (one value for flat inputs)
     std: list[float] = field(default_factory=list)
     loader: str = "memory"  # or "stream" (stream.py): the splits are then FileSplits of image files, or arrays
+    tokens: int = 0  # samples of token ids below this vocabulary (int64, not normalised); 0: values
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -76,13 +78,17 @@ def parse_source(text: str) -> tuple[str, str]:
 
 def load(text: str, input_shape: tuple[int, ...], *, classes: int, segmentation: bool = False,
          holdout: float | None = None, limit: int = 0, fit: str = "resize", seed: int = 0,
-         loader: str = "auto", per_image: bool = False) -> Dataset:
+         loader: str = "auto", per_image: bool = False, vocab: int = 0) -> Dataset:
     """The dataset `text` names, fitted to `input_shape`. `classes` and `segmentation` describe the
     network's main output (the synthetic data is made to match them). `loader`: "memory", "stream" or
-    "auto" (stream.choose; `per_image`: the recipe augments decoded images, which streaming does)."""
+    "auto" (stream.choose; `per_image`: the recipe augments decoded images, which streaming does).
+    `vocab`: the input is token ids below it (the synthetic data is then the sequence task, an npz's `x`
+    ids checked against it; always in memory)."""
     from archspec.pytorch.train import stream
 
     kind, path = parse_source(text)
+    if vocab:
+        return _load_tokens(text, kind, path, input_shape, classes, holdout, limit, seed, vocab)
     notes: list[str] = []
     if kind == "synthetic":
         raw = _synthetic(path, input_shape, classes, segmentation, seed)
@@ -201,6 +207,68 @@ def _synthetic(arg: str, shape: tuple[int, ...], classes: int, segmentation: boo
     x, y = synthetic.make(total, shape, glyph_classes, seed, masks=segmentation)
     names = (["background"] if segmentation else []) + [str(i) for i in range(glyph_classes)]
     return formats.Raw(Split(x[:n], y[:n]), Split(x[n:], y[n:]), names)
+
+
+def _load_tokens(text: str, kind: str, path: str, shape: tuple[int, ...], classes: int, holdout: float | None,
+                 limit: int, seed: int, vocab: int) -> Dataset:
+    """A dataset of token ids: the synthetic sequence task, or an npz of integer ids of the input's shape."""
+    if kind == "synthetic":
+        n = _synthetic_count(path, shape)
+        try:
+            x, y = synthetic.sequences(n + max(1, n // 5), shape, vocab, classes, seed)
+        except ValueError as e:
+            raise SpecError(Diagnostic("E300", str(e), hint="--set vocab=N or classes=N where the spec has them")) \
+                from None
+        raw = formats.Raw(Split(x[:n], y[:n]), Split(x[n:], y[n:]), [str(i) for i in range(classes)])
+        name = f"synthetic token sequences (majority key, seed {seed})"
+    elif kind == "npz":
+        raw, name = formats.read_npz(Path(path), tokens=True), text
+    else:
+        raise SpecError(Diagnostic("E710", f"--data {kind} holds images, but the network's input is token ids",
+                                   hint="--data synthetic (a sequence task), or npz:FILE with integer ids x"))
+    for split, key in ((raw.train, "x"), (raw.test, "x_test")):
+        if split is None:
+            continue
+        if split.x.shape[1:] != shape:
+            raise SpecError(Diagnostic("E710", f"{text}: `{key}` holds sequences of {_fmt(split.x.shape[1:])} ids, "
+                                               f"the network's input is {_fmt(shape)}",
+                                       hint="--input N (or --set) to build the network for the data's length"))
+        if split.x.dtype.kind not in "iu":
+            raise SpecError(Diagnostic("E710", f"{text}: `{key}` holds {split.x.dtype} values, not token ids",
+                                       expected="integers from 0 to the vocabulary − 1"))
+        if split.x.size and (int(split.x.min()) < 0 or int(split.x.max()) >= vocab):
+            bad = int(split.x.max()) if int(split.x.max()) >= vocab else int(split.x.min())
+            raise SpecError(Diagnostic("E710", f"{text}: `{key}` holds the token id {bad}, outside the network's "
+                                               f"vocabulary of {vocab:,}", expected=f"ids from 0 to {vocab - 1:,}",
+                                       hint="--set vocab=N (where the spec has it) to cover every id"))
+    notes = list(raw.notes)
+    train, test = raw.train, raw.test
+    if test is None:
+        train, test, note = split_holdout(train, holdout)
+        notes.append(note)
+    if limit and limit < len(train):
+        train = train.take(slice(0, limit))
+        notes.append(f"training on the first {limit:,} samples (--limit)")
+    ds = Dataset(name, Split(train.x.astype(np.int64), train.y), Split(test.x.astype(np.int64), test.y),
+                 raw.classes, notes, scale=1.0, mean=[0.0], std=[1.0], tokens=vocab)
+    return ds
+
+
+def _synthetic_count(arg: str, shape: tuple[int, ...]) -> int:
+    """N of synthetic:N for token ids (8 bytes each)."""
+    try:
+        n = int(arg) if arg else SYNTHETIC_TRAIN
+    except ValueError:
+        raise SpecError(Diagnostic("E202", f"--data synthetic:N takes a number of samples, got {arg!r}")) from None
+    if n < 1:
+        raise SpecError(Diagnostic("E202", "--data synthetic:N needs at least one sample"))
+    per_sample = 8 * int(np.prod(shape, dtype=object)) + 8
+    total = n + max(1, n // 5)
+    if total * per_sample > validate.MAX_BYTES:
+        raise validate.over(f"synthetic:{arg}", f"asks for {total:,} sequences of {_fmt(shape)} ids: "
+                            f"{validate.size_text(total * per_sample)}", validate.size_text(validate.MAX_BYTES),
+                            f"at most synthetic:{validate.MAX_BYTES // per_sample * 5 // 6} for this input")
+    return n
 
 
 def split_holdout(data: Any, holdout: float | None) -> tuple[Any, Any, str]:
@@ -334,7 +402,8 @@ def channel_stats(x: np.ndarray, scale: float, chunk: int = 8192) -> tuple[list[
 def info(ds: Dataset) -> dict[str, Any]:
     """What a checkpoint keeps about its data, to normalise new samples the same way."""
     return {"name": ds.name, "classes": list(ds.classes), "scale": ds.scale, "mean": list(ds.mean),
-            "std": list(ds.std), "train": len(ds.train), "test": len(ds.test)}
+            "std": list(ds.std), "train": len(ds.train), "test": len(ds.test),
+            **({"tokens": ds.tokens} if ds.tokens else {})}
 
 
 def folder_stats(split: Any, shape: tuple[int, ...]) -> tuple[list[float], list[float], int]:

@@ -361,7 +361,8 @@ def _read_images(image: Any, files: list[tuple[Path, int]], shape: Sequence[int]
 NPZ_KEYS = ("x", "y", "x_test", "y_test", "classes")
 
 
-def read_npz(path: Path) -> Raw:
+def read_npz(path: Path, tokens: bool = False) -> Raw:
+    """x and y (and x_test, y_test); `tokens`: x holds token ids, kept as integers."""
     if not path.exists():
         raise missing(f"no file {path}", "for example --data npz:data.npz, a numpy .npz with arrays x and y")
     arrays, names = _npz_arrays(path)
@@ -369,8 +370,8 @@ def read_npz(path: Path) -> Raw:
         if key not in arrays:
             raise unreadable(f"{path} has no array `{key}` (it has {', '.join(names) or 'none'})",
                              "an .npz for training holds x (samples) and y (labels), and optionally x_test, y_test")
-    train = _npz_split(arrays["x"], arrays["y"], path, "")
-    test = _npz_split(arrays["x_test"], arrays["y_test"], path, "_test") if "x_test" in arrays else None
+    train = _npz_split(arrays["x"], arrays["y"], path, "", tokens)
+    test = _npz_split(arrays["x_test"], arrays["y_test"], path, "_test", tokens) if "x_test" in arrays else None
     n = max(validate.check_labels(path, train.y, "y"),
             validate.check_labels(path, test.y, "y_test") if test is not None else 0)
     names = [str(c) for c in arrays["classes"]] if "classes" in arrays and arrays["classes"].ndim == 1 and \
@@ -411,7 +412,7 @@ def _npz_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     return arrays, list(members)
 
 
-def _npz_split(x: np.ndarray, y: np.ndarray, path: Path, suffix: str) -> Split:
+def _npz_split(x: np.ndarray, y: np.ndarray, path: Path, suffix: str, tokens: bool = False) -> Split:
     if x.ndim == 0:
         raise unreadable(f"{path}: x{suffix} is a single value; x holds N samples",
                          "for example x of shape N×784, or N×C×H×W")
@@ -427,6 +428,6 @@ def _npz_split(x: np.ndarray, y: np.ndarray, path: Path, suffix: str) -> Split:
                                                        np.all(np.mod(y, 1) == 0)):
         raise unreadable(f"{path}: y{suffix} holds {y.dtype}; labels are integers 0, 1, ...")
     validate.check_labels(path, y, f"y{suffix}")
-    if x.dtype != np.uint8:
+    if x.dtype != np.uint8 and not (tokens and np.issubdtype(x.dtype, np.integer)):
         x = x.astype(np.float32)
     return Split(x, y.astype(np.int64))

@@ -84,6 +84,14 @@ def main_io(g: Graph) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return tuple(ins[0]), tuple(g[g.outputs[0].source].meta.shape)
 
 
+def vocab_of(g: Graph) -> int:
+    """The number of token ids the network's input takes (0 for an input of values)."""
+    from archspec.pytorch.module import token_bound
+
+    n = g.inputs[0]
+    return token_bound(g, n) if g[n].meta.dtype == "int64" else 0
+
+
 def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str], cfg: TrainConfig,
             user_params: Sequence[str], stats: dict[str, Any] | None = None,
             data_origin: Path | None = None, resuming: bool = False, graph: Graph | None = None) -> Prepared:
@@ -101,7 +109,7 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
     try:
         ds = data.load(cfg.data, input_shape, classes=out_shape[0], segmentation=seg, holdout=cfg.holdout,
                        limit=cfg.limit, fit=cfg.fit, seed=cfg.seed, loader=cfg.loader,
-                       per_image=recipe_of(cfg).per_image)
+                       per_image=recipe_of(cfg).per_image, vocab=vocab_of(g))
     except SpecError as e:
         if data_origin is not None:
             d = e.diagnostic

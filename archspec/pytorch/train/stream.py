@@ -357,6 +357,6 @@ def make_data(ds: Any, split: Any, rt: Runtime, cfg: Any, shape: tuple[int, ...]
     from archspec.pytorch.train.batches import DeviceData
 
     if ds.loader != "stream":
-        return DeviceData(split, rt, ds.scale, ds.mean, ds.std)
+        return DeviceData(split, rt, ds.scale, ds.mean, ds.std, tokens=bool(getattr(ds, "tokens", 0)))
     return StreamData(split, shape, rt, ds.scale, ds.mean, ds.std, recipe_of(cfg) if train else None, cfg.workers,
                       cfg.batch_size, cfg.seed)

@@ -103,3 +103,25 @@ def native_shape(shape: Sequence[int]) -> tuple[int, ...]:
     if len(shape) - 1 not in CELLS:
         raise ValueError(f"synthetic data is drawn in 1, 2 or 3 dimensions, not for inputs of shape {shape}")
     return shape
+
+
+def sequences(n: int, shape: Sequence[int], vocab: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The built-in sequence task, for inputs of token ids: which key token is in the majority. Ids 0 …
+    classes − 1 are the keys, the others noise; about 30 % of the positions hold a key, half of them the
+    class's own, the rest any key at random. The label is the key seen most often (the class's key on a
+    tie). Learnable only by reading the whole sequence; an LSTM solves it in an epoch or two. Returns ids
+    (n, *shape) as int64 and labels (n,)."""
+    if vocab < classes + 1:
+        raise ValueError(f"the synthetic sequence task needs a vocabulary of at least {classes + 1} ids "
+                         f"({classes} key tokens and noise), not {vocab}")
+    rng = np.random.default_rng(seed)
+    length = int(np.prod(shape))
+    y = rng.integers(0, classes, n)
+    x = rng.integers(classes, vocab, (n, length))
+    is_key = rng.random((n, length)) < 0.3
+    own = rng.random((n, length)) < 0.5
+    keys = np.where(own, y[:, None], rng.integers(0, classes, (n, length)))
+    x = np.where(is_key, keys, x)
+    counts = 2 * np.stack([((x == k) & is_key).sum(axis=1) for k in range(classes)], axis=1)
+    counts[np.arange(n), y] += 1  # a tie goes to the class's own key: the label is always a majority key
+    return x.reshape((n, *shape)).astype(np.int64), counts.argmax(axis=1).astype(np.int64)
