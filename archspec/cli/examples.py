@@ -89,6 +89,10 @@ EXAMPLES = [
     Example("E205", "a `repeat`'s loop variable read after the `repeat` (it exists inside the body only)",
             {"spec.arch": "network net:\n    input 3x32x32\n    repeat 3 as i:\n        conv 16 * 2 ** i 3x3 pad=1 relu\n"
                           "    conv 16 * 2 ** i 1x1\n"}),
+    Example("E205", "a block's `register` naming a layer the block does not have",
+            {"spec.arch": "network net:\n    input 8x16\n    block merge():\n        norm = layernorm\n"
+                          "        reduction = dense 16 axis=-1 bias=false\n        register reduction, nrom\n"
+                          "    merge()\n"}),
     Example("E206", "an expression that cannot be evaluated",
             {"spec.arch": "network net(groups = 0):\n    input 3x32x32\n    conv 64 // groups 3x3\n"}),
     Example("E206", "a list comprehension over a number instead of a range",
