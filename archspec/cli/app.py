@@ -61,7 +61,7 @@ def _console(stderr: bool = False) -> Any:
 
 # -- inputs and outputs ---------------------------------------------------------------------------
 
-TORCH_COMMANDS = ("compile", "check", "train", "evaluate")
+TORCH_COMMANDS = ("compile", "check", "train", "evaluate", "import")
 TORCH_INSTALL = ("`pip install torch --index-url https://download.pytorch.org/whl/cpu` (CPU only), "
                  "or `pip install torch` (with CUDA)")
 
@@ -775,6 +775,61 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         _console().print(report.table(everything=args.all))
     return 0 if report.ok else 1
+
+
+# -- import (archspec/pytorch/importer.py) ----------------------------------------------------------------
+
+@command("import", "a PyTorch model (`package.module:factory`, `file.py:Class`) or an ONNX file as a spec")
+def _import_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="`package.module:factory`, `package.module:factory(depth=50)`, `file.py:ClassName` "
+                                 "or `model.onnx`")
+    p.add_argument("--input", metavar="SHAPE", help="the sample input, channels first without the batch: 3x224x224")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE (default: standard output)")
+    p.add_argument("--to", choices=("arch", "yaml"), help="the form (default: the -o file's suffix, else .arch)")
+    p.add_argument("--name", help="the network's name (default: from the class or factory)")
+    p.add_argument("--partial", action="store_true",
+                   help="write the spec up to an operation archspec cannot express (still exit status 2)")
+    p.add_argument("--check", action="store_true",
+                   help="prove the import: the spec's figures and outputs against the original's")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from archspec.files import parse_shape
+    from archspec.pytorch.importer import import_any
+
+    to = args.to
+    if to is None:
+        to = "yaml" if args.output and args.output.endswith((".yaml", ".yml")) else "arch"
+    shape = None
+    if args.input:
+        try:
+            shape = parse_shape(args.input)
+        except ValueError as e:
+            raise SpecError(Diagnostic("E202", f"--input: {e}", hint="for example --input 3x224x224")) from None
+    check_outputs(args, [])
+    if args.output and os.path.realpath(args.output) == os.path.realpath(args.model.split(":")[0]):
+        raise SpecError(Diagnostic("E511", f"-o {args.output} is the model being imported"))
+    result = import_any(args.model, shape, to=to, partial=args.partial, name=args.name)
+    if result.error is not None:  # --partial: the spec up to the operation, and the diagnostic
+        if args.output:
+            write_output("-o", args.output, result.text)
+            print(f"wrote {args.output} (partial)", file=sys.stderr)
+        else:
+            sys.stdout.write(result.text)
+        raise result.error
+    if args.output:
+        write_output("-o", args.output, result.text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif not args.check:
+        sys.stdout.write(result.text)
+    if args.check:
+        from archspec.pytorch.roundtrip import round_trip
+
+        report = round_trip(result)
+        for line in report.lines():
+            print(line)
+        return 0 if report.ok else 1
+    return 0
 
 
 # -- train and evaluate (archspec/pytorch/train/) ---------------------------------------------------------

@@ -1,0 +1,179 @@
+"""`archspec import`: PyTorch models traced into specs, proved by round trip.
+
+The figures compared come from PyTorch itself (numel, FlopCounterMode on the original model) and from
+../shared/ACCEPTANCE.md; outputs are compared on random inputs with the original's weights ported."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+import torch
+from torch import nn
+
+from archspec.cli import main
+from archspec.diagnostics import SpecError
+from archspec.pytorch.importer import import_model
+from archspec.pytorch.roundtrip import round_trip
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import torchvision_models as tv  # noqa: E402
+
+
+def _proved(model: nn.Module | str, shape: tuple[int, ...]):
+    imported = import_model(model, shape)
+    report = round_trip(imported)
+    assert report.ok, "\n".join(report.lines()) + "\n" + imported.text
+    return imported, report
+
+
+def test_resnet50_as_torchvision_writes_it():
+    imported, report = _proved(tv.resnet50(), (3, 224, 224))
+    figures = {f.name: f.spec for f in report.figures}
+    assert figures["parameters"] == 25_557_032  # ACCEPTANCE.md
+    assert figures["buffers"] == 53_120
+    assert figures["MACs"] == 4_089_184_256  # torchvision's variant (stride in the 3×3)
+    text = imported.text
+    assert "block bottleneck(" in text and "block layer(" in text and "repeat n:" in text
+    # one stage block, called four times with its numbers
+    assert text.count("    layer(") == 4
+
+
+def test_resnet18_basic_blocks():
+    imported, _ = _proved(tv.resnet18(num_classes=10), (3, 64, 64))
+    assert "block basic_block(" in imported.text
+
+
+def test_mobilenet_v2_as_torchvision_writes_it():
+    imported, report = _proved(tv.MobileNetV2(), (3, 224, 224))
+    assert report.figures[0].torch == 3_504_872  # torchvision's mobilenet_v2 has 3,504,872 parameters
+    assert "dwconv 3x3" in imported.text and "block inverted_residual" in imported.text
+
+
+class _Flat(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Linear(8 * 14 * 14, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv(x))
+        x = torch.cat([x, x], 1)[:, :8]
+        return self.head(self.pool(x).view(x.size(0), -1))
+
+
+class _Branches(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 1)
+        self.b = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.LeakyReLU(0.2))
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 8), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([self.a(x), self.b(x)], dim=1)
+        g = self.gate(y)
+        return (y * g[:, :, None, None]).mean([2, 3])
+
+
+def test_merges_and_functions():
+    imported, _ = _proved(_Branches(), (3, 16, 16))
+    assert "concat" in imported.text and "mul" in imported.text and "globalavgpool" in imported.text
+
+
+def test_unsupported_operation_names_module_and_operation():
+    with pytest.raises(SpecError) as e:
+        import_model(_Flat(), (1, 28, 28))
+    d = e.value.diagnostic
+    assert d.code == "E801" and "indexing" in d.message and "forward" in d.message
+
+
+class _Inner(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:  # data-dependent control flow
+            return self.conv(x)
+        return x
+
+
+class _Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 3, 1)
+        self.body = _Inner()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.stem(x))
+
+
+def test_data_dependent_control_flow():
+    with pytest.raises(SpecError) as e:
+        import_model(_Outer(), (3, 8, 8))
+    d = e.value.diagnostic
+    assert d.code == "E801" and "`body`" in d.message and "control flow" in d.message
+
+
+MODEL_FILE = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc = nn.Linear(8 * 13 * 13, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
+class Odd(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return torch.sort(x, dim=1).values
+'''
+
+
+def test_cli_import_file_check_yaml_and_partial(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    (tmp_path / "net.py").write_text(MODEL_FILE)
+    out = tmp_path / "net.arch"
+    assert main(["import", f"{tmp_path / 'net.py'}:Net", "--input", "1x28x28", "-o", str(out)]) == 0
+    assert "conv 8 3x3" in out.read_text()
+    assert main(["analyze", str(out), "--format", "json"]) == 0
+    capsys.readouterr()
+    assert main(["import", f"{tmp_path / 'net.py'}:Net", "--input", "1x28x28", "--to", "yaml"]) == 0
+    assert "network: net" in capsys.readouterr().out
+    assert main(["import", f"{tmp_path / 'net.py'}:Net", "--input", "1x28x28", "--check"]) == 0
+    assert "OK: the spec reproduces the model." in capsys.readouterr().out
+    partial = tmp_path / "odd.arch"
+    assert main(["import", f"{tmp_path / 'net.py'}:Odd", "--input", "1x8x8", "-o", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert ("error[E801]" in err and "torch.sort" in err) or "sort" in err
+    assert not partial.exists()
+    assert main(["import", f"{tmp_path / 'net.py'}:Odd", "--input", "1x8x8", "-o", str(partial), "--partial"]) == 2
+    assert "conv 4 3x3" in partial.read_text()
+
+
+def test_cli_import_module_factory(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(HERE)
+    assert main(["import", "torchvision_models:resnet18(num_classes=10)", "--input", "3x32x32"]) == 0
+    assert "dense 10" in capsys.readouterr().out
+    assert main(["import", "no_such_module:f", "--input", "3x32x32"]) == 2
+    assert "error[E800]" in capsys.readouterr().err
+    assert main(["import", "torchvision_models:resnet18"]) == 2  # no --input
+    assert "--input" in capsys.readouterr().err
