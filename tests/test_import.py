@@ -33,6 +33,7 @@ def _proved(model: nn.Module | str, shape: tuple[int, ...]):
     return imported, report
 
 
+@pytest.mark.slow
 def test_resnet50_as_torchvision_writes_it():
     imported, report = _proved(tv.resnet50(), (3, 224, 224))
     figures = {f.name: f.spec for f in report.figures}
@@ -45,11 +46,17 @@ def test_resnet50_as_torchvision_writes_it():
     assert text.count("    layer(") == 4
 
 
+def test_resnet50_blocks_at_a_small_input():
+    imported, _ = _proved(tv.resnet50(num_classes=10), (3, 32, 32))
+    assert "block bottleneck(" in imported.text and "repeat n:" in imported.text
+
+
 def test_resnet18_basic_blocks():
     imported, _ = _proved(tv.resnet18(num_classes=10), (3, 64, 64))
     assert "block basic_block(" in imported.text
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_as_torchvision_writes_it():
     imported, report = _proved(tv.MobileNetV2(), (3, 224, 224))
     assert report.figures[0].torch == 3_504_872  # torchvision's mobilenet_v2 has 3,504,872 parameters
@@ -91,7 +98,7 @@ def test_unsupported_operation_names_module_and_operation():
     with pytest.raises(SpecError) as e:
         import_model(_Flat(), (1, 28, 28))
     d = e.value.diagnostic
-    assert d.code == "E801" and "indexing" in d.message and "forward" in d.message
+    assert d.code == "E801" and "indexing" in d.message and "_Flat.forward" in d.message
 
 
 class _Inner(nn.Module):
@@ -177,3 +184,33 @@ def test_cli_import_module_factory(tmp_path, capsys, monkeypatch):
     assert "error[E800]" in capsys.readouterr().err
     assert main(["import", "torchvision_models:resnet18"]) == 2  # no --input
     assert "--input" in capsys.readouterr().err
+
+
+# -- spec → .py → spec: every shipped spec's emitted file imported back ------------------------------------
+
+ROOT = HERE.parent
+SHIPPED = sorted(p.relative_to(ROOT / "specs").as_posix() for p in (ROOT / "specs").rglob("*.arch"))
+QUICK = {"mnist_cnn.arch", "lenet5.arch", "lenet5_1998.arch", "exercises/locally_connected.arch"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in QUICK else pytest.mark.slow) for n in SHIPPED])
+def test_shipped_spec_round_trip(name, tmp_path):
+    import re
+
+    import archspec
+
+    code = archspec.generate_code(str(ROOT / "specs" / name))
+    f = tmp_path / (Path(name).stem + ".py")
+    f.write_text(code)
+    shape = tuple(int(x) for x in re.search(r"Input (\S+) ", code).group(1).split("x"))
+    _, report = _proved(str(f), shape)
+    original = archspec.analyze(str(ROOT / "specs" / name)).totals
+    figures = {fig.name: fig.spec for fig in report.figures}
+    assert (figures["parameters"], figures["buffers"], figures["MACs"]) == (original.params, original.buffers,
+                                                                            original.macs)
+
+
+@pytest.mark.parametrize(("cls", "shape"), [("LeNet5", (1, 32, 32)), ("VGG16(size=32, classes=10)", (3, 32, 32)),
+                                            pytest.param("ResNet18", (3, 224, 224), marks=pytest.mark.slow)])
+def test_benchmark_hand_written_models(cls, shape):
+    _proved(f"{ROOT / 'benchmarks' / 'bench_compile.py'}:{cls}", shape)

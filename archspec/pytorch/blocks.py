@@ -18,7 +18,7 @@ from typing import Any
 from torch import fx
 
 from archspec.kinds import REGISTRY
-from archspec.pytorch.importer import Layer, Traced
+from archspec.pytorch.traced import Layer, Traced
 
 RESERVED = {"and", "as", "block", "branch", "elif", "else", "false", "from", "frozen", "if", "let", "network",
             "not", "or", "output", "repeat", "true", "use", "channels", "shape", "min", "max", "abs", "int",

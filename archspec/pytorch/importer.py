@@ -17,50 +17,16 @@ import importlib
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import fx, nn
 
-from archspec.diagnostics import Diagnostic, SpecError
+from archspec.diagnostics import SpecError
 from archspec.ir import Shape
-
-
-@dataclass
-class Layer:
-    """One statement of the imported spec: a layer kind and its arguments, or a merge, on fx nodes."""
-
-    kind: str
-    args: dict[str, Any]
-    inputs: list[fx.Node]
-    node: fx.Node
-    name: str  # the module's own name (its last path component) or "" for a function
-    scope: tuple[str, ...]  # the module instances it is inside, outermost first (keys of nn_module_stack)
-    weights: str | None = None  # the module path whose parameters and buffers this layer owns
-
-
-@dataclass
-class Traced:
-    model: nn.Module
-    gm: fx.GraphModule
-    input: Shape
-    layers: list[Layer]
-    outputs: list[fx.Node]
-    classes: dict[str, str] = field(default_factory=dict)  # scope key → module class name
-    unsupported: SpecError | None = None  # the first operation archspec cannot express (with --partial)
-
-
-class Unsupported(Exception):
-    def __init__(self, what: str, hint: str | None = None) -> None:
-        super().__init__(what)
-        self.what, self.hint = what, hint
-
-
-def import_error(message: str, hint: str | None = None, code: str = "E801") -> SpecError:
-    return SpecError(Diagnostic(code, message, hint=hint))
-
+from archspec.pytorch.traced import Traced, import_error
 
 # -- loading ------------------------------------------------------------------------------------------------
 
@@ -162,7 +128,12 @@ def trace(model: nn.Module, input: Shape) -> Traced:
     from archspec.pytorch.layers import convert
 
     model = model.eval()
-    tracer = _Tracer()
+    helpers = []  # archspec's own functions in a compiled spec's file (center_crop), kept whole
+    for mod in {type(m).__module__ for m in model.modules()}:
+        fn = getattr(sys.modules.get(mod), "center_crop", None)
+        if callable(fn):
+            helpers.append(fn)
+    tracer = _Tracer(autowrap_functions=tuple(helpers))
     try:
         graph = tracer.trace(model)
     except Exception as e:
@@ -184,14 +155,6 @@ def trace(model: nn.Module, input: Shape) -> Traced:
                            hint="give the input shape with --input, channels first without the batch",
                            code="E800") from None
     return convert(model, gm, input)
-
-
-def shape_of(n: Any) -> Shape | None:
-    """The shape of a node's tensor without the batch (None when it is not a tensor)."""
-    tm = n.meta.get("tensor_meta") if isinstance(n, fx.Node) else None
-    if tm is None or not hasattr(tm, "shape"):
-        return None
-    return tuple(int(s) for s in tm.shape[1:])
 
 
 # -- the whole import -----------------------------------------------------------------------------------------
@@ -251,17 +214,4 @@ def _network_name(name: str) -> str:
     return snake if snake[0].isalpha() else "n_" + snake
 
 
-__all__ = [
-    "Imported",
-    "Layer",
-    "Traced",
-    "Unsupported",
-    "finish",
-    "import_any",
-    "import_error",
-    "import_model",
-    "is_model_target",
-    "load_model",
-    "shape_of",
-    "trace",
-]
+__all__ = ["Imported", "finish", "import_any", "import_model", "is_model_target", "load_model", "trace"]

@@ -19,7 +19,7 @@ from torch import fx, nn
 
 from archspec.diagnostics import SpecError
 from archspec.ir import Shape
-from archspec.pytorch.importer import Layer, Traced, Unsupported, import_error, shape_of
+from archspec.pytorch.traced import Layer, Traced, Unsupported, import_error, shape_of
 
 ALIAS = "alias"  # the node passes its first input through (nn.Identity, `.contiguous()`, x[:, :, None])
 
@@ -141,6 +141,8 @@ def module_layer(m: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, 
         return "dropout", {"p": float(m.p)}
     if isinstance(m, (nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d, nn.ConstantPad1d, nn.ConstantPad2d,
                       nn.ConstantPad3d)):
+        if float(getattr(m, "value", 0.0)) == float("-inf"):  # before a max pool (folded into it: `fold`)
+            return "_neginfpad", {"pad": _pairs(tuple(m.padding))}
         if float(getattr(m, "value", 0.0)) != 0.0:
             raise Unsupported(f"{cls} with value {m.value} (archspec's zeropad pads with zeros)")
         return "zeropad", {"pad": _padspec(_pairs(tuple(m.padding)))}
@@ -168,6 +170,10 @@ def _helper_layer(module: nn.Module, ins: list[Shape | None]) -> tuple[str, dict
         return "conv", {"filters": m.out_channels, "kernel": _kernel(tuple(m.kernel)), "stride": _one(tuple(m.stride)),
                         "pad": _padspec(pads), "dilation": _one(tuple(m.dilation)),
                         "table": tuple(tuple(t) for t in m.table), "bias": m.bias is not None}
+    if cls == "LocallyConnected" and hasattr(m, "flat"):
+        return "local", {"filters": m.filters, "kernel": _kernel(tuple(m.kernel)), "stride": _one(tuple(m.stride)),
+                         "pad": _padspec(_pairs(tuple(m.flat))), "dilation": _one(tuple(m.dilation)),
+                         "bias": m.bias is not None}
     if cls == "Subsample" and hasattr(m, "kernel"):
         return "subsample", {"kernel": _kernel(tuple(m.kernel)), "stride": _one(tuple(m.stride)),
                              "bias": m.bias is not None}
@@ -205,6 +211,10 @@ def _name(n: fx.Node) -> str:
     qual = getattr(t, "__qualname__", None) or getattr(t, "__name__", None) or str(t)
     if mod in ("_operator", "operator"):
         return f"operator.{qual}"
+    if qual.startswith("_VariableFunctionsClass.") or mod == "torch._C._VariableFunctions" or not mod:
+        return "torch." + qual.rsplit(".", 1)[-1]
+    if mod.startswith("torch.nn.functional"):
+        return "F." + qual
     return f"{mod}.{qual}" if mod else str(qual)
 
 
@@ -238,8 +248,15 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if len(ins) != 2:
             raise Unsupported(f"{_name(n)} with a constant")
         return ("add" if "add" in str(t) else "mul"), {}, ins
+    if n.op == "call_function" and getattr(t, "__name__", "") == "center_crop":
+        return ALIAS  # cut to the size of its second input: the concat that reads it crops (crop=center)
     if n.op == "call_function" and t is torch.cat:
         tensors = _tensors(_arg(n, 0, "tensors"))
+        if any(getattr(a.target, "__name__", "") == "center_crop" for a in tensors):
+            dim = int(_arg(n, 1, "dim", 0))
+            if dim != 1:
+                raise Unsupported("center_crop then torch.cat off the channel axis")
+            return "concat", {"axis": 0, "crop": "center"}, tensors
         dim = int(_arg(n, 1, "dim", 0))
         rank = len(out) + 1
         dim = dim + rank if dim < 0 else dim
@@ -298,6 +315,12 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if _arg(n, 2, "mode", "constant") != "constant" or float(_arg(n, 3, "value", 0.0) or 0.0) != 0.0:
             raise Unsupported("F.pad other than with zeros")
         flat = tuple(_arg(n, 1, "pad"))
+        if xs is not None and len(flat) == 2 * len(xs) and not any(flat[:-2]):  # zero maps: ResNet's option A
+            before, after = int(flat[-2]), int(flat[-1])
+            side = "after" if before == 0 else "both" if before == (before + after) // 2 else None
+            if side is None:
+                raise Unsupported("F.pad of the channels unevenly before and after")
+            return "padchannels", {"channels": xs[0] + before + after, "stride": 1, "side": side}, [x]  # type: ignore[list-item]
         if xs is None or len(flat) != 2 * (len(xs) - 1):
             raise Unsupported("F.pad of the channel axis")
         return "zeropad", {"pad": _padspec(_pairs(flat))}, [x]  # type: ignore[list-item]
@@ -308,8 +331,8 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
 
 def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], list[fx.Node]] | str:
     """x[:, :, None, None] (a broadcast, which archspec does by itself) or x[:, :, a:b, c:d] (a crop)."""
-    idx = n.args[1]
-    idx = idx if isinstance(idx, tuple) else (idx,)
+    raw: Any = n.args[1]
+    idx: tuple[Any, ...] = raw if isinstance(raw, tuple) else (raw,)
     if all(i is None or i == slice(None) for i in idx) and math.prod(out) == math.prod(xs):
         return ALIAS
     if len(idx) >= 2 and idx[0] == slice(None) and idx[1] == slice(None) and all(
@@ -320,6 +343,10 @@ def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], li
             stop = size if i.stop is None else (i.stop if i.stop >= 0 else size + i.stop)
             crops.append((start, size - stop))
         return "crop", {"crop": _padspec(tuple(crops))}, [n.args[0]]  # type: ignore[list-item]
+    if len(idx) >= 3 and idx[0] == slice(None) and idx[1] == slice(None) and all(
+            isinstance(i, slice) and i.start is None and i.stop is None for i in idx[2:]):
+        steps = [i.step or 1 for i in idx[2:]] + [1] * (len(xs) + 1 - len(idx))
+        return "_strided", {"stride": _one(tuple(steps))}, [n.args[0]]  # type: ignore[list-item]
     raise Unsupported(f"indexing {idx}")
 
 
@@ -369,7 +396,7 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
                 kind, args, ins = r2
                 layers.append(Layer(kind, args, [alias.get(a, a) for a in ins], n, "", tuple(keys)))
         except Unsupported as e:
-            where = _where(n, keys)
+            where = _where(n, keys) or f"{type(model).__name__}.forward"
             err = import_error(f"archspec cannot express `{e.what}`, in `{where}`", hint=e.hint or
                                "write that part as a spec by hand, or import with --partial to get the "
                                "spec up to it")
@@ -381,12 +408,65 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
             raise
     if not outputs:
         raise import_error(f"`{type(model).__name__}` returns no tensor", code="E801")
+    try:
+        fold(layers)
+    except Unsupported as e:
+        raise import_error(f"archspec cannot express `{e.what}`", hint=e.hint) from None
     return traced
+
+
+def fold(layers: list[Layer]) -> None:
+    """Padding written as its own module, folded into the layer after it: zero padding before a convolution
+    or an average pool that is `same` padding, -inf padding before a max pool (`pad=same`), a strided slice
+    before zero channel maps (`padchannels C stride=2`)."""
+    from archspec.kinds.base import norm_size, resolve_pad
+
+    users: dict[fx.Node, list[Layer]] = {}
+    for layer in layers:
+        for a in layer.inputs:
+            users.setdefault(a, []).append(layer)
+    drop: set[int] = set()
+    for i, layer in enumerate(layers):
+        if layer.kind not in ("zeropad", "_neginfpad", "_strided"):
+            continue
+        after = users.get(layer.node, [])
+        nxt = after[0] if len(after) == 1 and len(layer.node.users) == 1 else None
+        x = shape_of(layer.inputs[0])
+        if nxt is not None and layer.kind == "_strided" and nxt.kind == "padchannels":
+            nxt.args["stride"] = layer.args["stride"]
+        elif nxt is not None and x is not None and layer.kind in ("zeropad", "_neginfpad") and (
+                nxt.kind in (("maxpool",) if layer.kind == "_neginfpad" else ("conv", "dwconv", "avgpool"))
+                and nxt.args.get("pad") == 0):
+            nd = len(x) - 1
+            pairs = layer.args["pad"] if layer.kind == "_neginfpad" else _as_pairs(layer.args["pad"], nd)
+            k = norm_size(nxt.args["kernel"], nd, "kernel")
+            s = norm_size(nxt.args.get("stride") or nxt.args["kernel"], nd, "stride")
+            d = norm_size(nxt.args.get("dilation", 1), nd, "dilation")
+            if [tuple(p) for p in resolve_pad("same", x[1:], k, s, d)] != [tuple(p) for p in pairs]:
+                if layer.kind == "_neginfpad":
+                    raise Unsupported(f"padding {pairs} with -inf before a max pool (other than `same`)")
+                continue
+            nxt.args["pad"] = "same"
+        elif layer.kind == "zeropad":
+            continue
+        else:
+            raise Unsupported({"_neginfpad": "ConstantPad with -inf", "_strided": "a strided slice"}[layer.kind])
+        nxt.inputs = [layer.inputs[0] if a is layer.node else a for a in nxt.inputs]
+        drop.add(i)
+    layers[:] = [ly for i, ly in enumerate(layers) if i not in drop]
+
+
+def _as_pairs(pad: Any, nd: int) -> list[tuple[int, int]]:
+    if isinstance(pad, int):
+        return [(pad, pad)] * nd
+    if all(isinstance(p, int) for p in pad):
+        return [(p, p) for p in pad]
+    return [tuple(p) for p in pad]
 
 
 def _where(n: fx.Node, keys: list[str]) -> str:
     path = str(n.target) if n.op == "call_module" else (keys[-1].split("@")[0] if keys else "")
-    return path or "forward"
+    return path
 
 
 __all__ = ["ALIAS", "convert", "function_layer", "module_layer"]

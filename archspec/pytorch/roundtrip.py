@@ -86,16 +86,17 @@ def ordered_state(imported: Imported) -> OrderedDict[str, torch.Tensor]:
 
 
 def round_trip(imported: Imported, seed: int = 0) -> RoundTrip:
-    import archspec.api as archspec
+    from archspec.pytorch.module import compile
     from archspec.pytorch.weights import WeightMismatchError, port_weights
+    from archspec.report.analysis import analyze
 
     shape = imported.traced.input
     report = RoundTrip(imported.name)
-    a = archspec.analyze(imported.arch)
+    a = analyze(imported.arch)
     params, buffers, macs = torch_figures(imported.traced.model, shape)
     report.figures = [Figure("parameters", a.totals.params, params), Figure("buffers", a.totals.buffers, buffers),
                       Figure("MACs", a.totals.macs, macs)]
-    compiled = archspec.compile(imported.arch)
+    compiled = compile(imported.arch)
     try:
         port_weights(compiled, ordered_state(imported))
     except WeightMismatchError as e:
