@@ -214,3 +214,55 @@ def test_shipped_spec_round_trip(name, tmp_path):
                                             pytest.param("ResNet18", (3, 224, 224), marks=pytest.mark.slow)])
 def test_benchmark_hand_written_models(cls, shape):
     _proved(f"{ROOT / 'benchmarks' / 'bench_compile.py'}:{cls}", shape)
+
+
+# -- ONNX ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec", "shape"), [("resnet", "3x64x64"), ("squeezenet", "3x64x64"),
+                                             ("mnist_mlp", "784")])
+def test_onnx_file_of_compile_imported_back(spec, shape, tmp_path):
+    """`archspec compile --onnx` then `archspec import`: the same MACs, and the file's weights ported into the
+    imported spec's module give the original module's outputs (batch norm comes back folded into the
+    convolutions, as the exporter writes it)."""
+    pytest.importorskip("onnx", reason="the onnx package (archspec[onnx]) is not installed")
+    import numpy as np
+
+    import archspec
+    from archspec.pytorch.importer import import_any
+    from archspec.pytorch.onnx_import import onnx_weights
+    from archspec.pytorch.weights import port_weights
+
+    path = tmp_path / "model.onnx"
+    assert main(["compile", spec, "--input", shape, "--onnx", str(path)]) == 0
+    imported = import_any(str(path), None)
+    assert archspec.analyze(imported.arch).totals.macs == archspec.analyze(spec, input=shape).totals.macs
+    # the outputs: the same module exported, its weights read back from the file
+    torch.manual_seed(0)
+    model = archspec.compile(spec, input=shape).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+    dims = tuple(int(v) for v in shape.split("x"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice (as archspec's export_onnx)
+        torch.onnx.export(model, (torch.zeros(1, *dims),), str(path), dynamo=False)
+    imported = import_any(str(path), None)
+    back = archspec.compile(imported.arch).eval()
+    port_weights(back, {f"w{i}": torch.from_numpy(np.array(w)) for i, w in enumerate(onnx_weights(imported.traced))})
+    x = torch.randn(2, *dims)
+    with torch.no_grad():
+        assert torch.allclose(model(x), back(x), rtol=1e-5, atol=1e-6)
+
+
+def test_onnx_unsupported_and_check(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("onnx", reason="the onnx package (archspec[onnx]) is not installed")
+    monkeypatch.setenv("NO_COLOR", "1")
+    path = tmp_path / "unet.onnx"
+    assert main(["compile", "unet", "--input", "1x188x188", "--onnx", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["import", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "error[E801]" in err and "Slice" in err and "/up1/" in err
+    assert main(["import", str(path), "--check"]) == 2

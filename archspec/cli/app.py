@@ -807,6 +807,9 @@ def run_import(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise SpecError(Diagnostic("E202", f"--input: {e}", hint="for example --input 3x224x224")) from None
     check_outputs(args, [])
+    if args.check and args.model.endswith(".onnx"):
+        raise SpecError(Diagnostic("E202", "--check runs the original model, and archspec does not run ONNX files",
+                                   hint="import the PyTorch model itself (`module:factory`) to check the round trip"))
     if args.output and os.path.realpath(args.output) == os.path.realpath(args.model.split(":")[0]):
         raise SpecError(Diagnostic("E511", f"-o {args.output} is the model being imported"))
     result = import_any(args.model, shape, to=to, partial=args.partial, name=args.name)

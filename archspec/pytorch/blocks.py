@@ -70,7 +70,7 @@ class St:
 
 
 def _tree(traced: Traced, blocks: bool) -> Instance:
-    root = Instance("", type(traced.model).__name__, "")
+    root = Instance("", traced.title or type(traced.model).__name__, "")
     for layer in traced.layers:
         cur = root
         for key in (layer.scope if blocks else ()):
@@ -78,7 +78,7 @@ def _tree(traced: Traced, blocks: bool) -> Instance:
             if isinstance(last, Instance) and last.key == key:
                 cur = last
             else:
-                child = Instance(key, traced.classes.get(key, "Module"), key.split("@")[0].rsplit(".", 1)[-1])
+                child = Instance(key, traced.classes.get(key, "Module"), key.split("@")[0].rsplit("/", 1)[-1].rsplit(".", 1)[-1])
                 cur.items.append(child)
                 cur = child
         cur.items.append(layer)
@@ -399,7 +399,7 @@ def spec_text(traced: Traced, net: str, blocks: bool = True) -> str:
             g.text = [head] + ["    " + line for line in _render(members[0].stmts, g.holes)]
             groups.append(g)
     body = Body(root, True, traced.outputs).build()
-    lines = [f"# {type(traced.model).__name__}, imported by `archspec import` ({len(traced.layers) - 1} layers)"]
+    lines = [f"# {traced.title or type(traced.model).__name__}, imported by `archspec import` ({len(traced.layers) - 1} layers)"]
     for g in groups:
         lines += g.text
     lines.append(f"network {net}:")

@@ -197,7 +197,7 @@ def import_any(target: str, input: Shape | None, *, to: str = "arch", partial: b
                name: str | None = None) -> Imported:
     """`import_model` for `module:factory` and `file.py[:Class]`, the ONNX importer for `.onnx` files."""
     if str(target).endswith(".onnx"):
-        from archspec.pytorch.onnx_import import import_onnx  # type: ignore[import-not-found]
+        from archspec.pytorch.onnx_import import import_onnx
 
         return import_onnx(target, input, to=to, partial=partial, name=name)
     if input is None:

@@ -33,7 +33,9 @@ class Traced:
     layers: list[Layer]
     outputs: list[fx.Node]
     classes: dict[str, str] = field(default_factory=dict)  # scope key → module class name
-    unsupported: SpecError | None = None  # the first operation archspec cannot express (with --partial)
+    unsupported: SpecError | None = None
+    title: str = ""  # what the header names: the model's class, or the ONNX file
+    weights: dict[str, list[Any]] = field(default_factory=dict)  # ONNX: a layer's weights, by its `weights` key
 
 
 class Unsupported(Exception):
@@ -48,7 +50,8 @@ def import_error(message: str, hint: str | None = None, code: str = "E801") -> S
 
 def shape_of(n: Any) -> Shape | None:
     """The shape of a node's tensor without the batch (None when it is not a tensor)."""
-    tm = n.meta.get("tensor_meta") if isinstance(n, fx.Node) else None
+    meta = getattr(n, "meta", None)  # a torch.fx node, or an ONNX tensor standing in for one
+    tm = meta.get("tensor_meta") if isinstance(meta, dict) else None
     if tm is None or not hasattr(tm, "shape"):
         return None
     return tuple(int(s) for s in tm.shape[1:])
