@@ -266,3 +266,20 @@ def test_onnx_unsupported_and_check(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "error[E801]" in err and "Slice" in err and "/up1/" in err
     assert main(["import", str(path), "--check"]) == 2
+
+
+def test_analyze_and_compare_take_models(capsys, monkeypatch):
+    monkeypatch.chdir(HERE)
+    assert main(["analyze", "torchvision_models:resnet18(num_classes=10)", "--input", "3x64x64",
+                 "--format", "json"]) == 0
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["params"] == sum(p.numel() for p in tv.resnet18(num_classes=10).parameters())
+    assert main(["compare", "resnet", "--set", "depth=18", "torchvision_models:resnet18", "--input", "3x224x224",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    rows = rows if isinstance(rows, list) else rows.get("models", rows.get("rows"))
+    assert [r["params"] for r in rows] == [11_689_512, 11_689_512]
+    assert [r["macs"] for r in rows] == [1_814_073_344, 1_814_073_344]
+    assert rows[1]["model"] == "torchvision_models:resnet18"

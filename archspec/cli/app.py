@@ -135,6 +135,29 @@ def _write_failure(path: str | Path, e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def imported_spec(spec: str, inputs: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
+    """A spec argument as given, or a PyTorch model (`module:factory`, `file.py:Class`) or an ONNX file
+    imported on the fly (`archspec import`): then a loaded spec (labelled with the argument) and no input
+    override (the import used it)."""
+    from archspec.pytorch.importer import is_model_target
+
+    if not (is_model_target(spec) or str(spec).endswith(".onnx")):
+        return spec, inputs
+    require_torch("import")
+    from archspec.pipeline import load
+    from archspec.pytorch.importer import import_any
+
+    shape = None
+    if inputs:
+        if set(inputs) != {"*"}:
+            raise SpecError(Diagnostic("E202", "an imported model takes one --input SHAPE"))
+        shape = inputs["*"]
+    result = import_any(str(spec), shape)
+    loaded = load(f"{result.name}.arch", text=result.arch)
+    loaded.label = str(spec)  # type: ignore[attr-defined]
+    return loaded, None
+
+
 def _depth_option(depth: int | None) -> None:
     if depth is not None and depth < 0:
         raise SpecError(Diagnostic("E202", f"--depth must be 0 or more, got {depth}",
@@ -172,7 +195,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     _depth_option(args.depth)
     columns = _columns_option(args)
     check_outputs(args, [args.spec])
-    a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), batch=args.batch,
+    spec, inputs = imported_spec(args.spec, parse_inputs(args.input))
+    a = archspec.analyze(spec, params=parse_sets(args.set), input=inputs, batch=args.batch,
                          convention=args.convention, partial=True, freeze=args.freeze)
     for w in a.warnings:
         _print_diagnostic(w, plain=args.no_color)
@@ -460,7 +484,11 @@ def run_compare(args: argparse.Namespace) -> int:
         raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
     fmt = _check_plot(args)
     check_outputs(args, [spec for spec, _, _ in specs])
-    c = compare([(spec, parse_sets(sets), parse_inputs(inputs)) for spec, sets, inputs in specs],
+    items = []
+    for spec, sets, inputs in specs:
+        source, shape = imported_spec(spec, parse_inputs(inputs))
+        items.append((source, parse_sets(sets), shape))
+    c = compare(items,
                 convention=args.convention, batch=args.batch)
     chart = None
     if fmt:
