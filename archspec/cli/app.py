@@ -135,12 +135,21 @@ def _write_failure(path: str | Path, e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def is_model_target(text: str) -> bool:
+    """`module:factory` or `file.py[:Class]` (not a spec file, not a shipped spec's name)."""
+    t = str(text)
+    if "\n" in t or t.endswith((".arch", ".yaml", ".yml")):
+        return False
+    if t.endswith(".py") or ".py:" in t:
+        return True
+    head, colon, tail = t.partition(":")
+    return bool(colon and tail and head and all(p.isidentifier() for p in head.split(".")) and "/" not in head)
+
+
 def imported_spec(spec: str, inputs: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
     """A spec argument as given, or a PyTorch model (`module:factory`, `file.py:Class`) or an ONNX file
     imported on the fly (`archspec import`): then a loaded spec (labelled with the argument) and no input
     override (the import used it)."""
-    from archspec.pytorch.importer import is_model_target
-
     if not (is_model_target(spec) or str(spec).endswith(".onnx")):
         return spec, inputs
     require_torch("import")

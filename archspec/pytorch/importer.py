@@ -100,17 +100,6 @@ def _literal_call(text: str, target: str) -> tuple[tuple[Any, ...], dict[str, An
                            hint="for example `pkg.models:resnet(depth=50, classes=10)`") from None
 
 
-def is_model_target(text: str) -> bool:
-    """`module:factory` or `file.py[:Class]` (not a spec file, not a shipped spec's name)."""
-    t = str(text)
-    if "\n" in t or t.endswith((".arch", ".yaml", ".yml")):
-        return False
-    if t.endswith(".py") or ".py:" in t:
-        return True
-    head, colon, tail = t.partition(":")
-    return bool(colon and tail and head and all(p.isidentifier() for p in head.split(".")) and "/" not in head)
-
-
 # -- tracing ------------------------------------------------------------------------------------------------
 
 class _Tracer(fx.Tracer):
@@ -197,9 +186,9 @@ def import_any(target: str, input: Shape | None, *, to: str = "arch", partial: b
                name: str | None = None) -> Imported:
     """`import_model` for `module:factory` and `file.py[:Class]`, the ONNX importer for `.onnx` files."""
     if str(target).endswith(".onnx"):
-        from archspec.pytorch.onnx_import import import_onnx
+        from archspec.pytorch.onnx_import import read_onnx
 
-        return import_onnx(target, input, to=to, partial=partial, name=name)
+        return finish(read_onnx(target, input), name or Path(target).stem, to=to, partial=partial)
     if input is None:
         raise import_error("importing a PyTorch model needs a sample input shape: --input 3x224x224", code="E203",
                            hint="channels first, without the batch")
@@ -214,4 +203,4 @@ def _network_name(name: str) -> str:
     return snake if snake[0].isalpha() else "n_" + snake
 
 
-__all__ = ["Imported", "finish", "import_any", "import_model", "is_model_target", "load_model", "trace"]
+__all__ = ["Imported", "finish", "import_any", "import_model", "load_model", "trace"]

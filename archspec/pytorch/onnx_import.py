@@ -45,11 +45,9 @@ def _require_onnx() -> Any:
     return onnx
 
 
-def import_onnx(path: str, input: Shape | None = None, *, to: str = "arch", partial: bool = False,
-                name: str | None = None) -> Any:
+def read_onnx(path: str, input: Shape | None = None) -> Traced:
+    """An ONNX file's nodes as archspec layers (`importer.finish` writes them as a spec)."""
     from pathlib import Path
-
-    from archspec.pytorch.importer import finish
 
     onnx = _require_onnx()
     if not Path(path).is_file():
@@ -61,7 +59,7 @@ def import_onnx(path: str, input: Shape | None = None, *, to: str = "arch", part
         raise import_error(f"cannot read the ONNX file `{path}`: {type(e).__name__}: {e}", code="E800") from None
     traced = convert(model, input)
     traced.title = Path(path).name
-    return finish(traced, name or Path(path).stem, to=to, partial=partial)
+    return traced
 
 
 def _dims(vi: Any) -> tuple[int, ...] | None:
@@ -306,4 +304,4 @@ def onnx_weights(traced: Traced) -> list[Any]:
     return out
 
 
-__all__ = ["import_onnx", "onnx_weights"]
+__all__ = ["onnx_weights", "read_onnx"]
