@@ -283,3 +283,34 @@ def test_analyze_and_compare_take_models(capsys, monkeypatch):
     assert [r["params"] for r in rows] == [11_689_512, 11_689_512]
     assert [r["macs"] for r in rows] == [1_814_073_344, 1_814_073_344]
     assert rows[1]["model"] == "torchvision_models:resnet18"
+
+
+class _TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3)
+        self.head1 = nn.Linear(4, 5)
+        self.head2 = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.a(x).mean([2, 3])
+        return self.head1(y), self.head2(y)
+
+
+def test_several_outputs():
+    imported, report = _proved(_TwoHeads(), (3, 8, 8))
+    assert "output head1 name=out" in imported.text and "output head2 name=out2" in imported.text
+    assert report.identical
+
+
+def test_shared_weights_are_caught_by_the_check():
+    class Shared(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(self.conv(x))
+
+    report = round_trip(import_model(Shared(), (4, 8, 8)))
+    assert not report.ok and not report.figures[0].ok  # two convolutions' weights in the spec, one in the model

@@ -159,6 +159,50 @@ def module_layer(m: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, 
     return _helper_layer(m, ins)
 
 
+_MISSING = object()
+
+
+def _norm(v: Any) -> Any:
+    if isinstance(v, (list, tuple)):
+        t = tuple(_norm(x) for x in v)
+        return t[0] if len(t) and len(set(t)) == 1 and not isinstance(t[0], tuple) else t
+    if isinstance(v, float):
+        return round(v, 9)
+    return v
+
+
+def _verify(kind: str, args: dict[str, Any], m: nn.Module, ins: list[Shape | None], out: Shape | None) -> None:
+    """The other direction: the kind's own PyTorch form (`archspec/kinds`), given the arguments read off the
+    module, must be the module's class with the module's constructor arguments."""
+    from archspec.kinds import REGISTRY
+    from archspec.kinds.torchspec import Module
+
+    k = REGISTRY[kind]
+    if any(s is None for s in ins) or out is None:
+        return
+    try:
+        form = k.pytorch(k.Args(**args), list(ins), out)  # type: ignore[arg-type]
+    except Exception:
+        return  # a form PyTorch lacks for these shapes: the round trip (`--check`) is the judge
+    if isinstance(form, Module) and form.cls == "nn.Sequential":
+        form = form.args[-1]  # uneven padding: a pad module, then the layer
+    if not isinstance(form, Module):
+        return
+    cls = type(m).__name__
+    if form.cls.removeprefix("nn.") != cls:
+        raise Unsupported(f"{cls} (read as `{kind}`, whose PyTorch form is {form.cls})")
+    for name, value in [*zip(form.names, form.args), *form.kwargs]:
+        have = getattr(m, name, _MISSING)
+        if name == "bias":
+            have = getattr(m, "bias", None) is not None
+        if have is _MISSING or have is None or isinstance(value, Module) or isinstance(have, (str, torch.Tensor)):
+            continue
+        if name == "padding" and kind in ("conv", "dwconv", "maxpool", "avgpool") and args.get("pad") == "same":
+            continue
+        if _norm(have) != _norm(value):
+            raise Unsupported(f"{cls} with {name}={have} (archspec's `{kind}` would write {value})")
+
+
 def _helper_layer(module: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, Any]]:
     """archspec's own modules (written into a compiled spec's file), by class name and attributes."""
     m: Any = module
@@ -382,6 +426,7 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
                     alias[n] = ins[0]
                     continue
                 kind, args = r
+                _verify(kind, args, m, [shape_of(a) for a in ins], shape_of(n))
                 local = str(n.target).rsplit(".", 1)[-1]
                 weights = str(n.target) if any(True for _ in m.parameters()) or any(True for _ in m.buffers()) else None
                 layers.append(Layer(kind, args, ins, n, local, tuple(keys[:-1]), weights))

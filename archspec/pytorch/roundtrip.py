@@ -104,6 +104,7 @@ def round_trip(imported: Imported, seed: int = 0) -> RoundTrip:
         return report
     original = imported.traced.model.eval()
     compiled.eval()
+    compiled.training = True  # the root alone: every output (its layers stay in evaluation mode)
     torch.manual_seed(seed)
     x = torch.randn(BATCH, *shape)
     with torch.no_grad():
