@@ -314,3 +314,26 @@ def test_shared_weights_are_caught_by_the_check():
 
     report = round_trip(import_model(Shared(), (4, 8, 8)))
     assert not report.ok and not report.figures[0].ok  # two convolutions' weights in the spec, one in the model
+
+
+class _Functional(nn.Module):
+    """The functional forms: F.pad before a convolution (`pad=same`), F.max_pool2d, F.avg_pool2d, a crop by
+    slicing, torch.amax over the spatial axes, F.relu6 and F.softmax."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 4, stride=2)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(nn.functional.pad(x, [1, 1, 1, 1]))
+        x = nn.functional.relu6(nn.functional.max_pool2d(x, 3, 1, 1))
+        x = nn.functional.avg_pool2d(x, 2)[:, :, 1:3, 0:3]
+        return nn.functional.softmax(self.fc(torch.amax(x, (2, 3))), dim=1)
+
+
+def test_functional_forms():
+    imported, _ = _proved(_Functional(), (3, 16, 16))
+    for text in ("pad=same", "maxpool 3 stride=1 pad=1", "relu6", "avgpool 2", "crop", "globalmaxpool",
+                 "softmax"):
+        assert text in imported.text, (text, imported.text)

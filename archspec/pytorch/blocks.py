@@ -116,7 +116,7 @@ def _all(inst: Instance) -> list[Instance]:
 
 # -- one body ---------------------------------------------------------------------------------------------------
 
-def _value_text(v: Any) -> str:
+def _value_text(v: Any, top: bool = True) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -124,9 +124,9 @@ def _value_text(v: Any) -> str:
     if isinstance(v, float):
         return repr(v)
     if isinstance(v, tuple):
-        if v and all(isinstance(i, int) and not isinstance(i, bool) for i in v) and len(v) > 1:
+        if top and v and all(isinstance(i, int) and not isinstance(i, bool) for i in v) and len(v) > 1:
             return "x".join(map(str, v))
-        return "(" + ", ".join(_value_text(i) for i in v) + ("," if len(v) == 1 else "") + ")"
+        return "(" + ", ".join(_value_text(i, False) for i in v) + ("," if len(v) == 1 else "") + ")"
     return str(v)
 
 

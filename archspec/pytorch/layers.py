@@ -346,8 +346,9 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         k = _arg(n, 1, "kernel_size")
         s = _arg(n, 2, "stride") or k
         p = _arg(n, 3, "padding", 0)
-        ceil = bool(_arg(n, 5 if "max" in _name(n) else 4, "ceil_mode", False))
-        if "max" in _name(n):
+        is_max = t in (F.max_pool1d, F.max_pool2d, F.max_pool3d)  # (their __name__ is boolean_dispatch's `fn`)
+        ceil = bool(_arg(n, 5 if is_max else 4, "ceil_mode", False))
+        if is_max:
             if _one(_arg(n, 4, "dilation", 1)) != 1:
                 raise Unsupported(f"{_name(n)} with dilation")
             return "maxpool", {"kernel": _kernel(k), "stride": _stride(s, k), "pad": _one(p), "ceil": ceil}, [x]  # type: ignore[list-item]
