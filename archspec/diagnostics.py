@@ -48,6 +48,8 @@ CODES: dict[str, str] = {
     "E701": "checkpoint does not fit the network",
     "E710": "invalid dataset",
     "E711": "dataset over a limit",
+    "E800": "model cannot be loaded for import",
+    "E801": "model has an operation archspec cannot express",
     "W100": "a layer reaches no output (warning)",
 }
 

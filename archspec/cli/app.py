@@ -61,7 +61,7 @@ def _console(stderr: bool = False) -> Any:
 
 # -- inputs and outputs ---------------------------------------------------------------------------
 
-TORCH_COMMANDS = ("check", "train", "evaluate", "export")  # and compile with --train, --init or --onnx
+TORCH_COMMANDS = ("check", "train", "evaluate", "export", "import")  # and compile with --train, --init or --onnx
 TORCH_INSTALL = ("`pip install torch --index-url https://download.pytorch.org/whl/cpu` (CPU only), "
                  "or `pip install torch` (with CUDA)")
 
@@ -138,6 +138,38 @@ def _write_failure(path: str | Path, e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def is_model_target(text: str) -> bool:
+    """`module:factory` or `file.py[:Class]` (not a spec file, not a shipped spec's name)."""
+    t = str(text)
+    if "\n" in t or t.endswith((".arch", ".yaml", ".yml")):
+        return False
+    if t.endswith(".py") or ".py:" in t:
+        return True
+    head, colon, tail = t.partition(":")
+    return bool(colon and tail and head and all(p.isidentifier() for p in head.split(".")) and "/" not in head)
+
+
+def imported_spec(spec: str, inputs: dict[str, Any] | None) -> tuple[Any, dict[str, Any] | None]:
+    """A spec argument as given, or a PyTorch model (`module:factory`, `file.py:Class`) or an ONNX file
+    imported on the fly (`archspec import`): then a loaded spec (labelled with the argument) and no input
+    override (the import used it)."""
+    if not (is_model_target(spec) or str(spec).endswith(".onnx")):
+        return spec, inputs
+    require_torch("import")
+    from archspec.pipeline import load
+    from archspec.pytorch.importer import import_any
+
+    shape = None
+    if inputs:
+        if set(inputs) != {"*"}:
+            raise SpecError(Diagnostic("E202", "an imported model takes one --input SHAPE"))
+        shape = inputs["*"]
+    result = import_any(str(spec), shape)
+    loaded = load(f"{result.name}.arch", text=result.arch)
+    loaded.label = str(spec)  # type: ignore[attr-defined]
+    return loaded, None
+
+
 def _depth_option(depth: int | None) -> None:
     if depth is not None and depth < 0:
         raise SpecError(Diagnostic("E202", f"--depth must be 0 or more, got {depth}",
@@ -183,7 +215,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.optimizer is not None and not args.training:
         raise SpecError(Diagnostic("E202", "--optimizer chooses the optimizer of --training",
                                    hint="add --training, or leave --optimizer out"))
-    a = archspec.analyze(args.spec, params=parse_sets(args.set), input=parse_inputs(args.input), batch=args.batch,
+    spec, inputs = imported_spec(args.spec, parse_inputs(args.input))
+    a = archspec.analyze(spec, params=parse_sets(args.set), input=inputs, batch=args.batch,
                          convention=args.convention, partial=True, freeze=args.freeze)
     if args.training and a.error is None:
         a.with_training(args.optimizer or "adam")
@@ -474,7 +507,11 @@ def run_compare(args: argparse.Namespace) -> int:
         raise SpecError(Diagnostic("E202", f"--batch must be at least 1, got {args.batch}"))
     fmt = _check_plot(args)
     check_outputs(args, [spec for spec, _, _ in specs])
-    c = compare([(spec, parse_sets(sets), parse_inputs(inputs)) for spec, sets, inputs in specs],
+    items = []
+    for spec, sets, inputs in specs:
+        source, shape = imported_spec(spec, parse_inputs(inputs))
+        items.append((source, parse_sets(sets), shape))
+    c = compare(items,
                 convention=args.convention, batch=args.batch)
     chart = None
     if fmt:
@@ -845,6 +882,64 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         _console().print(report.table(everything=args.all))
     return 0 if report.ok else 1
+
+
+# -- import (archspec/pytorch/importer.py) ----------------------------------------------------------------
+
+@command("import", "a PyTorch model (`package.module:factory`, `file.py:Class`) or an ONNX file as a spec")
+def _import_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="`package.module:factory`, `package.module:factory(depth=50)`, `file.py:ClassName` "
+                                 "or `model.onnx`")
+    p.add_argument("--input", metavar="SHAPE", help="the sample input, channels first without the batch: 3x224x224")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE (default: standard output)")
+    p.add_argument("--to", choices=("arch", "yaml"), help="the form (default: the -o file's suffix, else .arch)")
+    p.add_argument("--name", help="the network's name (default: from the class or factory)")
+    p.add_argument("--partial", action="store_true",
+                   help="write the spec up to an operation archspec cannot express (still exit status 2)")
+    p.add_argument("--check", action="store_true",
+                   help="prove the import: the spec's figures and outputs against the original's")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from archspec.files import parse_shape
+    from archspec.pytorch.importer import import_any
+
+    to = args.to
+    if to is None:
+        to = "yaml" if args.output and args.output.endswith((".yaml", ".yml")) else "arch"
+    shape = None
+    if args.input:
+        try:
+            shape = parse_shape(args.input)
+        except ValueError as e:
+            raise SpecError(Diagnostic("E202", f"--input: {e}", hint="for example --input 3x224x224")) from None
+    check_outputs(args, [])
+    if args.check and args.model.endswith(".onnx"):
+        raise SpecError(Diagnostic("E202", "--check runs the original model, and archspec does not run ONNX files",
+                                   hint="import the PyTorch model itself (`module:factory`) to check the round trip"))
+    if args.output and os.path.realpath(args.output) == os.path.realpath(args.model.split(":")[0]):
+        raise SpecError(Diagnostic("E511", f"-o {args.output} is the model being imported"))
+    result = import_any(args.model, shape, to=to, partial=args.partial, name=args.name)
+    if result.error is not None:  # --partial: the spec up to the operation, and the diagnostic
+        if args.output:
+            write_output("-o", args.output, result.text)
+            print(f"wrote {args.output} (partial)", file=sys.stderr)
+        else:
+            sys.stdout.write(result.text)
+        raise result.error
+    if args.output:
+        write_output("-o", args.output, result.text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif not args.check:
+        sys.stdout.write(result.text)
+    if args.check:
+        from archspec.pytorch.roundtrip import round_trip
+
+        report = round_trip(result)
+        for line in report.lines():
+            print(line)
+        return 0 if report.ok else 1
+    return 0
 
 
 # -- train and evaluate (archspec/pytorch/train/) ---------------------------------------------------------

@@ -178,6 +178,13 @@ EXAMPLES = [
             prepare=_token_ids, setting="ids.npz holds ids above 9,999"),
     Example("E711", "built-in data of more samples than fit in memory",
             {"spec.arch": _TINY}, ["--data", "synthetic:99999999999999", "--out", "run"], command="train"),
+    Example("E800", "`import` of a Python file that defines no model", {"model.py": "import torch\n"},
+            ["--input", "3x32x32"], command="import", place=False),
+    Example("E801", "`import` of a model with an operation that archspec cannot express",
+            {"model.py": "import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+                         "    def __init__(self):\n        super().__init__()\n        self.conv = nn.Conv2d(1, 4, 3)\n\n"
+                         "    def forward(self, x):\n        return torch.sort(self.conv(x), dim=1).values\n"},
+            ["--input", "1x8x8"], command="import", place=False),
 ]
 
 

@@ -51,7 +51,7 @@ def _label(spec: str, params: dict[str, Any]) -> str:
     return " ".join([name, *(f"{k}={show(v) if not isinstance(v, str) else v}" for k, v in params.items())])
 
 
-def compare(items: list[tuple[str, dict[str, Any]]] | list[tuple[str, dict[str, Any], Any]], *,
+def compare(items: list[tuple[Any, dict[str, Any]]] | list[tuple[Any, dict[str, Any], Any]], *,
             convention: str = "archspec", batch: int = 1) -> Comparison:
     """Analyse each (spec, network parameters[, input]) and arrange the totals side by side."""
     from archspec.lang.load import resolve_spec_path
@@ -61,7 +61,11 @@ def compare(items: list[tuple[str, dict[str, Any]]] | list[tuple[str, dict[str, 
         spec, params = item[0], item[1]
         inp = item[2] if len(item) > 2 else None
         a = analyze(spec, params=params, input=inp, convention=convention, batch=batch)
-        path = resolve_spec_path(spec)
+        if not isinstance(spec, str):  # a loaded spec (a model imported on the fly): its label
+            spec = str(getattr(spec, "label", None) or getattr(spec, "name", "spec"))
+            path = None
+        else:
+            path = resolve_spec_path(spec)
         entries.append(Entry(_label(spec, params), spec, dict(params), a, description(path) if path else ""))
     return Comparison(entries, convention, batch)
 

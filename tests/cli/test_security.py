@@ -528,7 +528,7 @@ def test_every_output_option_goes_through_the_checked_writer() -> None:
             if action.metavar == "FILE" and action.dest != "config":  # --config FILE is read
                 assert action.dest in checked, f"archspec {name} {action.option_strings}: not checked"
                 seen.add((name, action.dest))
-    assert {c for c, _ in seen} == {"analyze", "render", "compare", "zoo", "fmt", "compile", "sweep"}
+    assert {c for c, _ in seen} == {"analyze", "render", "compare", "zoo", "fmt", "compile", "sweep", "import"}
     assert seen >= {("compare", "plot"), ("compile", "onnx")}
     tree = ast.parse(Path(cli.app.__file__).read_text(encoding="utf-8"))
     writes = [(n, c.lineno) for n, c in _calls(tree) if n.endswith(("write_atomic", "write_text", "write_bytes"))
