@@ -208,6 +208,8 @@ class _Adaptive(LayerKind[AdaptiveArgs]):
     def receptive(self, a: AdaptiveArgs, ins: list[Shape]) -> Receptive:
         x = ins[0]
         out = norm_size(a.size, len(x) - 1, "size")
+        if all(o == 1 for o in out):  # one output unit per map: global pooling, as `globalavgpool`
+            return GLOBAL
         rfs = []
         for n, o in zip(x[1:], out):
             k = -(-n // o) if n % o else n // o

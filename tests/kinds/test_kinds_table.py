@@ -356,3 +356,11 @@ def test_compiled_layer_gives_pytorchs_outputs_on_ported_weights(c: Case) -> Non
     xs = [torch.randn(2, *s) for s in c.inputs]
     with torch.no_grad():
         torch.testing.assert_close(model(*xs), ref(*xs), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pool", ["gap", "globalmaxpool", "adaptiveavgpool 1", "adaptivemaxpool (1, 1)"])
+def test_pooling_to_one_unit_ends_the_field_as_global_pooling_does(pool: str) -> None:
+    # ACCEPTANCE.md (seed 003): two stacked 3×3 convolutions see 5×5; pooling each map to one unit makes the
+    # network global, whichever kind writes it (adaptive pooling to 1×1 reported 9×9 before)
+    a = archspec.analyze(f"network t:\n    input 3x9x9\n    conv 4 3\n    conv 4 3\n    {pool}\n")
+    assert a.totals.receptive_field == [5, 5]
