@@ -193,7 +193,20 @@ SHIPPED = sorted(p.relative_to(ROOT / "specs").as_posix() for p in (ROOT / "spec
 QUICK = {"mnist_cnn.arch", "lenet5.arch", "lenet5_1998.arch", "exercises/locally_connected.arch"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in QUICK else pytest.mark.slow) for n in SHIPPED])
+# the importer does not map the kinds of issues 13 and 14 yet (tokens, norms over axes, attention, resizing,
+# recurrent layers): docs/import.md, limits
+NOT_YET = {"convnext.arch", "deeplabv3.arch", "lstm_classifier.arch", "mlp_mixer.arch", "shufflenet_v2.arch",
+           "swin.arch", "vit.arch"}
+
+
+def _marks(n: str) -> list[pytest.MarkDecorator]:
+    marks = [] if n in QUICK else [pytest.mark.slow]
+    if n in NOT_YET:
+        marks.append(pytest.mark.xfail(strict=True, reason="the importer does not map this spec's kinds yet"))
+    return marks
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in SHIPPED])
 def test_shipped_spec_round_trip(name, tmp_path):
     import re
 
