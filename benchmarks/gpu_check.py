@@ -183,7 +183,7 @@ def cpu_checks(quick: bool, rows: list[Row]) -> None:
             raise RuntimeError(r.message)
         return f"1 epoch of 54 JPEGs, 1 worker: {r.history[-1]['images_per_s']:,.0f} img/s"
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "report"))  # test_training_memory measures what PyTorch saves
     run("cpu: lenet-5 loop", lenet, rows)
     run("cpu: training memory", memory, rows)
     run("cpu: streaming", streaming, rows)
