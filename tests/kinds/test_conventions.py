@@ -276,6 +276,7 @@ COMPILED = [
                "stochasticdepth 0.2", "channel_shuffle 2"]),
     ("8x5x6", ["resize 7x9"]), ("8x5x6", ["resize 7x9 mode=nearest"]),
     ("7x12", ["param 3x4"]), ("7x12", ["mean 0"]), ("5x12", ["attention 3"]), ("5x12", ["attention 4 bias=false"]),
+    ("5x12", ["attention 3 causal"]),
     ("14x14x12", ["window_attention 3 shift=3"]), ("10x9x8", ["window_attention 2 window=4 bias=false"]),
     ("8x5x6", ["chunk 2 1", "transpose", "permute (1, 2, 0)", "reshape (-1, 4)", "select 0"]),
     # issue 14: recurrent layers (nn.LSTM, nn.GRU, nn.RNN inside archspec's wrapper, which picks a result)
