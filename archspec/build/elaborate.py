@@ -433,10 +433,16 @@ class Builder:
             f.ns.tensors[s.target] = f.current
 
     def _merge_inline(self, s: ast.Layer, kind: LayerKind[Any], f: Frame) -> None:
-        """`concat a, b` / `add(x, _)`: a merge of named tensors."""
+        """`concat a, b` / `add(x, _)`: a merge of named tensors (after the kind's positional values, if it
+        has any: `einsum "ij,jk->ik" a b`)."""
         pos = [a for a in s.args if a.name is None]
         kw = [a for a in s.args if a.name is not None]
-        args, _ = self._bind(kind, kw, f, s, allow_positional=False)
+        lead: list[Any] = []
+        if kind.positional:
+            ev0 = self._evaluator(f.env, f)
+            while pos and len(lead) < len(kind.positional) and not isinstance(ev0(pos[0].value), TensorRef):
+                lead.append(pos.pop(0))
+        args, _ = self._bind(kind, lead + kw, f, s, allow_positional=bool(lead))
         if len(pos) < 2:
             raise SpecError(Diagnostic("E203", f"`{s.kind}` needs at least two tensors", s.span,
                                        expected=f"`{s.kind} a b` with named tensors (`_` is the current one), "

@@ -297,6 +297,16 @@ CASES = [
          lambda: ShiftedWindowAttention(8, 3, 1, 2), 4 * 36 * 8 * 8 + 2 * 36 * 9 * 8, True),
     Case("window_attention", ((4, 4, 8),), "window_attention 4 window=2",
          lambda: ShiftedWindowAttention(8, 2, 0, 4), 4 * 16 * 8 * 8 + 2 * 16 * 4 * 8, True),
+    # products of two tensors: torch.matmul / torch.einsum on each sample; the output's elements × k
+    Case("matmul", ((6, 8), (8, 5)), "matmul x0 x1", lambda: Fn(torch.matmul), 6 * 8 * 5, True),
+    Case("matmul", ((3, 6, 8), (8, 5)), "matmul x0 x1",
+         lambda: Fn(lambda a, b: torch.stack([torch.matmul(x, y) for x, y in zip(a, b)])), 3 * 6 * 8 * 5, True),
+    Case("matmul", ((8,), (2, 8, 5)), "bmm x0 x1",
+         lambda: Fn(lambda a, b: torch.stack([torch.matmul(x, y) for x, y in zip(a, b)])), 2 * 8 * 5, True),
+    Case("einsum", ((4, 6, 8), (4, 5, 8)), 'einsum "hqd,hkd->hqk" x0 x1',
+         lambda: Fn(lambda a, b: torch.einsum("bhqd,bhkd->bhqk", a, b)), 4 * 6 * 5 * 8, True),
+    Case("einsum", ((6, 8), (8, 5)), 'einsum "ij,jk" x0 x1',
+         lambda: Fn(lambda a, b: torch.stack([torch.einsum("ij,jk", x, y) for x, y in zip(a, b)])), 6 * 8 * 5, True),
 ]
 ENDS = {"input", "output"}  # a network's ends, not layers
 IDS = [f"{c.kind}:{c.stmt}" for c in CASES]
