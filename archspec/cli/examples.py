@@ -76,6 +76,8 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 3x32x32\n    conv2 64 3x3\n    maxpol 2\n"}),
     Example("E201", "an unknown argument, with the closest names",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 64 3x3 strides=2\n"}),
+    Example("E202", "freezing the bias of a layer without one",
+            {"spec.arch": "network net:\n    input 784\n    dense 128 bias=false freeze=bias\n"}),
     Example("E202", "an argument value of the wrong kind",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 64 3x3 pad=sane\n"}),
     Example("E202", "a connection table with `(0)`, the number 0, where a one-element tuple `(0,)` is meant",
