@@ -76,7 +76,8 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.causal:
             return self.attn(x, x, x, need_weights=False)[0]
-        mask = nn.Transformer.generate_square_subsequent_mask(x.size(1), device=x.device, dtype=x.dtype)
+        n = x.size(1)  # nn.Transformer.generate_square_subsequent_mask(n), written so that it scripts
+        mask = torch.triu(torch.full((n, n), float("-inf"), device=x.device, dtype=x.dtype), diagonal=1)
         return self.attn(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
 ''')
 
