@@ -389,7 +389,15 @@ class Builder:
         if kind.op == "merge":
             self._merge_inline(s, kind, f)
             return
-        args, acts = self._bind(kind, s.args, f, s)
+        freeze = self._freeze(kind, s, f)
+        args, acts = self._bind(kind, [a for a in s.args if a.name != "freeze"] if freeze is not None else s.args,
+                                f, s)
+        if freeze and not getattr(args, "bias", False):
+            span = next(a.span for a in s.args if a.name == "freeze")
+            raise SpecError(Diagnostic("E202", f"`{s.kind}` has no bias to freeze" +
+                                       (" (`bias=false`)" if "bias" in kind.Args.model_fields else ""),
+                                       span, expected="`freeze=bias` or `freeze=weight` on a layer with a bias",
+                                       hint="`frozen:` freezes every parameter of the layers in its body"))
         inputs: list[str] = []
         if kind.op != "input":
             if f.current is None:
@@ -399,12 +407,33 @@ class Builder:
             inputs = [f.current]
         else:
             args = self._input_override(args, s, f)
-        node = self._add(kind, args, inputs, s, f, s.target)
+        node = self._add(kind, args, inputs, s, f, s.target, freeze=freeze or ())
         for act, _ in acts:
             node = self._add(REGISTRY[act], self._no_args(REGISTRY[act]), [node], s, f, None, fused=True)
         f.current = node
         if s.target:
             f.ns.tensors[s.target] = node
+
+    def _freeze(self, kind: LayerKind[Any], s: ast.Layer, f: Frame) -> tuple[str, ...] | None:
+        """`freeze=bias` / `freeze=weight` / `freeze=(weight, bias)`: the layer's parameters not trained
+        (None without the keyword)."""
+        arg = next((a for a in s.args if a.name == "freeze"), None)
+        if arg is None or "freeze" in kind.Args.model_fields:
+            return None
+        ev = self._evaluator(f.env, f)
+
+        def word(e: Any) -> Any:  # a bare word is its name (`freeze=bias`), unless a `let` binds it
+            return e.id if isinstance(e, ast.Name) and e.id not in ev.env else ev(e)
+
+        v: Any = tuple(word(e) for e in arg.value.items) if isinstance(arg.value, ast.Seq) else word(arg.value)
+        words = (v,) if isinstance(v, str) else tuple(v) if isinstance(v, tuple) else (v,)
+        if not words or any(w not in ("weight", "bias") for w in words) or "bias" not in kind.Args.model_fields:
+            raise SpecError(Diagnostic("E202", f"`freeze={show(v)}`: " + (
+                "names the parameters `weight` or `bias`" if "bias" in kind.Args.model_fields
+                else f"`{kind.name}` has no bias: freeze the whole layer"), arg.span,
+                expected="`freeze=bias`, `freeze=weight` or `freeze=(weight, bias)` on a layer with a bias",
+                hint="`frozen:` freezes every parameter of the layers in its body"))
+        return tuple(sorted(set(words), reverse=True))
 
     def _merge(self, s: ast.Merge, f: Frame) -> None:
         kind = self._kind(s.kind, s.kind_span, f)
@@ -433,10 +462,16 @@ class Builder:
             f.ns.tensors[s.target] = f.current
 
     def _merge_inline(self, s: ast.Layer, kind: LayerKind[Any], f: Frame) -> None:
-        """`concat a, b` / `add(x, _)`: a merge of named tensors."""
+        """`concat a, b` / `add(x, _)`: a merge of named tensors (after the kind's positional values, if it
+        has any: `einsum "ij,jk->ik" a b`)."""
         pos = [a for a in s.args if a.name is None]
         kw = [a for a in s.args if a.name is not None]
-        args, _ = self._bind(kind, kw, f, s, allow_positional=False)
+        lead: list[Any] = []
+        if kind.positional:
+            ev0 = self._evaluator(f.env, f)
+            while pos and len(lead) < len(kind.positional) and not isinstance(ev0(pos[0].value), TensorRef):
+                lead.append(pos.pop(0))
+        args, _ = self._bind(kind, lead + kw, f, s, allow_positional=bool(lead))
         if len(pos) < 2:
             raise SpecError(Diagnostic("E203", f"`{s.kind}` needs at least two tensors", s.span,
                                        expected=f"`{s.kind} a b` with named tensors (`_` is the current one), "
@@ -656,7 +691,7 @@ class Builder:
         for rel, n, owner, ins in t.nodes:
             nid = prefix + rel
             nodes[nid] = Node(nid, n.op, n.kind, n.args, tuple([ref(i) for i in ins]), n.name, scopes[owner], n.span,
-                              n.frozen, n.fused, Meta(n.meta.shape, dtype=n.meta.dtype))
+                              n.frozen, n.fused, Meta(n.meta.shape, dtype=n.meta.dtype), n.freeze)
             added.append(nid)
         return ref(t.result) if t.result is not None else None
 
@@ -948,7 +983,7 @@ class Builder:
         return name
 
     def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
-             fused: bool = False) -> str:
+             fused: bool = False, freeze: tuple[str, ...] = ()) -> str:
         g = self.g
         nodes = g.nodes
         if len(nodes) >= self.max_nodes:
@@ -977,7 +1012,7 @@ class Builder:
         name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
         nid = f"{scope.id}.{name}" if scope is not None else name
         nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
-                          Meta(out, dtype=dtype))
+                          Meta(out, dtype=dtype), freeze)
         self.added.append(nid)
         return nid
 

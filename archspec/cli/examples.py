@@ -76,6 +76,8 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 3x32x32\n    conv2 64 3x3\n    maxpol 2\n"}),
     Example("E201", "an unknown argument, with the closest names",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 64 3x3 strides=2\n"}),
+    Example("E202", "freezing the bias of a layer without one",
+            {"spec.arch": "network net:\n    input 784\n    dense 128 bias=false freeze=bias\n"}),
     Example("E202", "an argument value of the wrong kind",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 64 3x3 pad=sane\n"}),
     Example("E202", "a connection table with `(0)`, the number 0, where a one-element tuple `(0,)` is meant",
@@ -118,6 +120,11 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 100 tokens vocab=10000\n    embedding 5000 128\n"}),
     Example("E300", "attention heads that do not divide the width",
             {"spec.arch": "network net:\n    input 197x768\n    attention 10\n"}),
+    Example("E300", "a matrix product of sizes that do not match",
+            {"spec.arch": "network net:\n    q = input 6x8\n    k = input 7x8\n    matmul q k\n"}),
+    Example("E300", "an einsum whose shared axis differs in size",
+            {"spec.arch": 'network net:\n    q = input 4x6x8\n    k = input 4x7x16\n'
+                          '    einsum "hqd,hkd->hqk" q k\n'}),
     Example("E301", "a concat of 28×28 and 27×27 maps",
             {"spec.arch": "network net:\n    input 3x28x28\n    concat:\n        branch: conv 16 3x3 pad=1\n"
                           "        branch: conv 16 2x2\n"}),

@@ -107,6 +107,7 @@ class Node(NamedTuple):
     frozen: bool  # its parameters are not trained
     fused: bool  # an activation written as a shorthand (`conv 64 3x3 relu`): shown with its producer
     meta: Meta  # what passes know of it: the one mutable part
+    freeze: tuple[str, ...] = ()  # parameters of the layer not trained (`dense 10 freeze=bias`): "bias", "weight"
 
     @property
     def scope_id(self) -> str:

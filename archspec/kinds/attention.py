@@ -5,6 +5,7 @@ Its multiply-accumulates are its four projections (queries, keys, values and the
 two matrix products, QKᵀ and AV, each L²·D summed over the heads: 2·L²·D (../shared/ACCEPTANCE.md).
 PyTorch's FlopCounterMode sees those products only where attention is not run by a fused kernel (on the
 meta device, or without `scaled_dot_product_attention`'s CPU and GPU kernels): docs/conventions.md.
+A causal mask changes no count: the dense kernels compute the full L×L products and mask the scores.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class AttentionArgs(Args):
     heads: PositiveInt
     dropout: float = 0.0  # on the attention weights, in training
     bias: bool = True  # biases of the query, key, value and output projections
+    causal: bool = False  # each token attends to itself and the tokens before it (GPT's mask)
 
     @field_validator("dropout")
     @classmethod
@@ -62,14 +64,21 @@ def _divisor(d: int, near: int) -> int | None:
 SELF_ATTENTION = Helper("SelfAttention", '''\
 class SelfAttention(nn.Module):
     """Multi-head self-attention: nn.MultiheadAttention (batch first) with the sequence as query, key and
-    value, as torchvision's ViT calls it (its weights port as they are)."""
+    value, as torchvision's ViT calls it (its weights port as they are). `causal`: the upper-triangular
+    mask of nn.Transformer.generate_square_subsequent_mask, each token attending to those before it."""
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 causal: bool = False) -> None:
         super().__init__()
+        self.causal = causal
         self.attn = nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, batch_first=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.attn(x, x, x, need_weights=False)[0]
+        if not self.causal:
+            return self.attn(x, x, x, need_weights=False)[0]
+        n = x.size(1)  # nn.Transformer.generate_square_subsequent_mask(n), written so that it scripts
+        mask = torch.triu(torch.full((n, n), float("-inf"), device=x.device, dtype=x.dtype), diagonal=1)
+        return self.attn(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
 ''')
 
 
@@ -80,12 +89,16 @@ class Attention(LayerKind[AttentionArgs]):
     Args = AttentionArgs
     category = "attention"
     positional = ("heads",)
+    flags = ("causal",)
     summary = ("Multi-head self-attention on L×D tokens (PyTorch's nn.MultiheadAttention, batch first): "
                "queries, keys and values projected from the sequence, softmax(QKᵀ/√(D/heads))·V per head, "
-               "the heads concatenated and projected. `bias` for the projections, `dropout` on the weights.")
+               "the heads concatenated and projected. `bias` for the projections, `dropout` on the weights; "
+               "`causal` masks each token's view to itself and the tokens before it (GPT), its MACs still "
+               "the full L×L products, as the dense kernels compute them.")
     shape_rule = "output = input (L×D; heads must divide D)"
     params_rule = "4·D² + 4·D (bias): the query, key, value and output projections"
-    macs_rule = "4·L·D² (projections) + 2·L²·D (QKᵀ and AV, summed over the heads)"
+    macs_rule = ("4·L·D² (projections) + 2·L²·D (QKᵀ and AV, summed over the heads; `causal` too: the full "
+                 "L×L products, as the dense kernels compute them)")
     flops_rule = "2 · MACs + 4·L·D (biases) + 4 · heads · L² (scaling, softmax)"
 
     def shape(self, a: AttentionArgs, ins: list[Shape]) -> Shape:
@@ -103,20 +116,21 @@ class Attention(LayerKind[AttentionArgs]):
         return GLOBAL
 
     def describe(self, a: AttentionArgs) -> str:
-        return f"{a.heads} heads" + ("" if a.bias else " no bias") + (f" dropout {a.dropout:g}" if a.dropout else "")
+        return (f"{a.heads} heads" + (" causal" if a.causal else "") + ("" if a.bias else " no bias")
+                + (f" dropout {a.dropout:g}" if a.dropout else ""))
 
     def parts(self, a: AttentionArgs, ins: list[Shape], out: Shape) -> list[Part]:
         n, d = tokens(self.name, ins[0], a.heads)
         b = 1 if a.bias else 0
         return [Part("q, k, v", f"3 × dense {d}", (n, 3 * d), 3 * d * d + 3 * d * b, 3 * n * d * d),
-                Part("QKᵀ", f"{a.heads} heads, /√{d // a.heads}", (a.heads, n, n), 0, n * n * d),
+                Part("QKᵀ", f"{a.heads} heads, /√{d // a.heads}" + (", causal mask" if a.causal else ""), (a.heads, n, n), 0, n * n * d),
                 Part("softmax", "", (a.heads, n, n)),
                 Part("AV", "", (n, d), 0, n * n * d),
                 Part("output", f"dense {d}", (n, d), d * d + d * b, n * d * d)]
 
     def pytorch(self, a: AttentionArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("SelfAttention", ins[0][1], a.heads, names=("embed_dim", "num_heads"), helper=SELF_ATTENTION,
-                    dropout=Opt(a.dropout, 0.0), bias=Opt(a.bias, True))
+                    dropout=Opt(a.dropout, 0.0), bias=Opt(a.bias, True), causal=Opt(a.causal, False))
 
 
 class WindowAttentionArgs(Args):

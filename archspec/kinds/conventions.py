@@ -130,6 +130,19 @@ def _recurrent(tool: str) -> Rule:
     return Rule(f"our MACs + per step, layer and direction: {extra}", rule)
 
 
+PRODUCTS = ("matmul", "einsum")  # torch.matmul / torch.einsum in forward: functions, not modules
+FUNCTION = Rule("0 (a function in forward, not a module)", lambda x: 0)
+
+
+def _einsum_fvcore(x: Layer) -> int:
+    """fvcore's einsum handle: numpy's einsum_path FLOPs halved, which are 2 × ours where an axis is summed
+    and ours (halved: 1 × ours / 2) where none is (an outer or elementwise product)."""
+    ops, _, out = x.a.equation.replace(" ", "").partition("->")
+    letters = set(ops) - {","}
+    summed = bool(letters - set(out)) if _ else any(ops.count(c) > 1 for c in letters)
+    return x.cost.macs if summed else x.cost.macs // 2
+
+
 # tool → (default rule, {kind: rule})
 RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
     "torchinfo": (PARAMS, {  # torchinfo 1.8: a module's parameters once per output position of a conv
@@ -139,6 +152,7 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("layerscale", "param"): Rule("0 (a parameter of the enclosing block, not a module of its own)",
                                       lambda x: 0),
         ("attention",): Rule("0 (nn.MultiheadAttention runs its projections as functionals)", lambda x: 0),
+        PRODUCTS: FUNCTION,
         ("window_attention",): Rule("windows × the projections' parameters (a batch of windows)",
                                     lambda x: _window(x)[1] * (4 * _window(x)[2] ** 2 + (4 if x.a.bias else 1)
                                                                * _window(x)[2])),
@@ -156,6 +170,10 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("attention",): Rule("4·L·D²: the projections (not QKᵀ and AV, run by a kernel it has no handle for)",
                              lambda x: 4 * x.ins[0][0] * x.ins[0][1] ** 2),
         RECURRENT: Rule("0 (no handle for the fused RNN ops)", lambda x: 0),
+        ("matmul",): Rule("the first input's elements × m (not its broadcast over the second's batch axes)",
+                          lambda x: prod(x.ins[0]) * (x.ins[1][-1] if len(x.ins[1]) > 1 else 1)),
+        ("einsum",): Rule("our MACs where an axis is summed, half of them where none is (numpy's einsum_path)",
+                          _einsum_fvcore),
     }),
     "thop": (MACS, {  # thop 0.1.1: the modules it has counters for
         (*ACTIVATIONS, "add", "mul", "maxpool", "globalmaxpool", "adaptivemaxpool", "lrn"): ZERO,
@@ -178,6 +196,7 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("window_attention",): Rule("4·L·C²: its two nn.Linear (L the padded positions)",
                                     lambda x: 4 * _window(x)[0] * _window(x)[2] ** 2),
         RECURRENT: _recurrent("thop"),
+        PRODUCTS: FUNCTION,
     }),
     "ptflops": (MACS, {  # ptflops 0.7.5, backend="pytorch", count_functional=False: its module hooks
         (*ACTIVATIONS, "add", "mul", "lrn"): ZERO,
@@ -199,6 +218,8 @@ RULES: dict[str, tuple[Rule, dict[tuple[str, ...], Rule]]] = {
         ("globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool"): INPUT,
         ("upsample",): ELEMENTS,
         CLASSIC: UNKNOWN,
+        PRODUCTS: Rule("0 (a function: counted only with count_functional, which archspec's figures leave off)",
+                       lambda x: 0),
     }),
 }
 

@@ -26,7 +26,7 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
     for n in nodes.values():
         meta = n.meta
         ins = [nodes[i].meta.shape for i in n.inputs]
-        key = (n.kind, id(n.args), n.frozen, meta.shape, *ins)
+        key = (n.kind, id(n.args), n.frozen, n.freeze, meta.shape, *ins)
         hit = cache.get(key)
         if hit is None:
             kind = KINDS[n.kind]
@@ -37,6 +37,11 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
             peers = {conv: peer_macs(kind, conv, n.args, ins, out, c) for conv in conventions}
             if n.frozen:
                 c = Cost(params=0, fixed=c.params + c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
+                         connections=c.connections)
+            elif n.freeze:  # `freeze=bias`: the bias is what the layer has more than without one
+                bias = c.params - kind.cost(n.args.model_copy(update={"bias": False}), ins, out).params
+                off = (bias if "bias" in n.freeze else 0) + (c.params - bias if "weight" in n.freeze else 0)
+                c = Cost(params=c.params - off, fixed=c.fixed + off, buffers=c.buffers, macs=c.macs, flops=c.flops,
                          connections=c.connections)
             hit = cache[key] = (c, 0 if kind.view else prod(out), peers)
         meta.cost, meta.activations, meta.peer_macs = hit

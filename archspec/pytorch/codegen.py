@@ -660,6 +660,14 @@ def _root_extras(plan: Plan) -> list[str]:
             covered.update(mods)
     lines += [f"self.{_code_path(p)}.requires_grad_(False)" for n, p in plan.paths.items()
               if n not in covered and g[n].frozen and weighted(n)]
+    for n, p in plan.paths.items():  # `freeze=bias`: the parameters named bias (bias_ih_l0, in_proj_bias), or the others
+        if n not in covered and not g[n].frozen and g[n].freeze:
+            test: dict[tuple[str, ...], str] = {("bias",): "'bias' in name.rsplit('.', 1)[-1]", ("weight",): "'bias' not in name.rsplit('.', 1)[-1]"}
+            if g[n].freeze not in test:  # both
+                lines.append(f"self.{_code_path(p)}.requires_grad_(False)")
+                continue
+            lines += [f"for name, param in self.{_code_path(p)}.named_parameters():",
+                      f"    if {test[g[n].freeze]}:", "        param.requires_grad_(False)"]
     if lines:
         lines.insert(0, "# frozen in the spec: not trained")
     weights = ", ".join(f"{literal(f)}: {literal(w)}" for f, _, w in plan.outputs)

@@ -276,12 +276,21 @@ COMPILED = [
                "stochasticdepth 0.2", "channel_shuffle 2"]),
     ("8x5x6", ["resize 7x9"]), ("8x5x6", ["resize 7x9 mode=nearest"]),
     ("7x12", ["param 3x4"]), ("7x12", ["mean 0"]), ("5x12", ["attention 3"]), ("5x12", ["attention 4 bias=false"]),
+    ("5x12", ["attention 3 causal"]),
     ("14x14x12", ["window_attention 3 shift=3"]), ("10x9x8", ["window_attention 2 window=4 bias=false"]),
     ("8x5x6", ["chunk 2 1", "transpose", "permute (1, 2, 0)", "reshape (-1, 4)", "select 0"]),
     # issue 14: recurrent layers (nn.LSTM, nn.GRU, nn.RNN inside archspec's wrapper, which picks a result)
     ("7x5", ["lstm 6"]), ("7x5", ["lstm 4 layers=2 bidirectional bias=false", "select -1"]),
     ("7x5", ["gru 6 layers=2"]), ("7x5", ["gru 4 bias=false output=hidden"]), ("7x5", ["rnn 6 batch_first=false"]),
     ("7x5", ["rnn 3 layers=2 bidirectional output=hidden"]), ("7x5", ["lstm 5 output=cell batch_first=false"]),
+    # products of two tensors: functions in forward (fvcore alone counts them)
+    ("6x8", ["x = _", "t = transpose", "matmul x t"]), ("6x8", ["x = _", "t = transpose", "matmul t x"]),
+    ("3x6x8", ["x = _", "s = select 0", "from x", "u = permute (0, 2, 1)", "matmul s u"]),
+    ("3x6x8", ["x = _", "s = select 0", "from x", "u = permute (0, 2, 1)", "matmul x u"]),
+    ("6x8", ["x = _", "s = select 0 axis=-1", "matmul s x"]), ("6x8", ["x = _", "s = select 0", "matmul x s"]),
+    ("4x6x8", ["x = _", 'einsum "hqd,hkd->hqk" x x']), ("6x8", ["x = _", 'einsum "ij,ij->i" x x']),
+    ("6x8", ["x = _", 'einsum "ij,kl->ijkl" x x']), ("6x8", ["x = _", 'einsum "ij,kl" x x']),
+    ("6x8", ["x = _", 'einsum "ij,kj" x x']), ("5x3", ["x = _", 'einsum "ij,ik->jk" x x']),
 ]
 
 

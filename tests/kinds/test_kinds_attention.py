@@ -102,3 +102,73 @@ def test_window_attention_counts_padded_windows():
         m(torch.empty(2, 10, 9, 8, device="meta"))
     assert c.get_total_flops() // 2 // 2 == a.totals.macs
     assert sum(p.numel() for p in m.parameters()) == a.totals.params
+
+
+class CausalRef(Ref):
+    def forward(self, x):
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.self_attention(x, x, x, attn_mask=mask, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+def test_causal_attention_is_nn_multiheadattention_with_the_causal_mask(heads):
+    torch.manual_seed(0)
+    src = _spec("9x32", f"attention {heads} causal")
+    m = archspec.compile(src).eval()
+    ref = CausalRef(32, heads).eval()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.copy_(torch.randn_like(p) * 0.2)
+    archspec.port_weights(m, ref)
+    x = torch.randn(3, 9, 32)
+    with torch.no_grad():
+        y = m(x)
+        torch.testing.assert_close(y, ref(x), rtol=1e-6, atol=1e-6)
+        # causal: changing a later token leaves the earlier outputs as they were
+        x2 = x.clone()
+        x2[:, 5:] = torch.randn(3, 4, 32)
+        y2 = m(x2)
+    assert torch.equal(y2[:, :5], y[:, :5]) and not torch.equal(y2[:, 5:], y[:, 5:])
+    a = archspec.analyze(src)
+    assert a.totals.params == sum(p.numel() for p in ref.parameters()) == 4 * 32 * 32 + 4 * 32
+    # the full 9×9 products, as the dense kernels compute them (docs/conventions.md)
+    assert a.totals.macs == 4 * 9 * 32 * 32 + 2 * 9 * 9 * 32
+
+
+def test_causal_attention_matches_a_transformer_encoder_layer_with_a_causal_mask():
+    torch.manual_seed(0)
+    d, heads, ff, n = 16, 4, 32, 7
+    ref = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, batch_first=True, norm_first=True).eval()
+    src = _spec(f"{n}x{d}", f"""\
+add:
+    branch:
+        layernorm
+        attention {heads} causal
+    branch: identity
+add:
+    branch:
+        layernorm
+        dense {ff} axis=-1 relu
+        dense {d} axis=-1
+    branch: identity""")
+    m = archspec.compile(src).eval()
+    # nn.TransformerEncoderLayer registers its attention before its norms: ported module by module
+    (mha,) = [x for x in m.modules() if isinstance(x, nn.MultiheadAttention)]
+    norms = [x for x in m.modules() if isinstance(x, nn.LayerNorm)]
+    dense = [x for x in m.modules() if type(x) is nn.Linear]
+    for mine, theirs in [(mha, ref.self_attn), (norms[0], ref.norm1), (norms[1], ref.norm2),
+                         (dense[0], ref.linear1), (dense[1], ref.linear2)]:
+        mine.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, n, d)
+    mask = nn.Transformer.generate_square_subsequent_mask(n)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), ref(x, src_mask=mask, is_causal=True), rtol=1e-5, atol=1e-5)
+    assert archspec.analyze(src).totals.params == sum(p.numel() for p in ref.parameters())
+
+
+def test_causal_macs_are_what_flopcountermode_sees_unfused():
+    src = _spec("64x32", "attention 4 causal")
+    m = archspec.compile(src, device="meta")
+    with FlopCounterMode(display=False) as c:
+        m(torch.empty(2, 64, 32, device="meta"))
+    assert c.get_total_flops() // 2 // 2 == archspec.analyze(src).totals.macs == 4 * 64 * 32 * 32 + 2 * 64 * 64 * 32

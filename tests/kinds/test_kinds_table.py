@@ -118,6 +118,14 @@ class SelfAttention(nn.Module):
         return self.mha(x, x, x, need_weights=False)[0]
 
 
+class CausalSelfAttention(SelfAttention):
+    """The same with PyTorch's causal mask (nn.Transformer.generate_square_subsequent_mask)."""
+
+    def forward(self, x: Any) -> Any:
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.mha(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
+
+
 class ShiftedWindowAttention(nn.Module):
     """After torchvision.models.swin_transformer (ShiftedWindowAttention and shifted_window_attention),
     square windows: the map padded to whole windows, cyclically shifted, attention inside each window with
@@ -281,11 +289,24 @@ CASES = [
     Case("attention", ((6, 8),), "attention 2", lambda: SelfAttention(8, 2), 4 * 6 * 8 * 8 + 2 * 6 * 6 * 8),
     Case("attention", ((5, 12),), "mha 3 bias=false", lambda: SelfAttention(12, 3, bias=False),
          4 * 5 * 12 * 12 + 2 * 5 * 5 * 12),
+    # causal: the same count, the full L×L products as the dense kernels compute them
+    Case("attention", ((6, 8),), "attention 2 causal", lambda: CausalSelfAttention(8, 2),
+         4 * 6 * 8 * 8 + 2 * 6 * 6 * 8),
     # windows: L the padded positions (6×6), window² = 9 tokens: 4·L·C² + 2·L·9·C
     Case("window_attention", ((5, 5, 8),), "window_attention 2 window=3 shift=1",
          lambda: ShiftedWindowAttention(8, 3, 1, 2), 4 * 36 * 8 * 8 + 2 * 36 * 9 * 8, True),
     Case("window_attention", ((4, 4, 8),), "window_attention 4 window=2",
          lambda: ShiftedWindowAttention(8, 2, 0, 4), 4 * 16 * 8 * 8 + 2 * 16 * 4 * 8, True),
+    # products of two tensors: torch.matmul / torch.einsum on each sample; the output's elements × k
+    Case("matmul", ((6, 8), (8, 5)), "matmul x0 x1", lambda: Fn(torch.matmul), 6 * 8 * 5, True),
+    Case("matmul", ((3, 6, 8), (8, 5)), "matmul x0 x1",
+         lambda: Fn(lambda a, b: torch.stack([torch.matmul(x, y) for x, y in zip(a, b)])), 3 * 6 * 8 * 5, True),
+    Case("matmul", ((8,), (2, 8, 5)), "bmm x0 x1",
+         lambda: Fn(lambda a, b: torch.stack([torch.matmul(x, y) for x, y in zip(a, b)])), 2 * 8 * 5, True),
+    Case("einsum", ((4, 6, 8), (4, 5, 8)), 'einsum "hqd,hkd->hqk" x0 x1',
+         lambda: Fn(lambda a, b: torch.einsum("bhqd,bhkd->bhqk", a, b)), 4 * 6 * 5 * 8, True),
+    Case("einsum", ((6, 8), (8, 5)), 'einsum "ij,jk" x0 x1',
+         lambda: Fn(lambda a, b: torch.stack([torch.einsum("ij,jk", x, y) for x, y in zip(a, b)])), 6 * 8 * 5, True),
 ]
 ENDS = {"input", "output"}  # a network's ends, not layers
 IDS = [f"{c.kind}:{c.stmt}" for c in CASES]

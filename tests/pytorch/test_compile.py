@@ -432,6 +432,11 @@ SINKS = {  # every kind with options the shipped specs leave out: uneven `same` 
     window_attention 4 window=3 bias=false dropout=0.1
     reshape (64, 16)
     attention 4 dropout=0.1                     # bias=false: nn.MultiheadAttention without bias does not script
+    attention 2 causal freeze=bias
+    a = _
+    t = transpose                               # 16×64
+    s = matmul a t                              # 64×64
+    einsum "qk,kd->qd" s a                      # 64×16
 """,
     "sinksequence": """network sinksequence:
     input 12 tokens vocab=50
