@@ -105,7 +105,7 @@ def _literal_call(text: str, target: str) -> tuple[tuple[Any, ...], dict[str, An
 class _Tracer(fx.Tracer):
     """torch.fx's tracer with archspec's own helper modules kept whole, and the module path on failure."""
 
-    LEAVES = ("TableConv", "Subsample", "RBF", "LocallyConnected")
+    LEAVES = ("TableConv", "Subsample", "RBF", "LocallyConnected", "LayerNorm2d", "StochasticDepth")
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return type(m).__name__ in self.LEAVES or super().is_leaf_module(m, qualname)
@@ -117,11 +117,12 @@ def trace(model: nn.Module, input: Shape) -> Traced:
     from archspec.pytorch.layers import convert
 
     model = model.eval()
-    helpers = []  # archspec's own functions in a compiled spec's file (center_crop), kept whole
+    helpers = []  # archspec's own functions in a compiled spec's file (center_crop, channel_shuffle), kept whole
     for mod in {type(m).__module__ for m in model.modules()}:
-        fn = getattr(sys.modules.get(mod), "center_crop", None)
-        if callable(fn):
-            helpers.append(fn)
+        for helper in ("center_crop", "channel_shuffle"):
+            fn = getattr(sys.modules.get(mod), helper, None)
+            if callable(fn):
+                helpers.append(fn)
     tracer = _Tracer(autowrap_functions=tuple(helpers))
     try:
         graph = tracer.trace(model)

@@ -88,10 +88,17 @@ def module_layer(m: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, 
                                  "pad": _one(m.padding), "output_padding": _one(m.output_padding),
                                  "dilation": _one(m.dilation), "groups": m.groups, "bias": m.bias is not None}
     if isinstance(m, nn.Linear):
-        if x is not None and len(x) != 1:
-            raise Unsupported(f"Linear applied to a {len(x)}-axis input ({'×'.join(map(str, x))}): archspec's "
-                              "`dense` reads a flat vector")
+        if x is not None and len(x) != 1:  # on the last axis of any tensor (tokens' features)
+            return "dense", {"units": m.out_features, "bias": m.bias is not None, "axis": -1}
         return "dense", {"units": m.out_features, "bias": m.bias is not None}
+    if isinstance(m, nn.LayerNorm):
+        return "layernorm", {"axes": len(m.normalized_shape), "channels_first": cls == "LayerNorm2d",
+                             "eps": float(m.eps), "affine": m.elementwise_affine,
+                             "bias": m.bias is not None or not m.elementwise_affine}
+    if cls == "StochasticDepth" and hasattr(m, "p"):  # torchvision.ops' (or a compiled spec's own)
+        return "stochasticdepth", {"p": float(m.p), "mode": str(getattr(m, "mode", "row"))}
+    if isinstance(m, nn.GroupNorm):
+        return "groupnorm", {"groups": m.num_groups, "eps": float(m.eps), "affine": m.affine}
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
         if not m.track_running_stats:
             raise Unsupported(f"{cls} without running statistics (track_running_stats=False)")
@@ -279,7 +286,8 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
     x = n.args[0] if n.args else None
     xs = shape_of(x)
     if out is None:
-        if (n.op == "call_method" and t in ("size", "dim")) or t in (getattr, operator.getitem, len):
+        if (n.op == "call_method" and t in ("size", "dim", "chunk", "split")) or t in (
+                getattr, operator.getitem, len, torch.chunk, torch.split):
             return None
         raise Unsupported(_name(n))
     if n.op == "call_function" and t in ADD + MUL:
@@ -320,11 +328,34 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         return "softmax", {"axis": dim - 1}, [x]  # type: ignore[list-item]
     if (n.op == "call_function" and t is torch.flatten) or (n.op == "call_method" and t in ("flatten", "view",
                                                                                              "reshape")):
-        if xs is not None and len(out) == 1 and out[0] == math.prod(xs):
-            if xs == out:
-                return ALIAS
+        if xs is None:
+            raise Unsupported(f"{_name(n)} of a non-tensor")
+        if xs == out:
+            return ALIAS
+        if len(out) == 1 and out[0] == math.prod(xs):
             return "flatten", {}, [x]  # type: ignore[list-item]
-        raise Unsupported(f"{_name(n)} to {'×'.join(map(str, out))} (archspec flattens C×H×W to C·H·W only)")
+        if t is torch.flatten or t == "flatten":
+            rank = len(xs) + 1
+            s0, e0 = int(_arg(n, 1, "start_dim", 0)), int(_arg(n, 2, "end_dim", -1))
+            s0, e0 = s0 + rank if s0 < 0 else s0, e0 + rank if e0 < 0 else e0
+            if s0 < 1:
+                raise Unsupported(f"{_name(n)} of the batch axis")
+            return "flatten", {"start": s0 - 1, "end": -1 if e0 == rank - 1 else e0 - 1}, [x]  # type: ignore[list-item]
+        return "reshape", {"shape": tuple(out)}, [x]  # type: ignore[list-item]
+    if (n.op == "call_method" and t in ("transpose", "swapaxes")) or (n.op == "call_function" and t in (
+            torch.transpose, torch.swapaxes)):
+        rank = len(out) + 1
+        i, j = (int(d) + rank if int(d) < 0 else int(d) for d in (_arg(n, 1, "dim0"), _arg(n, 2, "dim1")))
+        if min(i, j) < 1:
+            raise Unsupported(f"{_name(n)} of the batch axis")
+        return "transpose", {"a": min(i, j) - 1, "b": max(i, j) - 1}, [x]  # type: ignore[list-item]
+    if (n.op == "call_method" and t == "permute") or (n.op == "call_function" and t is torch.permute):
+        dims = n.args[1:] if n.op == "call_method" and len(n.args) > 2 else _arg(n, 1, "dims")
+        rank = len(out) + 1
+        order = [int(d) + rank if int(d) < 0 else int(d) for d in dims]
+        if order[0] != 0:
+            raise Unsupported(f"{_name(n)} of the batch axis")
+        return "permute", {"order": tuple(d - 1 for d in order[1:])}, [x]  # type: ignore[list-item]
     if n.op == "call_method" and t in ("contiguous", "clone", "detach"):
         return ALIAS
     if n.op == "call_function" and t in (F.dropout, torch.dropout):
@@ -338,6 +369,9 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if xs is not None and sorted(d + rank if d < 0 else d for d in dims) == list(range(2, rank)) and rank > 2:
             kind = "globalmaxpool" if "amax" in _name(n) else "globalavgpool"
             return kind, {"keepdims": keep}, [x]  # type: ignore[list-item]
+        if xs is not None and "mean" in _name(n) and len(dims) == 1 and (dims[0] + rank if dims[0] < 0 else dims[0]) >= 1:
+            d = dims[0] + rank if dims[0] < 0 else dims[0]
+            return "mean", {"axis": d - 1, "keep": keep}, [x]  # type: ignore[list-item]
         raise Unsupported(f"{_name(n)} over dims {dims}")
     if n.op == "call_function" and t in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d):
         return "adaptiveavgpool", {"size": _one(out[1:])}, [x]  # type: ignore[list-item]
@@ -369,9 +403,42 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if xs is None or len(flat) != 2 * (len(xs) - 1):
             raise Unsupported("F.pad of the channel axis")
         return "zeropad", {"pad": _padspec(_pairs(flat))}, [x]  # type: ignore[list-item]
+    if n.op == "call_function" and getattr(t, "__name__", "") == "channel_shuffle":
+        return "channel_shuffle", {"groups": int(_arg(n, 1, "groups"))}, [x]  # type: ignore[list-item]
+    if n.op == "call_function" and t is operator.getitem and isinstance(x, fx.Node) and (
+            (x.op == "call_method" and x.target in ("chunk", "split"))
+            or (x.op == "call_function" and x.target in (torch.chunk, torch.split))):
+        return _part(x, int(n.args[1]))  # type: ignore[arg-type]
     if n.op == "call_function" and t is operator.getitem and xs is not None:
         return _getitem(n, xs, out)
     raise Unsupported(_name(n))
+
+
+def _part(n: fx.Node, part: int) -> tuple[str, dict[str, Any], list[fx.Node]]:
+    """x.chunk(2, dim=1)[1] → `chunk 2 1`; x.split(sizes, dim)[i] → `split sizes i` (a part along an axis)."""
+    src: Any = n.args[0]
+    xs = shape_of(src)
+    if xs is None:
+        raise Unsupported(f"{_name(n)} of a non-tensor")
+    dim = int(_arg(n, 2, "dim", 0))
+    dim = dim + len(xs) + 1 if dim < 0 else dim
+    if dim < 1:
+        raise Unsupported(f"{_name(n)} along the batch axis")
+    axis = dim - 1
+    size = xs[axis]
+    how = _arg(n, 1, "chunks" if "chunk" in _name(n) else "split_size_or_sections")
+    if how is None:
+        how = _arg(n, 1, "split_size")
+    if "chunk" in _name(n):
+        chunks = int(how)
+        if size % chunks:
+            raise Unsupported(f"{_name(n)} into unequal parts")
+        return "chunk", {"chunks": chunks, "part": part, "axis": axis}, [src]
+    if isinstance(how, int):
+        sizes = tuple([how] * (size // how) + ([size % how] if size % how else []))
+    else:
+        sizes = tuple(int(v) for v in how)
+    return "split", {"sizes": sizes, "part": part, "axis": axis}, [src]
 
 
 def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], list[fx.Node]] | str:
@@ -418,7 +485,7 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
             elif n.op == "output":
                 outputs += [alias.get(o, o) for o in _tensors(n.args[0])]
             elif n.op == "get_attr":
-                raise Unsupported(f"a parameter or buffer read directly (`{n.target}`)")
+                continue  # a module's own parameter: read by the layer that uses it (`_own`)
             elif n.op == "call_module":
                 m = gm.get_submodule(str(n.target))
                 ins = [alias.get(a, a) for a in _tensors(n.args)]
@@ -432,7 +499,7 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
                 weights = str(n.target) if any(True for _ in m.parameters()) or any(True for _ in m.buffers()) else None
                 layers.append(Layer(kind, args, ins, n, local, tuple(keys[:-1]), weights))
             else:
-                r2 = function_layer(n)
+                r2 = _own(n, gm) or function_layer(n)
                 if r2 is None:
                     continue
                 if isinstance(r2, str):
@@ -440,7 +507,13 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
                     alias[n] = alias.get(first, first)
                     continue
                 kind, args, ins = r2
-                layers.append(Layer(kind, args, [alias.get(a, a) for a in ins], n, "", tuple(keys)))
+                attrs = [a for a in ins if a.op == "get_attr"]
+                if attrs and kind not in OWN:
+                    raise Unsupported(f"a parameter or buffer read directly (`{attrs[0].target}`)")
+                owned = str(attrs[0].target) if attrs else None
+                ins = [a for a in ins if a.op != "get_attr"]
+                layers.append(Layer(kind, args, [alias.get(a, a) for a in ins], n,
+                                    owned.rsplit(".", 1)[-1] if owned else "", tuple(keys), owned))
         except Unsupported as e:
             where = _where(n, keys) or f"{type(model).__name__}.forward"
             err = import_error(f"archspec cannot express `{e.what}`, in `{where}`", hint=e.hint or
@@ -459,6 +532,38 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
     except Unsupported as e:
         raise import_error(f"archspec cannot express `{e.what}`", hint=e.hint) from None
     return traced
+
+
+OWN = ("layerscale", "param")  # kinds whose weights are their block's own nn.Parameter
+
+
+def _own(n: fx.Node, gm: fx.GraphModule) -> tuple[str, dict[str, Any], list[fx.Node]] | None:
+    """A module's own parameter times the current tensor (ConvNeXt's layer scale) → `layerscale`."""
+    if not (n.op == "call_function" and n.target in MUL) and not (n.op == "call_method" and n.target in (
+            "mul", "__mul__")):
+        return None
+    ins = _tensors(n.args[:2])
+    attrs = [a for a in ins if a.op == "get_attr"]
+    rest = [a for a in ins if a.op != "get_attr"]
+    if len(ins) != 2 or len(attrs) != 1:
+        return None
+    x = shape_of(rest[0])
+    try:
+        p = gm.get_parameter(str(attrs[0].target))
+    except AttributeError:
+        raise Unsupported(f"a buffer read directly (`{attrs[0].target}`)") from None
+    if x is None:
+        return None
+    shape = tuple(p.shape)
+    while len(shape) > len(x) and shape[0] == 1:
+        shape = shape[1:]
+    rank = len(x)
+    for ax in range(rank):
+        if shape == (x[ax],) + (1,) * (rank - ax - 1):
+            values = p.detach().flatten()
+            init = float(values[0]) if bool((values == values[0]).all()) else 1e-6
+            return "layerscale", {"init": init, "axis": ax if ax == 0 else ax - rank}, ins
+    raise Unsupported(f"a parameter of shape {tuple(p.shape)} times a {'×'.join(map(str, x))} tensor")
 
 
 def fold(layers: list[Layer]) -> None:

@@ -75,14 +75,24 @@ def torch_figures(model: nn.Module, input: tuple[int, ...]) -> tuple[int, int, i
 def ordered_state(imported: Imported) -> OrderedDict[str, torch.Tensor]:
     """The original's weights in the order the trace first uses each module."""
     model = imported.traced.gm
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    out: list[tuple[str, torch.Tensor]] = []
+    own: set[str] = set()
     seen: set[str] = set()
     for layer in imported.traced.layers:
         if layer.weights and layer.weights not in seen:
             seen.add(layer.weights)
-            for k, v in model.get_submodule(layer.weights).state_dict().items():
-                out[f"{layer.weights}.{k}"] = v
-    return out
+            try:
+                sub = model.get_submodule(layer.weights)
+            except AttributeError:  # a module's own parameter (a layer scale): listed before its layers,
+                owner = layer.weights.rpartition(".")[0]  # as a compiled block registers it
+                at = next((i for i, (k, _) in enumerate(out) if k not in own and (
+                    not owner or k.startswith(owner + "."))), len(out))
+                out.insert(at, (layer.weights, model.get_parameter(layer.weights).detach()))
+                own.add(layer.weights)
+                continue
+            for k, v in sub.state_dict().items():
+                out.append((f"{layer.weights}.{k}", v))
+    return OrderedDict(out)
 
 
 def round_trip(imported: Imported, seed: int = 0) -> RoundTrip:
