@@ -24,7 +24,7 @@ RESERVED = {"and", "as", "block", "branch", "elif", "else", "false", "from", "fr
             "not", "or", "output", "repeat", "true", "use", "channels", "shape", "min", "max", "abs", "int",
             "round", "float", "floor", "ceil", "len", "sum", "range", "make_divisible", "x"}
 PARAM_NAMES = {"filters": "c", "units": "units", "kernel": "k", "multiplier": "m", "size": "size"}
-MERGES = ("add", "mul", "concat")
+MERGES = ("add", "mul", "concat", "resize_like")
 
 
 @dataclass

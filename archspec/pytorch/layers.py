@@ -403,6 +403,8 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if xs is None or len(flat) != 2 * (len(xs) - 1):
             raise Unsupported("F.pad of the channel axis")
         return "zeropad", {"pad": _padspec(_pairs(flat))}, [x]  # type: ignore[list-item]
+    if n.op == "call_function" and t is F.interpolate:
+        return _interpolate(n, xs, out)
     if n.op == "call_function" and getattr(t, "__name__", "") == "channel_shuffle":
         return "channel_shuffle", {"groups": int(_arg(n, 1, "groups"))}, [x]  # type: ignore[list-item]
     if n.op == "call_function" and t is operator.getitem and isinstance(x, fx.Node) and (
@@ -412,6 +414,33 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
     if n.op == "call_function" and t is operator.getitem and xs is not None:
         return _getitem(n, xs, out)
     raise Unsupported(_name(n))
+
+
+def _interpolate(n: fx.Node, xs: Shape | None, out: Shape) -> tuple[str, dict[str, Any], list[fx.Node]]:
+    """F.interpolate to a fixed size → `resize`; to `y.shape[2:]` (or `y.size()[2:]`) → `resize_like _ y`."""
+    x: Any = n.args[0]
+    mode = str(_arg(n, 3, "mode", "nearest"))
+    if mode not in ("nearest", "linear", "bilinear", "trilinear") or xs is None:
+        raise Unsupported(f"F.interpolate with mode={mode!r}")
+    if _arg(n, 5, "recompute_scale_factor") or _arg(n, 6, "antialias"):
+        raise Unsupported("F.interpolate with recompute_scale_factor or antialias")
+    args: dict[str, Any] = {"mode": "nearest" if mode == "nearest" else "bilinear"}
+    if mode != "nearest":
+        args["align_corners"] = bool(_arg(n, 4, "align_corners", False))
+    size = _arg(n, 1, "size")
+    if isinstance(size, fx.Node):
+        src: Any = size
+        if src.op == "call_function" and src.target is operator.getitem and src.args[1] == slice(2, None):
+            src = src.args[0]
+            if (src.op == "call_function" and src.target is getattr and src.args[1] == "shape") or (
+                    src.op == "call_method" and src.target == "size" and len(src.args) == 1):
+                like = src.args[0]
+                if shape_of(like) is not None and shape_of(like)[1:] == out[1:]:  # type: ignore[index]
+                    return "resize_like", args, [x, like]
+        raise Unsupported("F.interpolate to a size computed other than from another tensor's `shape[2:]`")
+    if _arg(n, 2, "scale_factor") is not None:
+        raise Unsupported("F.interpolate by a scale factor (archspec resizes to a size)")
+    return "resize", {"size": _one(tuple(out[1:])), **args}, [x]
 
 
 def _part(n: fx.Node, part: int) -> tuple[str, dict[str, Any], list[fx.Node]]:

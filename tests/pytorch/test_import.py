@@ -195,7 +195,7 @@ QUICK = {"mnist_cnn.arch", "lenet5.arch", "lenet5_1998.arch", "exercises/locally
 
 # the importer does not map the kinds of issues 13 and 14 yet (tokens, norms over axes, attention, resizing,
 # recurrent layers): docs/import.md, limits
-NOT_YET = {"deeplabv3.arch", "lstm_classifier.arch", "swin.arch", "vit.arch"}
+NOT_YET = {"lstm_classifier.arch", "swin.arch", "vit.arch"}
 
 
 def _marks(n: str) -> list[pytest.MarkDecorator]:
