@@ -96,7 +96,25 @@ def module_layer(m: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, 
                              "eps": float(m.eps), "affine": m.elementwise_affine,
                              "bias": m.bias is not None or not m.elementwise_affine}
     if cls == "StochasticDepth" and hasattr(m, "p"):  # torchvision.ops' (or a compiled spec's own)
-        return "stochasticdepth", {"p": float(m.p), "mode": str(getattr(m, "mode", "row"))}
+        sd: Any = m
+        return "stochasticdepth", {"p": float(sd.p), "mode": str(getattr(sd, "mode", "row"))}
+    if isinstance(m, nn.Embedding):
+        if m.max_norm is not None or m.scale_grad_by_freq or m.sparse:
+            raise Unsupported(f"{cls} with max_norm, scale_grad_by_freq or sparse")
+        return "embedding", {"vocab": m.num_embeddings, "dim": m.embedding_dim, "padding_idx": m.padding_idx}
+    if cls in ("LSTMLayer", "GRULayer", "RNNLayer") and isinstance(getattr(m, "rnn", None), nn.RNNBase):
+        r: Any = m.rnn
+        if getattr(r, "proj_size", 0) or getattr(r, "nonlinearity", "tanh") != "tanh":
+            raise Unsupported(f"{cls} with proj_size or nonlinearity='relu'")
+        return cls[:-5].lower(), {"hidden": r.hidden_size, "layers": r.num_layers, "bidirectional": r.bidirectional,
+                                  "batch_first": bool(m.batch_first), "bias": r.bias, "dropout": float(r.dropout),
+                                  "output": str(m.output)}
+    if isinstance(m, nn.MultiheadAttention) or (cls == "SelfAttention" and isinstance(
+            getattr(m, "attn", None), nn.MultiheadAttention)):
+        a: Any = m if isinstance(m, nn.MultiheadAttention) else m.attn
+        if not a.batch_first or not a._qkv_same_embed_dim or a.bias_k is not None or a.add_zero_attn:
+            raise Unsupported(f"{cls} other than batch-first self-attention without add_bias_kv or add_zero_attn")
+        return "attention", {"heads": a.num_heads, "dropout": float(a.dropout), "bias": a.in_proj_bias is not None}
     if isinstance(m, nn.GroupNorm):
         return "groupnorm", {"groups": m.num_groups, "eps": float(m.eps), "affine": m.affine}
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
@@ -200,7 +218,7 @@ def _verify(kind: str, args: dict[str, Any], m: nn.Module, ins: list[Shape | Non
         raise Unsupported(f"{cls} (read as `{kind}`, whose PyTorch form is {form.cls})")
     for name, value in [*zip(form.names, form.args), *form.kwargs]:
         have = getattr(m, name, _MISSING)
-        if name == "bias":
+        if name == "bias" and hasattr(m, "bias"):
             have = getattr(m, "bias", None) is not None
         if have is _MISSING or have is None or isinstance(value, Module) or isinstance(have, (str, torch.Tensor)):
             continue
@@ -350,7 +368,7 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
             raise Unsupported(f"{_name(n)} of the batch axis")
         return "transpose", {"a": min(i, j) - 1, "b": max(i, j) - 1}, [x]  # type: ignore[list-item]
     if (n.op == "call_method" and t == "permute") or (n.op == "call_function" and t is torch.permute):
-        dims = n.args[1:] if n.op == "call_method" and len(n.args) > 2 else _arg(n, 1, "dims")
+        dims: Any = n.args[1:] if n.op == "call_method" and len(n.args) > 2 else _arg(n, 1, "dims")
         rank = len(out) + 1
         order = [int(d) + rank if int(d) < 0 else int(d) for d in dims]
         if order[0] != 0:
@@ -476,6 +494,9 @@ def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], li
     idx: tuple[Any, ...] = raw if isinstance(raw, tuple) else (raw,)
     if all(i is None or i == slice(None) for i in idx) and math.prod(out) == math.prod(xs):
         return ALIAS
+    if idx and isinstance(idx[-1], int) and idx[0] == slice(None) and all(i == slice(None) for i in idx[1:-1]) \
+            and len(idx) >= 2:
+        return "select", {"index": int(idx[-1]), "axis": len(idx) - 2}, [n.args[0]]  # type: ignore[list-item]
     if len(idx) >= 2 and idx[0] == slice(None) and idx[1] == slice(None) and all(
             isinstance(i, slice) and i.step in (None, 1) for i in idx[2:]) and len(out) == len(xs):
         crops = []
@@ -493,12 +514,15 @@ def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], li
 
 # -- the whole graph -----------------------------------------------------------------------------------------
 
-def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
+def convert(model: nn.Module, gm: fx.GraphModule, input: Shape, vocab: int | None = None) -> Traced:
     layers: list[Layer] = []
     alias: dict[fx.Node, fx.Node] = {}
     classes: dict[str, str] = {}
     outputs: list[fx.Node] = []
     traced = Traced(model, gm, input, layers, outputs, classes)
+    traced.vocab = vocab
+    pending: dict[fx.Node, Layer] = {}  # nn.MultiheadAttention calls, until their output is taken
+    made: set[fx.Node] = set()  # parameters read directly, written as `param` layers
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
         raise import_error(f"`{type(model).__name__}.forward` takes {len(placeholders)} inputs; "
@@ -510,11 +534,30 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
             classes[k] = cls.__name__ if isinstance(cls, type) else str(cls).rsplit(".", 1)[-1]
         try:
             if n.op == "placeholder":
-                layers.append(Layer("input", {"shape": input}, [], n, "", ()))
+                layers.append(Layer("input", {"shape": input, **({"vocab": vocab} if vocab else {})}, [], n, "", ()))
             elif n.op == "output":
                 outputs += [alias.get(o, o) for o in _tensors(n.args[0])]
             elif n.op == "get_attr":
                 continue  # a module's own parameter: read by the layer that uses it (`_own`)
+            elif n.op == "call_module" and isinstance(gm.get_submodule(str(n.target)), nn.MultiheadAttention):
+                m = gm.get_submodule(str(n.target))
+                ins = [alias.get(a, a) for a in _tensors(n.args)]
+                if len(set(ins)) != 1 or any(n.kwargs.get(k) is not None for k in ("key_padding_mask", "attn_mask")) \
+                        or len(ins) != 3 or n.kwargs.get("is_causal"):
+                    raise Unsupported("nn.MultiheadAttention other than self-attention (the same query, key and "
+                                      "value) without masks")
+                r0 = module_layer(m, [shape_of(ins[0])])
+                assert not isinstance(r0, str)
+                # its result is a tuple: the layer is its first element (`attn(x, x, x)[0]`)
+                pending[n] = Layer(r0[0], r0[1], ins[:1], n, str(n.target).rsplit(".", 1)[-1], tuple(keys[:-1]),
+                                   str(n.target))
+            elif n.op == "call_function" and n.target is operator.getitem and n.args[0] in pending:
+                if n.args[1] == 0:
+                    layer = pending[n.args[0]]
+                    layer.node, layer.within = n, (layer.node,)
+                    layers.append(layer)
+                elif n.users:
+                    raise Unsupported("the attention weights of nn.MultiheadAttention")
             elif n.op == "call_module":
                 m = gm.get_submodule(str(n.target))
                 ins = [alias.get(a, a) for a in _tensors(n.args)]
@@ -536,11 +579,17 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
                     alias[n] = alias.get(first, first)
                     continue
                 kind, args, ins = r2
-                attrs = [a for a in ins if a.op == "get_attr"]
+                if kind in ("add", "concat"):  # a parameter added (a position embedding) or concatenated
+                    for a in ins:
+                        if a.op == "get_attr" and a not in made:
+                            other = next(b for b in ins if b.op != "get_attr")
+                            layers.append(_param_layer(a, gm, [alias.get(other, other)], tuple(keys)))
+                            made.add(a)
+                attrs = [a for a in ins if a.op == "get_attr" and a not in made]
                 if attrs and kind not in OWN:
                     raise Unsupported(f"a parameter or buffer read directly (`{attrs[0].target}`)")
                 owned = str(attrs[0].target) if attrs else None
-                ins = [a for a in ins if a.op != "get_attr"]
+                ins = [a for a in ins if a.op != "get_attr" or a in made]
                 layers.append(Layer(kind, args, [alias.get(a, a) for a in ins], n,
                                     owned.rsplit(".", 1)[-1] if owned else "", tuple(keys), owned))
         except Unsupported as e:
@@ -566,8 +615,47 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
 OWN = ("layerscale", "param")  # kinds whose weights are their block's own nn.Parameter
 
 
+def _param_args(p: torch.Tensor, shape: Shape) -> dict[str, Any]:
+    if tuple(p.shape) != (1, *shape):
+        raise Unsupported(f"a parameter of shape {tuple(p.shape)} (archspec's `param` is 1×its shape, "
+                          "repeated along the batch)")
+    init = "zeros" if not bool(p.detach().any()) else "ones" if bool((p.detach() == 1).all()) else "normal"
+    return {"shape": _one(tuple(shape)) if len(shape) == 1 else tuple(shape), "init": init}
+
+
+def _param_layer(a: fx.Node, gm: fx.GraphModule, ins: list[fx.Node], keys: tuple[str, ...]) -> Layer:
+    """A parameter read directly (`x + self.pos_embedding`) as a `param` layer, the current tensor its batch."""
+    try:
+        p = gm.get_parameter(str(a.target))
+    except AttributeError:
+        raise Unsupported(f"a buffer read directly (`{a.target}`)") from None
+    target = str(a.target)
+    return Layer("param", _param_args(p, tuple(p.shape[1:])), ins, a, target.rsplit(".", 1)[-1], keys, target)
+
+
+def _batch_source(v: Any) -> fx.Node | None:
+    """The tensor whose batch size an `expand` reads (`x.shape[0]`, `x.size(0)`)."""
+    for a in _tensors(v if isinstance(v, (list, tuple)) else [v]):
+        if a.op == "call_function" and a.target is operator.getitem:
+            a = a.args[0]  # type: ignore[assignment]
+        if (a.op == "call_function" and a.target is getattr) or (a.op == "call_method" and a.target == "size"):
+            src = a.args[0]
+            if isinstance(src, fx.Node) and shape_of(src) is not None:
+                return src
+    return None
+
+
 def _own(n: fx.Node, gm: fx.GraphModule) -> tuple[str, dict[str, Any], list[fx.Node]] | None:
-    """A module's own parameter times the current tensor (ConvNeXt's layer scale) → `layerscale`."""
+    """A module's own parameter times the current tensor (ConvNeXt's layer scale) → `layerscale`;
+    repeated along the batch (`self.cls.expand(x.shape[0], -1, -1)`, ViT's class token) → `param`."""
+    if n.op == "call_method" and n.target == "expand" and isinstance(n.args[0], fx.Node) and \
+            n.args[0].op == "get_attr":
+        out = shape_of(n)
+        src = _batch_source(list(n.args[1:]))
+        if out is None or src is None:
+            raise Unsupported("Tensor.expand of a parameter other than along the batch")
+        p = gm.get_parameter(str(n.args[0].target))
+        return "param", _param_args(p, out), [n.args[0], src]
     if not (n.op == "call_function" and n.target in MUL) and not (n.op == "call_method" and n.target in (
             "mul", "__mul__")):
         return None
