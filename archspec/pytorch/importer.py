@@ -106,7 +106,8 @@ class _Tracer(fx.Tracer):
     """torch.fx's tracer with archspec's own helper modules kept whole, and the module path on failure."""
 
     LEAVES = ("TableConv", "Subsample", "RBF", "LocallyConnected", "LayerNorm2d", "StochasticDepth",
-              "LSTMLayer", "GRULayer", "RNNLayer", "SelfAttention")
+              "LSTMLayer", "GRULayer", "RNNLayer", "SelfAttention",
+              "ShiftedWindowAttention")
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return type(m).__name__ in self.LEAVES or super().is_leaf_module(m, qualname)

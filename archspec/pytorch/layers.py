@@ -115,6 +115,14 @@ def module_layer(m: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, 
         if not a.batch_first or not a._qkv_same_embed_dim or a.bias_k is not None or a.add_zero_attn:
             raise Unsupported(f"{cls} other than batch-first self-attention without add_bias_kv or add_zero_attn")
         return "attention", {"heads": a.num_heads, "dropout": float(a.dropout), "bias": a.in_proj_bias is not None}
+    if cls == "ShiftedWindowAttention" and isinstance(getattr(m, "qkv", None), nn.Linear):
+        w: Any = m  # torchvision's (or a compiled spec's own) Swin window attention
+        ws = w.window_size if isinstance(w.window_size, int) else _one(tuple(w.window_size))
+        shift = w.shift_size if isinstance(w.shift_size, int) else _one(tuple(w.shift_size))
+        if not isinstance(ws, int) or not isinstance(shift, int) or float(getattr(w, "dropout", 0.0)):
+            raise Unsupported(f"{cls} with non-square windows or dropout after the projection")
+        return "window_attention", {"heads": int(w.num_heads), "window": ws, "shift": shift,
+                                    "dropout": float(w.attention_dropout), "bias": w.qkv.bias is not None}
     if isinstance(m, nn.GroupNorm):
         return "groupnorm", {"groups": m.num_groups, "eps": float(m.eps), "affine": m.affine}
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):

@@ -60,11 +60,13 @@ def _numel(ts: Any) -> int:
 
 
 def torch_figures(model: nn.Module, input: tuple[int, ...], vocab: int | None = None) -> tuple[int, int, int]:
-    """Parameters, buffers (without `num_batches_tracked`) and MACs per sample, as PyTorch counts them."""
+    """Parameters, floating-point buffers and MACs per sample, as PyTorch counts them."""
     from torch.utils.flop_counter import FlopCounterMode
 
     params = _numel(model.parameters())
-    buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+    # state that is not a parameter: running statistics; integer tables (`num_batches_tracked`, Swin's
+    # relative position index) are constants of the structure, not counted (as tests/zoo count them)
+    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
     counter = FlopCounterMode(display=False)
     model.eval()
     x = sample(input, vocab, BATCH)
