@@ -24,7 +24,7 @@ RESERVED = {"and", "as", "block", "branch", "elif", "else", "false", "from", "fr
             "not", "or", "output", "repeat", "true", "use", "channels", "shape", "min", "max", "abs", "int",
             "round", "float", "floor", "ceil", "len", "sum", "range", "make_divisible", "x"}
 PARAM_NAMES = {"filters": "c", "units": "units", "kernel": "k", "multiplier": "m", "size": "size"}
-MERGES = ("add", "mul", "concat")
+MERGES = ("add", "mul", "concat", "resize_like")
 
 
 @dataclass
@@ -91,7 +91,7 @@ def _boundaries(inst: Instance, outputs: set[fx.Node]) -> None:
     for item in inst.items:
         if isinstance(item, Instance):
             _boundaries(item, outputs)
-            inside = {ly.node for ly in item.layers()}
+            inside = {ly.node for ly in item.layers()} | {w for ly in item.layers() for w in ly.within}
             ins = {a for ly in item.layers() for a in ly.inputs if a not in inside}
             outs = {ly.node for ly in item.layers() if ly.node in outputs or any(u not in inside for u in ly.node.users)}
             if len(ins) == 1 and len(outs) == 1:
@@ -187,6 +187,8 @@ class Body:
             ins = [it.entry] if isinstance(it, Instance) else it.inputs
             if isinstance(it, Layer) and it.kind == "input":
                 shape = "x".join(map(str, it.args["shape"]))
+                if it.args.get("vocab"):
+                    shape += f" tokens vocab={it.args['vocab']}"
                 stmts.append(St(("input", shape), [], lambda vals, shape=shape: [f"input {shape}"]))
                 if it.node in refs:
                     self.taken.add("x_in")

@@ -105,7 +105,9 @@ def _literal_call(text: str, target: str) -> tuple[tuple[Any, ...], dict[str, An
 class _Tracer(fx.Tracer):
     """torch.fx's tracer with archspec's own helper modules kept whole, and the module path on failure."""
 
-    LEAVES = ("TableConv", "Subsample", "RBF", "LocallyConnected")
+    LEAVES = ("TableConv", "Subsample", "RBF", "LocallyConnected", "LayerNorm2d", "StochasticDepth",
+              "LSTMLayer", "GRULayer", "RNNLayer", "SelfAttention",
+              "ShiftedWindowAttention")
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return type(m).__name__ in self.LEAVES or super().is_leaf_module(m, qualname)
@@ -117,11 +119,12 @@ def trace(model: nn.Module, input: Shape) -> Traced:
     from archspec.pytorch.layers import convert
 
     model = model.eval()
-    helpers = []  # archspec's own functions in a compiled spec's file (center_crop), kept whole
+    helpers = []  # archspec's own functions in a compiled spec's file (center_crop, channel_shuffle), kept whole
     for mod in {type(m).__module__ for m in model.modules()}:
-        fn = getattr(sys.modules.get(mod), "center_crop", None)
-        if callable(fn):
-            helpers.append(fn)
+        for helper in ("center_crop", "channel_shuffle"):
+            fn = getattr(sys.modules.get(mod), helper, None)
+            if callable(fn):
+                helpers.append(fn)
     tracer = _Tracer(autowrap_functions=tuple(helpers))
     try:
         graph = tracer.trace(model)
@@ -135,15 +138,33 @@ def trace(model: nn.Module, input: Shape) -> Traced:
                   "describes networks whose structure does not depend on the input" if data else
                   "torch.fx must be able to trace the model symbolically")) from None
     gm = fx.GraphModule(tracer.root, graph)
+    vocab = token_vocab(gm)
     try:
         with torch.no_grad():
-            ShapeProp(gm).propagate(torch.randn(2, *input))
+            ShapeProp(gm).propagate(sample(input, vocab))
     except Exception as e:
         raise import_error(f"`{type(model).__name__}` does not run on a 2×{'×'.join(map(str, input))} input: "
                            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                            hint="give the input shape with --input, channels first without the batch",
                            code="E800") from None
-    return convert(model, gm, input)
+    traced = convert(model, gm, input, vocab)
+    return traced
+
+
+def token_vocab(gm: fx.GraphModule) -> int | None:
+    """The vocabulary when the input goes straight into an nn.Embedding (token ids), else None."""
+    for n in gm.graph.nodes:
+        if n.op == "placeholder":
+            for u in n.users:
+                m = gm.get_submodule(str(u.target)) if u.op == "call_module" else None
+                if isinstance(m, nn.Embedding):
+                    return int(m.num_embeddings)
+    return None
+
+
+def sample(input: Shape, vocab: int | None, batch: int = 2) -> torch.Tensor:
+    """A random input: values, or token ids below `vocab`."""
+    return torch.randint(0, vocab, (batch, *input)) if vocab else torch.randn(batch, *input)
 
 
 # -- the whole import -----------------------------------------------------------------------------------------

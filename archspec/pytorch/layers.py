@@ -88,10 +88,43 @@ def module_layer(m: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, 
                                  "pad": _one(m.padding), "output_padding": _one(m.output_padding),
                                  "dilation": _one(m.dilation), "groups": m.groups, "bias": m.bias is not None}
     if isinstance(m, nn.Linear):
-        if x is not None and len(x) != 1:
-            raise Unsupported(f"Linear applied to a {len(x)}-axis input ({'×'.join(map(str, x))}): archspec's "
-                              "`dense` reads a flat vector")
+        if x is not None and len(x) != 1:  # on the last axis of any tensor (tokens' features)
+            return "dense", {"units": m.out_features, "bias": m.bias is not None, "axis": -1}
         return "dense", {"units": m.out_features, "bias": m.bias is not None}
+    if isinstance(m, nn.LayerNorm):
+        return "layernorm", {"axes": len(m.normalized_shape), "channels_first": cls == "LayerNorm2d",
+                             "eps": float(m.eps), "affine": m.elementwise_affine,
+                             "bias": m.bias is not None or not m.elementwise_affine}
+    if cls == "StochasticDepth" and hasattr(m, "p"):  # torchvision.ops' (or a compiled spec's own)
+        sd: Any = m
+        return "stochasticdepth", {"p": float(sd.p), "mode": str(getattr(sd, "mode", "row"))}
+    if isinstance(m, nn.Embedding):
+        if m.max_norm is not None or m.scale_grad_by_freq or m.sparse:
+            raise Unsupported(f"{cls} with max_norm, scale_grad_by_freq or sparse")
+        return "embedding", {"vocab": m.num_embeddings, "dim": m.embedding_dim, "padding_idx": m.padding_idx}
+    if cls in ("LSTMLayer", "GRULayer", "RNNLayer") and isinstance(getattr(m, "rnn", None), nn.RNNBase):
+        r: Any = m.rnn
+        if getattr(r, "proj_size", 0) or getattr(r, "nonlinearity", "tanh") != "tanh":
+            raise Unsupported(f"{cls} with proj_size or nonlinearity='relu'")
+        return cls[:-5].lower(), {"hidden": r.hidden_size, "layers": r.num_layers, "bidirectional": r.bidirectional,
+                                  "batch_first": bool(m.batch_first), "bias": r.bias, "dropout": float(r.dropout),
+                                  "output": str(m.output)}
+    if isinstance(m, nn.MultiheadAttention) or (cls == "SelfAttention" and isinstance(
+            getattr(m, "attn", None), nn.MultiheadAttention)):
+        a: Any = m if isinstance(m, nn.MultiheadAttention) else m.attn
+        if not a.batch_first or not a._qkv_same_embed_dim or a.bias_k is not None or a.add_zero_attn:
+            raise Unsupported(f"{cls} other than batch-first self-attention without add_bias_kv or add_zero_attn")
+        return "attention", {"heads": a.num_heads, "dropout": float(a.dropout), "bias": a.in_proj_bias is not None}
+    if cls == "ShiftedWindowAttention" and isinstance(getattr(m, "qkv", None), nn.Linear):
+        w: Any = m  # torchvision's (or a compiled spec's own) Swin window attention
+        ws = w.window_size if isinstance(w.window_size, int) else _one(tuple(w.window_size))
+        shift = w.shift_size if isinstance(w.shift_size, int) else _one(tuple(w.shift_size))
+        if not isinstance(ws, int) or not isinstance(shift, int) or float(getattr(w, "dropout", 0.0)):
+            raise Unsupported(f"{cls} with non-square windows or dropout after the projection")
+        return "window_attention", {"heads": int(w.num_heads), "window": ws, "shift": shift,
+                                    "dropout": float(w.attention_dropout), "bias": w.qkv.bias is not None}
+    if isinstance(m, nn.GroupNorm):
+        return "groupnorm", {"groups": m.num_groups, "eps": float(m.eps), "affine": m.affine}
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
         if not m.track_running_stats:
             raise Unsupported(f"{cls} without running statistics (track_running_stats=False)")
@@ -193,7 +226,7 @@ def _verify(kind: str, args: dict[str, Any], m: nn.Module, ins: list[Shape | Non
         raise Unsupported(f"{cls} (read as `{kind}`, whose PyTorch form is {form.cls})")
     for name, value in [*zip(form.names, form.args), *form.kwargs]:
         have = getattr(m, name, _MISSING)
-        if name == "bias":
+        if name == "bias" and hasattr(m, "bias"):
             have = getattr(m, "bias", None) is not None
         if have is _MISSING or have is None or isinstance(value, Module) or isinstance(have, (str, torch.Tensor)):
             continue
@@ -279,7 +312,8 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
     x = n.args[0] if n.args else None
     xs = shape_of(x)
     if out is None:
-        if (n.op == "call_method" and t in ("size", "dim")) or t in (getattr, operator.getitem, len):
+        if (n.op == "call_method" and t in ("size", "dim", "chunk", "split")) or t in (
+                getattr, operator.getitem, len, torch.chunk, torch.split):
             return None
         raise Unsupported(_name(n))
     if n.op == "call_function" and t in ADD + MUL:
@@ -320,11 +354,34 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         return "softmax", {"axis": dim - 1}, [x]  # type: ignore[list-item]
     if (n.op == "call_function" and t is torch.flatten) or (n.op == "call_method" and t in ("flatten", "view",
                                                                                              "reshape")):
-        if xs is not None and len(out) == 1 and out[0] == math.prod(xs):
-            if xs == out:
-                return ALIAS
+        if xs is None:
+            raise Unsupported(f"{_name(n)} of a non-tensor")
+        if xs == out:
+            return ALIAS
+        if len(out) == 1 and out[0] == math.prod(xs):
             return "flatten", {}, [x]  # type: ignore[list-item]
-        raise Unsupported(f"{_name(n)} to {'×'.join(map(str, out))} (archspec flattens C×H×W to C·H·W only)")
+        if t is torch.flatten or t == "flatten":
+            rank = len(xs) + 1
+            s0, e0 = int(_arg(n, 1, "start_dim", 0)), int(_arg(n, 2, "end_dim", -1))
+            s0, e0 = s0 + rank if s0 < 0 else s0, e0 + rank if e0 < 0 else e0
+            if s0 < 1:
+                raise Unsupported(f"{_name(n)} of the batch axis")
+            return "flatten", {"start": s0 - 1, "end": -1 if e0 == rank - 1 else e0 - 1}, [x]  # type: ignore[list-item]
+        return "reshape", {"shape": tuple(out)}, [x]  # type: ignore[list-item]
+    if (n.op == "call_method" and t in ("transpose", "swapaxes")) or (n.op == "call_function" and t in (
+            torch.transpose, torch.swapaxes)):
+        rank = len(out) + 1
+        i, j = (int(d) + rank if int(d) < 0 else int(d) for d in (_arg(n, 1, "dim0"), _arg(n, 2, "dim1")))
+        if min(i, j) < 1:
+            raise Unsupported(f"{_name(n)} of the batch axis")
+        return "transpose", {"a": min(i, j) - 1, "b": max(i, j) - 1}, [x]  # type: ignore[list-item]
+    if (n.op == "call_method" and t == "permute") or (n.op == "call_function" and t is torch.permute):
+        dims: Any = n.args[1:] if n.op == "call_method" and len(n.args) > 2 else _arg(n, 1, "dims")
+        rank = len(out) + 1
+        order = [int(d) + rank if int(d) < 0 else int(d) for d in dims]
+        if order[0] != 0:
+            raise Unsupported(f"{_name(n)} of the batch axis")
+        return "permute", {"order": tuple(d - 1 for d in order[1:])}, [x]  # type: ignore[list-item]
     if n.op == "call_method" and t in ("contiguous", "clone", "detach"):
         return ALIAS
     if n.op == "call_function" and t in (F.dropout, torch.dropout):
@@ -338,6 +395,9 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if xs is not None and sorted(d + rank if d < 0 else d for d in dims) == list(range(2, rank)) and rank > 2:
             kind = "globalmaxpool" if "amax" in _name(n) else "globalavgpool"
             return kind, {"keepdims": keep}, [x]  # type: ignore[list-item]
+        if xs is not None and "mean" in _name(n) and len(dims) == 1 and (dims[0] + rank if dims[0] < 0 else dims[0]) >= 1:
+            d = dims[0] + rank if dims[0] < 0 else dims[0]
+            return "mean", {"axis": d - 1, "keep": keep}, [x]  # type: ignore[list-item]
         raise Unsupported(f"{_name(n)} over dims {dims}")
     if n.op == "call_function" and t in (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d):
         return "adaptiveavgpool", {"size": _one(out[1:])}, [x]  # type: ignore[list-item]
@@ -369,9 +429,71 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if xs is None or len(flat) != 2 * (len(xs) - 1):
             raise Unsupported("F.pad of the channel axis")
         return "zeropad", {"pad": _padspec(_pairs(flat))}, [x]  # type: ignore[list-item]
+    if n.op == "call_function" and t is F.interpolate:
+        return _interpolate(n, xs, out)
+    if n.op == "call_function" and getattr(t, "__name__", "") == "channel_shuffle":
+        return "channel_shuffle", {"groups": int(_arg(n, 1, "groups"))}, [x]  # type: ignore[list-item]
+    if n.op == "call_function" and t is operator.getitem and isinstance(x, fx.Node) and (
+            (x.op == "call_method" and x.target in ("chunk", "split"))
+            or (x.op == "call_function" and x.target in (torch.chunk, torch.split))):
+        return _part(x, int(n.args[1]))  # type: ignore[arg-type]
     if n.op == "call_function" and t is operator.getitem and xs is not None:
         return _getitem(n, xs, out)
     raise Unsupported(_name(n))
+
+
+def _interpolate(n: fx.Node, xs: Shape | None, out: Shape) -> tuple[str, dict[str, Any], list[fx.Node]]:
+    """F.interpolate to a fixed size → `resize`; to `y.shape[2:]` (or `y.size()[2:]`) → `resize_like _ y`."""
+    x: Any = n.args[0]
+    mode = str(_arg(n, 3, "mode", "nearest"))
+    if mode not in ("nearest", "linear", "bilinear", "trilinear") or xs is None:
+        raise Unsupported(f"F.interpolate with mode={mode!r}")
+    if _arg(n, 5, "recompute_scale_factor") or _arg(n, 6, "antialias"):
+        raise Unsupported("F.interpolate with recompute_scale_factor or antialias")
+    args: dict[str, Any] = {"mode": "nearest" if mode == "nearest" else "bilinear"}
+    if mode != "nearest":
+        args["align_corners"] = bool(_arg(n, 4, "align_corners", False))
+    size = _arg(n, 1, "size")
+    if isinstance(size, fx.Node):
+        src: Any = size
+        if src.op == "call_function" and src.target is operator.getitem and src.args[1] == slice(2, None):
+            src = src.args[0]
+            if (src.op == "call_function" and src.target is getattr and src.args[1] == "shape") or (
+                    src.op == "call_method" and src.target == "size" and len(src.args) == 1):
+                like = src.args[0]
+                if shape_of(like) is not None and shape_of(like)[1:] == out[1:]:  # type: ignore[index]
+                    return "resize_like", args, [x, like]
+        raise Unsupported("F.interpolate to a size computed other than from another tensor's `shape[2:]`")
+    if _arg(n, 2, "scale_factor") is not None:
+        raise Unsupported("F.interpolate by a scale factor (archspec resizes to a size)")
+    return "resize", {"size": _one(tuple(out[1:])), **args}, [x]
+
+
+def _part(n: fx.Node, part: int) -> tuple[str, dict[str, Any], list[fx.Node]]:
+    """x.chunk(2, dim=1)[1] → `chunk 2 1`; x.split(sizes, dim)[i] → `split sizes i` (a part along an axis)."""
+    src: Any = n.args[0]
+    xs = shape_of(src)
+    if xs is None:
+        raise Unsupported(f"{_name(n)} of a non-tensor")
+    dim = int(_arg(n, 2, "dim", 0))
+    dim = dim + len(xs) + 1 if dim < 0 else dim
+    if dim < 1:
+        raise Unsupported(f"{_name(n)} along the batch axis")
+    axis = dim - 1
+    size = xs[axis]
+    how = _arg(n, 1, "chunks" if "chunk" in _name(n) else "split_size_or_sections")
+    if how is None:
+        how = _arg(n, 1, "split_size")
+    if "chunk" in _name(n):
+        chunks = int(how)
+        if size % chunks:
+            raise Unsupported(f"{_name(n)} into unequal parts")
+        return "chunk", {"chunks": chunks, "part": part, "axis": axis}, [src]
+    if isinstance(how, int):
+        sizes = tuple([how] * (size // how) + ([size % how] if size % how else []))
+    else:
+        sizes = tuple(int(v) for v in how)
+    return "split", {"sizes": sizes, "part": part, "axis": axis}, [src]
 
 
 def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], list[fx.Node]] | str:
@@ -380,6 +502,9 @@ def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], li
     idx: tuple[Any, ...] = raw if isinstance(raw, tuple) else (raw,)
     if all(i is None or i == slice(None) for i in idx) and math.prod(out) == math.prod(xs):
         return ALIAS
+    if idx and isinstance(idx[-1], int) and idx[0] == slice(None) and all(i == slice(None) for i in idx[1:-1]) \
+            and len(idx) >= 2:
+        return "select", {"index": int(idx[-1]), "axis": len(idx) - 2}, [n.args[0]]  # type: ignore[list-item]
     if len(idx) >= 2 and idx[0] == slice(None) and idx[1] == slice(None) and all(
             isinstance(i, slice) and i.step in (None, 1) for i in idx[2:]) and len(out) == len(xs):
         crops = []
@@ -397,12 +522,15 @@ def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], li
 
 # -- the whole graph -----------------------------------------------------------------------------------------
 
-def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
+def convert(model: nn.Module, gm: fx.GraphModule, input: Shape, vocab: int | None = None) -> Traced:
     layers: list[Layer] = []
     alias: dict[fx.Node, fx.Node] = {}
     classes: dict[str, str] = {}
     outputs: list[fx.Node] = []
     traced = Traced(model, gm, input, layers, outputs, classes)
+    traced.vocab = vocab
+    pending: dict[fx.Node, Layer] = {}  # nn.MultiheadAttention calls, until their output is taken
+    made: set[fx.Node] = set()  # parameters read directly, written as `param` layers
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
         raise import_error(f"`{type(model).__name__}.forward` takes {len(placeholders)} inputs; "
@@ -414,11 +542,30 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
             classes[k] = cls.__name__ if isinstance(cls, type) else str(cls).rsplit(".", 1)[-1]
         try:
             if n.op == "placeholder":
-                layers.append(Layer("input", {"shape": input}, [], n, "", ()))
+                layers.append(Layer("input", {"shape": input, **({"vocab": vocab} if vocab else {})}, [], n, "", ()))
             elif n.op == "output":
                 outputs += [alias.get(o, o) for o in _tensors(n.args[0])]
             elif n.op == "get_attr":
-                raise Unsupported(f"a parameter or buffer read directly (`{n.target}`)")
+                continue  # a module's own parameter: read by the layer that uses it (`_own`)
+            elif n.op == "call_module" and isinstance(gm.get_submodule(str(n.target)), nn.MultiheadAttention):
+                m = gm.get_submodule(str(n.target))
+                ins = [alias.get(a, a) for a in _tensors(n.args)]
+                if len(set(ins)) != 1 or any(n.kwargs.get(k) is not None for k in ("key_padding_mask", "attn_mask")) \
+                        or len(ins) != 3 or n.kwargs.get("is_causal"):
+                    raise Unsupported("nn.MultiheadAttention other than self-attention (the same query, key and "
+                                      "value) without masks")
+                r0 = module_layer(m, [shape_of(ins[0])])
+                assert not isinstance(r0, str)
+                # its result is a tuple: the layer is its first element (`attn(x, x, x)[0]`)
+                pending[n] = Layer(r0[0], r0[1], ins[:1], n, str(n.target).rsplit(".", 1)[-1], tuple(keys[:-1]),
+                                   str(n.target))
+            elif n.op == "call_function" and n.target is operator.getitem and n.args[0] in pending:
+                if n.args[1] == 0:
+                    layer = pending[n.args[0]]
+                    layer.node, layer.within = n, (layer.node,)
+                    layers.append(layer)
+                elif n.users:
+                    raise Unsupported("the attention weights of nn.MultiheadAttention")
             elif n.op == "call_module":
                 m = gm.get_submodule(str(n.target))
                 ins = [alias.get(a, a) for a in _tensors(n.args)]
@@ -432,7 +579,7 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
                 weights = str(n.target) if any(True for _ in m.parameters()) or any(True for _ in m.buffers()) else None
                 layers.append(Layer(kind, args, ins, n, local, tuple(keys[:-1]), weights))
             else:
-                r2 = function_layer(n)
+                r2 = _own(n, gm) or function_layer(n)
                 if r2 is None:
                     continue
                 if isinstance(r2, str):
@@ -440,7 +587,19 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
                     alias[n] = alias.get(first, first)
                     continue
                 kind, args, ins = r2
-                layers.append(Layer(kind, args, [alias.get(a, a) for a in ins], n, "", tuple(keys)))
+                if kind in ("add", "concat"):  # a parameter added (a position embedding) or concatenated
+                    for a in ins:
+                        if a.op == "get_attr" and a not in made:
+                            other = next(b for b in ins if b.op != "get_attr")
+                            layers.append(_param_layer(a, gm, [alias.get(other, other)], tuple(keys)))
+                            made.add(a)
+                attrs = [a for a in ins if a.op == "get_attr" and a not in made]
+                if attrs and kind not in OWN:
+                    raise Unsupported(f"a parameter or buffer read directly (`{attrs[0].target}`)")
+                owned = str(attrs[0].target) if attrs else None
+                ins = [a for a in ins if a.op != "get_attr" or a in made]
+                layers.append(Layer(kind, args, [alias.get(a, a) for a in ins], n,
+                                    owned.rsplit(".", 1)[-1] if owned else "", tuple(keys), owned))
         except Unsupported as e:
             where = _where(n, keys) or f"{type(model).__name__}.forward"
             err = import_error(f"archspec cannot express `{e.what}`, in `{where}`", hint=e.hint or
@@ -459,6 +618,77 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape) -> Traced:
     except Unsupported as e:
         raise import_error(f"archspec cannot express `{e.what}`", hint=e.hint) from None
     return traced
+
+
+OWN = ("layerscale", "param")  # kinds whose weights are their block's own nn.Parameter
+
+
+def _param_args(p: torch.Tensor, shape: Shape) -> dict[str, Any]:
+    if tuple(p.shape) != (1, *shape):
+        raise Unsupported(f"a parameter of shape {tuple(p.shape)} (archspec's `param` is 1×its shape, "
+                          "repeated along the batch)")
+    init = "zeros" if not bool(p.detach().any()) else "ones" if bool((p.detach() == 1).all()) else "normal"
+    return {"shape": _one(tuple(shape)) if len(shape) == 1 else tuple(shape), "init": init}
+
+
+def _param_layer(a: fx.Node, gm: fx.GraphModule, ins: list[fx.Node], keys: tuple[str, ...]) -> Layer:
+    """A parameter read directly (`x + self.pos_embedding`) as a `param` layer, the current tensor its batch."""
+    try:
+        p = gm.get_parameter(str(a.target))
+    except AttributeError:
+        raise Unsupported(f"a buffer read directly (`{a.target}`)") from None
+    target = str(a.target)
+    return Layer("param", _param_args(p, tuple(p.shape[1:])), ins, a, target.rsplit(".", 1)[-1], keys, target)
+
+
+def _batch_source(v: Any) -> fx.Node | None:
+    """The tensor whose batch size an `expand` reads (`x.shape[0]`, `x.size(0)`)."""
+    for a in _tensors(v if isinstance(v, (list, tuple)) else [v]):
+        if a.op == "call_function" and a.target is operator.getitem:
+            a = a.args[0]  # type: ignore[assignment]
+        if (a.op == "call_function" and a.target is getattr) or (a.op == "call_method" and a.target == "size"):
+            src = a.args[0]
+            if isinstance(src, fx.Node) and shape_of(src) is not None:
+                return src
+    return None
+
+
+def _own(n: fx.Node, gm: fx.GraphModule) -> tuple[str, dict[str, Any], list[fx.Node]] | None:
+    """A module's own parameter times the current tensor (ConvNeXt's layer scale) → `layerscale`;
+    repeated along the batch (`self.cls.expand(x.shape[0], -1, -1)`, ViT's class token) → `param`."""
+    if n.op == "call_method" and n.target == "expand" and isinstance(n.args[0], fx.Node) and \
+            n.args[0].op == "get_attr":
+        out = shape_of(n)
+        src = _batch_source(list(n.args[1:]))
+        if out is None or src is None:
+            raise Unsupported("Tensor.expand of a parameter other than along the batch")
+        p = gm.get_parameter(str(n.args[0].target))
+        return "param", _param_args(p, out), [n.args[0], src]
+    if not (n.op == "call_function" and n.target in MUL) and not (n.op == "call_method" and n.target in (
+            "mul", "__mul__")):
+        return None
+    ins = _tensors(n.args[:2])
+    attrs = [a for a in ins if a.op == "get_attr"]
+    rest = [a for a in ins if a.op != "get_attr"]
+    if len(ins) != 2 or len(attrs) != 1:
+        return None
+    x = shape_of(rest[0])
+    try:
+        p = gm.get_parameter(str(attrs[0].target))
+    except AttributeError:
+        raise Unsupported(f"a buffer read directly (`{attrs[0].target}`)") from None
+    if x is None:
+        return None
+    shape = tuple(p.shape)
+    while len(shape) > len(x) and shape[0] == 1:
+        shape = shape[1:]
+    rank = len(x)
+    for ax in range(rank):
+        if shape == (x[ax],) + (1,) * (rank - ax - 1):
+            values = p.detach().flatten()
+            init = float(values[0]) if bool((values == values[0]).all()) else 1e-6
+            return "layerscale", {"init": init, "axis": ax if ax == 0 else ax - rank}, ins
+    raise Unsupported(f"a parameter of shape {tuple(p.shape)} times a {'×'.join(map(str, x))} tensor")
 
 
 def fold(layers: list[Layer]) -> None:

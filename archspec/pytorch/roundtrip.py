@@ -8,6 +8,7 @@ module), both run in evaluation mode on the same random inputs.
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspec.pytorch.importer import Imported
+from archspec.pytorch.importer import Imported, sample
 
 BATCH = 2
 RTOL, ATOL = 1e-5, 1e-6
@@ -58,16 +59,23 @@ def _numel(ts: Any) -> int:
     return sum(t.numel() for t in ts)
 
 
-def torch_figures(model: nn.Module, input: tuple[int, ...]) -> tuple[int, int, int]:
-    """Parameters, buffers (without `num_batches_tracked`) and MACs per sample, as PyTorch counts them."""
+def torch_figures(model: nn.Module, input: tuple[int, ...], vocab: int | None = None) -> tuple[int, int, int]:
+    """Parameters, floating-point buffers and MACs per sample, as PyTorch counts them."""
     from torch.utils.flop_counter import FlopCounterMode
 
     params = _numel(model.parameters())
-    buffers = sum(b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked"))
+    # state that is not a parameter: running statistics; integer tables (`num_batches_tracked`, Swin's
+    # relative position index) are constants of the structure, not counted (as tests/zoo count them)
+    buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
     counter = FlopCounterMode(display=False)
     model.eval()
+    x = sample(input, vocab, BATCH)
+    if any(isinstance(m, (nn.RNNBase, nn.MultiheadAttention)) for m in model.modules()):
+        # the CPU's fused LSTM/GRU/RNN and attention kernels hide their products from FlopCounterMode; on
+        # the meta device they run as matrix products and are counted (docs/conventions.md)
+        model, x = copy.deepcopy(model).to("meta"), x.to("meta")
     with counter, torch.no_grad():
-        model(torch.randn(BATCH, *input))
+        model(x)
     flops = counter.get_total_flops()
     return params, buffers, flops // 2 // BATCH
 
@@ -75,14 +83,24 @@ def torch_figures(model: nn.Module, input: tuple[int, ...]) -> tuple[int, int, i
 def ordered_state(imported: Imported) -> OrderedDict[str, torch.Tensor]:
     """The original's weights in the order the trace first uses each module."""
     model = imported.traced.gm
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    out: list[tuple[str, torch.Tensor]] = []
+    own: set[str] = set()
     seen: set[str] = set()
     for layer in imported.traced.layers:
         if layer.weights and layer.weights not in seen:
             seen.add(layer.weights)
-            for k, v in model.get_submodule(layer.weights).state_dict().items():
-                out[f"{layer.weights}.{k}"] = v
-    return out
+            try:
+                sub = model.get_submodule(layer.weights)
+            except AttributeError:  # a module's own parameter (a layer scale): listed before its layers,
+                owner = layer.weights.rpartition(".")[0]  # as a compiled block registers it
+                at = next((i for i, (k, _) in enumerate(out) if k not in own and (
+                    not owner or k.startswith(owner + "."))), len(out))
+                out.insert(at, (layer.weights, model.get_parameter(layer.weights).detach()))
+                own.add(layer.weights)
+                continue
+            for k, v in sub.state_dict().items():
+                out.append((f"{layer.weights}.{k}", v))
+    return OrderedDict(out)
 
 
 def round_trip(imported: Imported, seed: int = 0) -> RoundTrip:
@@ -93,7 +111,7 @@ def round_trip(imported: Imported, seed: int = 0) -> RoundTrip:
     shape = imported.traced.input
     report = RoundTrip(imported.name)
     a = analyze(imported.arch)
-    params, buffers, macs = torch_figures(imported.traced.model, shape)
+    params, buffers, macs = torch_figures(imported.traced.model, shape, imported.traced.vocab)
     report.figures = [Figure("parameters", a.totals.params, params), Figure("buffers", a.totals.buffers, buffers),
                       Figure("MACs", a.totals.macs, macs)]
     compiled = compile(imported.arch)
@@ -106,7 +124,7 @@ def round_trip(imported: Imported, seed: int = 0) -> RoundTrip:
     compiled.eval()
     compiled.training = True  # the root alone: every output (its layers stay in evaluation mode)
     torch.manual_seed(seed)
-    x = torch.randn(BATCH, *shape)
+    x = sample(shape, imported.traced.vocab, BATCH)
     with torch.no_grad():
         want, got = _flat(original(x)), _flat(compiled(x))
     if len(want) != len(got):

@@ -23,6 +23,7 @@ class Layer:
     name: str  # the module's own name (its last path component) or "" for a function
     scope: tuple[str, ...]  # the module instances it is inside, outermost first (keys of nn_module_stack)
     weights: str | None = None  # the module path whose parameters and buffers this layer owns
+    within: tuple[fx.Node, ...] = ()  # nodes folded into this one (nn.MultiheadAttention's call, its [0] the layer)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Traced:
     unsupported: SpecError | None = None
     title: str = ""  # what the header names: the model's class, or the ONNX file
     weights: dict[str, list[Any]] = field(default_factory=dict)  # ONNX: a layer's weights, by its `weights` key
+    vocab: int | None = None  # token ids 0 … vocab − 1 as the input (the model starts with an nn.Embedding)
 
 
 class Unsupported(Exception):
