@@ -114,7 +114,9 @@ def module_layer(m: nn.Module, ins: list[Shape | None]) -> tuple[str, dict[str, 
         a: Any = m if isinstance(m, nn.MultiheadAttention) else m.attn
         if not a.batch_first or not a._qkv_same_embed_dim or a.bias_k is not None or a.add_zero_attn:
             raise Unsupported(f"{cls} other than batch-first self-attention without add_bias_kv or add_zero_attn")
-        return "attention", {"heads": a.num_heads, "dropout": float(a.dropout), "bias": a.in_proj_bias is not None}
+        causal = bool(getattr(m, "causal", False)) if cls == "SelfAttention" else False  # the compiled helper's flag
+        return "attention", {"heads": a.num_heads, "dropout": float(a.dropout), "bias": a.in_proj_bias is not None,
+                             "causal": causal}
     if cls == "ShiftedWindowAttention" and isinstance(getattr(m, "qkv", None), nn.Linear):
         w: Any = m  # torchvision's (or a compiled spec's own) Swin window attention
         ws = w.window_size if isinstance(w.window_size, int) else _one(tuple(w.window_size))

@@ -365,3 +365,14 @@ def test_functional_forms():
     for text in ("pad=same", "maxpool 3 stride=1 pad=1", "relu6", "avgpool 2", "crop", "globalmaxpool",
                  "softmax"):
         assert text in imported.text, (text, imported.text)
+
+
+def test_causal_attention_round_trips(tmp_path, capsys):
+    # a causal mask changes the outputs: imported without it, --check would find them different
+    src = "network c:\n    input 6x16\n    attention 2 causal\n    dense 5 axis=-1\n"
+    (tmp_path / "c.arch").write_text(src)
+    assert main(["compile", str(tmp_path / "c.arch"), "-o", str(tmp_path / "c.py")]) == 0
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "c.py"), "--input", "6x16", "--check"]) == 0
+    assert main(["import", str(tmp_path / "c.py"), "--input", "6x16"]) == 0
+    assert "causal" in capsys.readouterr().out
