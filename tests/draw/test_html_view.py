@@ -243,6 +243,7 @@ def _node(page, text):
     return key
 
 
+@pytest.mark.slow  # a real browser
 @needs_browser
 def test_vgg16_page_diagram_table_and_card(page, tmp_path):
     _open(page, "vgg16", tmp_path)
@@ -278,6 +279,7 @@ def test_vgg16_page_diagram_table_and_card(page, tmp_path):
     assert "parameters (log scale)" in page.inner_text("#ramp")
 
 
+@pytest.mark.slow  # a real browser
 @needs_browser
 def test_blocks_open_and_close_on_click(page, tmp_path):
     _open(page, "resnet", tmp_path, params={"depth": 50})
@@ -298,6 +300,7 @@ def test_blocks_open_and_close_on_click(page, tmp_path):
     assert page.errors == []
 
 
+@pytest.mark.slow  # a real browser
 @needs_browser
 def test_serve_redraws_when_the_spec_is_saved(page, tmp_path):
     spec, blocks = tmp_path / "net.arch", tmp_path / "blocks.arch"

@@ -458,6 +458,7 @@ def test_the_legend_sits_under_the_title_within_the_drawing():
     assert min(x for x, _ in boxes) - 60 <= min(x for x, _ in legend) and max(x for x, _ in legend) <= max(x for x, _ in boxes)
 
 
+@pytest.mark.slow  # twelve whole networks drawn and measured
 @pytest.mark.parametrize(("spec", "options"), [
     ("vgg16", {}), ("vgg16", {"rankdir": "LR"}), ("alexnet", {}), ("alexnet", {"rankdir": "LR"}), ("lenet5", {}),
     ("zfnet", {}), ("mnist_mlp", {"rankdir": "LR"}), ("googlenet", {"depth": 0}), ("resnet", {"depth": 1}),

@@ -51,6 +51,7 @@ def load_file(source: str, name: str = "<generated>") -> dict:
 
 # -- every shipped spec ---------------------------------------------------------------------------
 
+@pytest.mark.slow  # every shipped network
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
 def test_spec_agrees_with_analysis(spec):
     """On the meta device: per layer and in total, the module's shapes, parameters (all and trainable),
@@ -66,6 +67,7 @@ def test_spec_agrees_with_analysis(spec):
     assert report.ok, [t for t in report.totals if not t.ok]
 
 
+@pytest.mark.slow  # every shipped network
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=IDS)
 def test_generated_file_builds_the_same_module(spec):
     """The standalone file, executed, builds a module with the same structure, names and shapes."""

@@ -246,6 +246,7 @@ def test_benchmark_hand_written_models(cls, shape):
 
 # -- ONNX ---------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # whole networks through ONNX
 @pytest.mark.parametrize(("spec", "shape"), [("resnet", "3x64x64"), ("squeezenet", "3x64x64"),
                                              ("mnist_mlp", "784")])
 def test_onnx_file_of_compile_imported_back(spec, shape, tmp_path):
