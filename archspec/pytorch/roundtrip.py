@@ -16,21 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspec.pytorch.check import TotalCheck as Figure  # a figure of the spec against PyTorch's
 from archspec.pytorch.importer import Imported, sample
 
 BATCH = 2
 RTOL, ATOL = 1e-5, 1e-6
-
-
-@dataclass
-class Figure:
-    name: str
-    spec: Any
-    torch: Any
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.spec == self.torch)
 
 
 @dataclass
