@@ -164,9 +164,17 @@ def scope_labels(scopes: dict[str, Scope]) -> dict[str, str]:
             if k in constant:
                 skipped = True
                 continue
-            parts.append(f"{k}={show(v)}" if skipped else show(v))
+            text = _short(v) if isinstance(v, float) else show(v)
+            parts.append(f"{k}={text}" if skipped else text)
         out[s.id] = f"{s.name}(" + ", ".join(parts) + ")"
     return out
+
+
+def _short(v: float) -> str:
+    """A float as a label shows it: four significant digits (`0.03636` for a drop rate computed as
+    `0.2 * i / 11`); the spec keeps the exact value."""
+    text = repr(v)
+    return text if len(text) <= 6 else f"{v:.4g}"
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -743,3 +743,10 @@ def test_expand_names_an_attention_layer_or_a_block():
     with pytest.raises(SpecError) as e:
         archspec.render(ATTENTION_SPEC, expand=["atention"])
     assert "attention" in str(e.value.diagnostic.hint)
+
+
+def test_block_labels_round_long_floats():
+    """Swin's drop rates are computed (`0.2 * i / 11`): a block's label shows four significant digits."""
+    d = dot("swin", depth=1)
+    text = " ".join(" ".join(_plain(a["label"]).split()) for a in [*d.clusters.values(), *d.nodes.values()])
+    assert "swin_block(6, 0, 0.03636)" in text and "0.036363" not in text
