@@ -167,6 +167,7 @@ class _Model:
             entries.append({
                 "name": r.name, "kind": r.kind, "args": r.args, "s": self.sindex.get(r.block, -1),
                 "sh": fmt_shape(r.output_shape), "el": _elements(r.output_shape),
+                "dt": r.dtype if r.dtype != "float32" else None,  # token ids say so (int64)
                 "p": r.params, "tp": r.trainable_params, "fp": r.non_trainable_params, "buf": r.buffers,
                 "m": r.macs, "f": r.flops, "c": r.connections, "mem": r.activations * BYTES_PER_ELEMENT,
                 "rf": r.receptive_field, "st": r.effective_stride, "off": r.receptive_offset,

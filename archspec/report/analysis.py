@@ -42,6 +42,7 @@ class Row:
     args: str
     block: str
     output_shape: Shape
+    dtype: str  # the output's element type: "float32", or "int64" for token ids
     params: int
     trainable_params: int
     non_trainable_params: int
@@ -137,7 +138,7 @@ class Analysis:
             args = described[id(n.args)] = KINDS[n.kind].describe(n.args)
         return Row(
             name=n.id, kind=n.kind, args=args, block=n.scope.id if n.scope is not None else "",
-            output_shape=m.shape, params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed,
+            output_shape=m.shape, dtype=m.dtype, params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed,
             buffers=c.buffers, macs=m.peer_macs[self.convention] * self.batch, flops=c.flops * self.batch,
             connections=c.connections, activations=m.activations * self.batch,
             receptive_field=[f.size for f in rf] if rf else None,

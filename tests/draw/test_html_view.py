@@ -107,6 +107,14 @@ def test_model_figures_are_the_analysis(tmp_path):
     assert [r["scopes"][i]["id"] for i in run["members"]] == [f"stage3.bottleneck{i}" for i in range(2, 7)]
 
 
+def test_token_ids_say_their_element_type():
+    m = view_model(archspec.analyze("lstm_classifier"))
+    kinds = {e["kind"]: e for e in m["entries"]}
+    assert kinds["input"]["dt"] == "int64" and kinds["embedding"]["dt"] is None
+    rows = archspec.analyze("lstm_classifier").to_dict()["layers"]
+    assert [r["dtype"] for r in rows[:2]] == ["int64", "float32"]
+
+
 def test_unknown_expand_is_the_render_diagnostic():
     with pytest.raises(SpecError) as e:
         view("resnet", expand=["stage9"])

@@ -740,7 +740,7 @@
           (e.frozen ? ' <span class="small">❄ frozen</span>' : "") + "</div><table>";
         if (e.s >= 0) h += tr("Block", blockPath(e.s));
         h += tr("Input" + (e.in.length > 1 ? "s" : ""), e.in.map(([n, s]) => tensorLink(n) + " " + esc(s)).join("<br>") || "—");
-        h += tr("Output", esc(e.sh) + ' <span class="small">' + num(e.el) + " values</span>");
+        h += tr("Output", esc(e.sh) + ' <span class="small">' + num(e.el) + " values" + (e.dt ? ", " + esc(e.dt) : "") + "</span>");
         h += tr("Parameters", num(e.p) + (e.fp || e.buf ? ' <span class="small">trainable ' + num(e.tp) +
           (e.fp ? ", fixed " + num(e.fp) : "") + (e.buf ? ", buffers " + num(e.buf) : "") + "</span>" : ""), "num");
         h += tr("MACs", num(e.m), "num") + tr("FLOPs", num(e.f), "num");
