@@ -64,6 +64,7 @@ def test_lstm_classifier_trains_on_the_sequence_task(tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "synthetic token sequences" in text and "Test accuracy" in text
+    assert " seq/s " in text and "img/s" not in text  # sequences a second
     best = torch.load(out / "best.pt", weights_only=True)
     assert best["test_acc"] > 0.5  # 5 classes: chance is 0.2
     params = {"steps": 20, "vocab": 60, "dim": 16, "hidden": 32}

@@ -31,8 +31,9 @@ class Progress:
     """A rich progress bar per epoch (loss, accuracy, images/s, time left) on a terminal, replaced by
     the epoch's line when it ends; only the lines when not on a terminal (a pipe, a file, a test)."""
 
-    def __init__(self, console: Console, enabled: bool | None = None) -> None:
+    def __init__(self, console: Console, enabled: bool | None = None, unit: str = "img/s") -> None:
         self.console = console
+        self.unit = unit  # samples a second: "img/s", or "seq/s" for a network of token ids
         self.live = console.is_terminal if enabled is None else enabled
         self.bar: Any = None
         self.task: Any = None
@@ -60,21 +61,21 @@ class Progress:
     def update(self, step: int, loss: float, acc: float | None, seen: int) -> None:
         if self.bar is not None:
             rate = seen / max(time.perf_counter() - self.epoch_start, 1e-9)
-            self.bar.update(self.task, completed=step, stats=stats_text(loss, acc, rate))
+            self.bar.update(self.task, completed=step, stats=stats_text(loss, acc, rate, self.unit))
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         if self.bar is not None:  # the epoch's line goes above the live bar, which starts again
             self.bar.remove_task(self.task)
-        self.console.print(epoch_text(row), highlight=False, soft_wrap=True)
+        self.console.print(epoch_text(row, self.unit), highlight=False, soft_wrap=True)
 
 
-def stats_text(loss: float, acc: float | None, rate: float) -> str:
-    return f"loss {loss:.4f}" + (f"  acc {acc:.2%}" if acc is not None else "") + f"  {rate:,.0f} img/s"
+def stats_text(loss: float, acc: float | None, rate: float, unit: str = "img/s") -> str:
+    return f"loss {loss:.4f}" + (f"  acc {acc:.2%}" if acc is not None else "") + f"  {rate:,.0f} {unit}"
 
 
-def epoch_text(row: dict[str, Any]) -> str:
+def epoch_text(row: dict[str, Any], unit: str = "img/s") -> str:
     text = f"epoch {row['epoch']}/{row['epochs']}  " + stats_text(row["train_loss"], row.get("train_acc"),
-                                                                     row["images_per_s"])
+                                                                     row["images_per_s"], unit)
     if row.get("test_acc") is not None:
         text += f"  test loss {row['test_loss']:.4f}  test acc {row['test_acc']:.2%}"
     return text + f"  {row['epoch_s']:.1f} s"

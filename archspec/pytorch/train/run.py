@@ -369,7 +369,8 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
                     model=core)
     t0 = time.perf_counter() - (history[-1]["elapsed_s"] if history else 0.0)
     try:
-        with report.Progress(console, progress if rt.main else False) as bar:
+        unit = "seq/s" if p.graph[p.graph.inputs[0]].meta.dtype == "int64" else "img/s"
+        with report.Progress(console, progress if rt.main else False, unit) as bar:
             for epoch in range(start_epoch, cfg.epochs):
                 bar.start_epoch(epoch + 1, cfg.epochs, steps)
                 row: dict[str, Any] = {"epoch": epoch + 1, "epochs": cfg.epochs}
