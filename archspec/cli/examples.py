@@ -65,6 +65,8 @@ EXAMPLES = [
     Example("E100", "a missing colon", {"spec.arch": "network net\n    input 3x32x32\n"}),
     Example("E100", "Python's `for` statement (archspec's loop is `repeat n as i:`)",
             {"spec.arch": "network net:\n    input 3x32x32\n    for i in range(3):\n        conv 16 3x3 pad=1 relu\n"}),
+    Example("E100", "a keyword as a layer's name",
+            {"spec.arch": "network net:\n    input 3x32x32\n    if = conv 16 3x3\n"}),
     Example("E101", "an indentation that matches no enclosing block",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv 8 3x3\n  relu\n"}),
     Example("E101", "a tab after spaces (its width would decide the block the line is in)",
@@ -72,6 +74,8 @@ EXAMPLES = [
     Example("E102", "a file that is not text", {"spec.arch": "network net:\n    input 3x32x32\x00\n"}),
     Example("E110", "a mistake in a YAML spec", {"spec.yaml": "network: net\nbody:\n  - input 3x32x32\n"
                                                              "  - repeat: 2\n    bdy: [relu]\n"}),
+    Example("E110", "a keyword as a name in a YAML spec",
+            {"spec.yaml": "network: net\nbody:\n  - input: 3x32x32\n  - repeat: 2\n    as: for\n    body: [relu]\n"}),
     Example("E200", "an unknown layer, with the closest names",
             {"spec.arch": "network net:\n    input 3x32x32\n    conv2 64 3x3\n    maxpol 2\n"}),
     Example("E201", "an unknown argument, with the closest names",

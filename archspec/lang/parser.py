@@ -100,6 +100,10 @@ def _parser() -> Lark:
                 maybe_placeholders=True, cache=True)
 
 
+# The language's keywords (the quoted words of archspec.lark): none of them names a layer, block or parameter.
+KEYWORDS = frozenset({"network", "block", "use", "repeat", "if", "elif", "else", "frozen", "let", "from", "output",
+                      "register", "branch", "as", "true", "false", "and", "or", "not", "for", "in"})
+
 # Human names for the grammar's terminals, used in "expected ..." lists.
 _TOKEN_NAMES = {
     "NAME": "a name", "CALL": "a call like `f(`", "INT": "an integer", "FLOAT": "a number",
@@ -114,9 +118,7 @@ _TOKEN_NAMES = {
 def _describe_expected(expected: set[str]) -> str:
     names: list[str] = []
     for t in sorted(expected):
-        if t.isupper() and t.lower() in {"network", "block", "use", "repeat", "if", "elif", "else",
-                                          "frozen", "let", "from", "output", "register", "branch", "as", "true",
-                                          "false", "and", "or", "not", "for", "in"}:
+        if t.isupper() and t.lower() in KEYWORDS:
             names.append(f"`{t.lower()}`")
         else:
             names.append(_TOKEN_NAMES.get(t, t))
@@ -149,6 +151,17 @@ def _for_statement(file: str, text: str, line: int) -> SpecError | None:
                 expected="`repeat n:` or `repeat n as i:` (i = 0, 1, ..., n-1)",
                 hint=f"write `{example}`; `for` appears inside brackets only, in a list comprehension"))
     return None
+
+
+def _keyword_before(text: str, tok: Token) -> tuple[str, int] | None:
+    """`if = conv 6 5x5`: the keyword that stands alone before `tok` on its line, and its column."""
+    lines = split_lines(text)
+    if not tok.line or tok.line > len(lines) or not tok.column:
+        return None
+    m = re.fullmatch(r"([ \t]*)([A-Za-z_]\w*)[ \t]*", lines[tok.line - 1][: tok.column - 1])
+    if m is None or m.group(2) not in KEYWORDS:
+        return None
+    return m.group(2), len(m.group(1)) + 1
 
 
 def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
@@ -189,6 +202,12 @@ def _syntax_error(e: UnexpectedInput, file: str, text: str) -> SpecError:
     elif tok.type == "COLON" and "_NL" in expected:
         msg = "unexpected `:`"
         hint = "only `block`, `network`, `repeat`, `if`, `else`, `frozen`, `branch` and merges (`concat:`, `add:`) take a body"
+    elif tok.type == "EQUAL" and (kw := _keyword_before(text, tok)) is not None:
+        word, column = kw
+        return SpecError(Diagnostic(
+            "E100", f"`{word}` is a keyword: it cannot name a layer", _span_at(file, tok.line or line, column, len(word)),
+            expected="a name that is not a keyword (docs/language.md lists them)", received=f"`{word}`",
+            hint=f"choose another name, e.g. `{word}_`"))
     else:
         msg = f"unexpected {received}"
         if tok.type in ("INT", "FLOAT", "DIMS") and "NAME" in expected:

@@ -29,7 +29,7 @@ from archspec.diagnostics import (
     split_lines,
 )
 from archspec.lang import ast
-from archspec.lang.parser import MAX_NESTING, parse
+from archspec.lang.parser import KEYWORDS, MAX_NESTING, parse
 
 MAX_DEPTH = 2 * MAX_NESTING  # nested YAML collections; an .arch level is two (a statement and its body)
 _SNIPPET = "<yaml string>"  # the name under which strings are handed to the .arch parser
@@ -210,6 +210,16 @@ class _Reader:
             raise self.error(node, f"{what} must be a name", expected="letters, digits and `_`, e.g. `stage`")
         return str(node.value)
 
+    def ident(self, node: Node, what: str) -> str:
+        """A name the user chooses (a layer's, a block's, a parameter's): not one of the language's keywords,
+        which `archspec fmt` could not write back as .arch text."""
+        name = self.name(node, what)
+        if name in KEYWORDS:
+            raise self.error(node, f"{what} cannot be `{name}`: it is a keyword of the language",
+                             expected="a name that is not a keyword (docs/language.md lists them)",
+                             received=f"`{name}`", hint=f"choose another name, e.g. `{name}_`")
+        return name
+
     def mapping(self, node: Node, what: str, allowed: tuple[str, ...] | None = None) -> Items:
         if not isinstance(node, MappingNode):
             raise self.error(node, f"{what} is a mapping", expected="`key: value` lines")
@@ -307,7 +317,7 @@ class _Reader:
         if self.is_null(node):
             return []
         if isinstance(node, SequenceNode):
-            return [ast.Param(name=self.name(p, "a parameter"), span=self.span(p)) for p in node.value]
+            return [ast.Param(name=self.ident(p, "a parameter"), span=self.span(p)) for p in node.value]
         items = self.mapping(node, "`params` (a list of names, or a mapping of names to defaults)")
         return [ast.Param(name=k, default=None if self.is_null(v) else self.expr(v), span=self.span(kn, v))
                 for k, (kn, v) in items.items()]
@@ -334,7 +344,7 @@ class _Reader:
             if "network" not in top:
                 raise self.error(root, "a spec with a `body` needs `network: NAME`", received="no `network:`")
             key, value = top["network"]
-            name = self.name(value, "`network`")
+            name = self.ident(value, "`network`")
             network = ast.Network(name=name, params=self.params(top["params"][1]) if "params" in top else [],
                                   body=self.body(self.need(root, top, "body", f"network `{name}`"), "`body`"),
                                   span=self.span(key, value))
@@ -393,7 +403,7 @@ class _Reader:
                 if k == "args":
                     pos = [self.arg(a) for a in (v.value if isinstance(v, SequenceNode) else [v])]
                 elif k == "name":
-                    target = self.name(v, "`name`")
+                    target = self.ident(v, "`name`")
                 elif k == "activation":
                     act = [ast.Arg(value=ast.Name(id=self.name(v, "`activation`"), span=self.span(v)),
                                    span=self.span(v))]
@@ -421,7 +431,7 @@ class _Reader:
             if isinstance(b, MappingNode):
                 items = self.mapping(b, "a branch", ("branch", "body"))
                 if "branch" in items and not self.is_null(items["branch"][1]):
-                    name = self.name(items["branch"][1], "a branch's name")
+                    name = self.ident(items["branch"][1], "a branch's name")
                 body = self.body(self.need(b, items, "body", "a branch"), "a branch's `body`")
             else:
                 body = self.body(b, "a branch")
@@ -430,7 +440,7 @@ class _Reader:
 
     def _repeat(self, node: Node, it: Items) -> list[Any]:
         return [ast.Repeat(count=self.expr(it["repeat"][1]),
-                           var=self.name(it["as"][1], "`as`") if "as" in it else None,
+                           var=self.ident(it["as"][1], "`as`") if "as" in it else None,
                            var_span=self.span(it["as"][1]) if "as" in it else None,
                            body=self.body(self.need(node, it, "body", "a `repeat`"), "the body of `repeat`"),
                            span=self.span(node))]
@@ -453,7 +463,8 @@ class _Reader:
         items = self.mapping(it["let"][1], "`let` (a mapping of names to values)")
         if not items:
             raise self.error(it["let"][1], "`let` names nothing", expected="`let: {width: 64 * alpha}`")
-        return [ast.Let(name=k, value=self.expr(v), span=self.span(kn, v)) for k, (kn, v) in items.items()]
+        return [ast.Let(name=self.ident(kn, "a `let` name"), value=self.expr(v), span=self.span(kn, v))
+                for k, (kn, v) in items.items()]
 
     def _from(self, node: Node, it: Items) -> list[Any]:
         return [ast.From(name=self.name(it["from"][1], "`from`"), span=self.span(node))]
@@ -465,4 +476,4 @@ class _Reader:
         return [ast.Output(args=args, span=self.span(node))]
 
     def _block(self, node: Node, it: Items) -> list[Any]:
-        return [self.blockdef(self.name(it["block"][1], "`block`"), node, node, it)]
+        return [self.blockdef(self.ident(it["block"][1], "`block`"), node, node, it)]

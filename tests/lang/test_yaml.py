@@ -8,6 +8,7 @@ import pytest
 
 import archspec
 from archspec.cli import main
+from archspec.diagnostics import SpecError
 from archspec.lang.yaml_front import parse_yaml
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -208,3 +209,16 @@ def test_a_huge_integer_is_a_located_limit(number):
         archspec.analyze(archspec.load("spec.yaml", text=text))
     d = e.value.diagnostic
     assert (d.code, d.span.file, d.span.line, d.span.column) == ("E600", "spec.yaml", 4, 14), d
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    ("  - input: 1x8x8\n  - repeat: 2\n    as: for\n    body: [relu]\n", (5, 9)),
+    ("  - input: 1x8x8\n  - conv: {args: [4, 3x3], name: if}\n", (4, 34)),
+    ("  - input: 1x8x8\n  - let: {in: 3}\n", (4, 11)),
+])
+def test_keywords_name_nothing(body, where):
+    """A keyword as a name would be written back by `archspec fmt` as text that does not parse."""
+    with pytest.raises(SpecError) as e:
+        archspec.load("t.yaml", text="network: t\nbody:\n" + body)
+    d = e.value.diagnostic
+    assert d.code == "E110" and "keyword" in d.message and (d.span.line, d.span.column) == where
