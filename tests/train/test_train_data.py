@@ -168,7 +168,20 @@ def test_image_folder_any_size_resized(tmp_path):
     (tmp_path / "dog" / "notes.txt").write_text("not an image")
     ds = data.load(f"folder:{tmp_path}", (1, 16, 16), classes=2, holdout=2)
     assert ds.classes == ["cat", "dog"]
-    assert ds.train.x.shape == (4, 1, 16, 16) and ds.train.y.tolist() == [0, 0, 0, 1]
+    assert ds.train.x.shape == (4, 1, 16, 16) and ds.train.y.tolist() == [0, 1, 0, 1]
+    assert ds.test.y.tolist() == [0, 1]  # the last image of each class, not the last two of the last class
+
+
+def test_image_folder_holdout_and_limit_take_every_class(tmp_path):
+    pil = pytest.importorskip("PIL.Image", reason="Pillow is the optional `train` extra")
+    for cls, n in (("a", 10), ("b", 20), ("c", 5)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            pil.new("L", (4, 4), i).save(tmp_path / cls / f"{i:02}.png")
+    ds = data.load(f"folder:{tmp_path}", (1, 4, 4), classes=3)  # the default holdout: a fifth, 7 of 35
+    assert sorted(ds.test.y.tolist()) == [0, 0, 1, 1, 1, 1, 2]
+    ds = data.load(f"folder:{tmp_path}", (1, 4, 4), classes=3, limit=6)
+    assert sorted(ds.train.y.tolist()) == [0, 0, 1, 1, 1, 2]
 
 
 def test_image_folder_with_train_and_test(tmp_path):

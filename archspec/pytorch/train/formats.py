@@ -298,7 +298,22 @@ def list_folder(folder: Path, shape: Sequence[int]) -> tuple[list[tuple[Path, in
         classes = [p.name for p in _class_folders(subs["train"])]
         return _image_files(subs["train"], classes), _image_files(test_dir, classes), classes
     classes = [p.name for p in _class_folders(folder)]
-    return _image_files(folder, classes), None, classes
+    return _stratified(_image_files(folder, classes)), None, classes
+
+
+def _stratified(files: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
+    """One split's files (listed class after class) in the order of their place in their class: the last
+    fifth of the list is the last fifth of each class's files (by name), so the default holdout tests every
+    class, and `--limit N` trains on the first files of every class, not of the first classes."""
+    count: dict[int, int] = {}
+    for _, label in files:
+        count[label] = count.get(label, 0) + 1
+    seen: dict[int, int] = {}
+    keyed = []
+    for path, label in files:
+        i = seen[label] = seen.get(label, -1) + 1
+        keyed.append(((i + 0.5) / count[label], label, path))
+    return [(path, label) for _, label, path in sorted(keyed)]
 
 
 def _image_files(folder: Path, classes: list[str]) -> list[tuple[Path, int]]:
