@@ -10,7 +10,9 @@ the optimizer's state, and the activations autograd keeps for the backward pass 
                       compiled module: a convolution, a dense layer, batch norm, average pooling and GELU-like
                       activations keep their input; ReLU, tanh, sigmoid and softmax their output; max pooling
                       its input and int64 indices; dropout its mask; reshapes, padding, concatenation and
-                      addition nothing; the input batch itself is kept by the first layer
+                      addition nothing; the input batch itself is kept by the first layer. A convolution or
+                      pooling with uneven padding (TensorFlow's `same` at stride 2) runs as a pad and then
+                      the layer: it keeps the padded input, a tensor of its own, instead of its input
 
 It leaves out what PyTorch's allocator adds (rounding blocks, the caching allocator's free blocks, cuDNN
 workspaces) and the gradients flowing through backward at their peak (at most about the largest layer's
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from archspec.kinds import KINDS
 from archspec.report.units import human_bytes
 
 OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "sgd": 1, "sgd-nomomentum": 0}
@@ -97,7 +100,11 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
         if n.kind in SAVES_OUTPUT:
             kept.add(n.id)
             continue
-        kept.update(source(i) for i in n.inputs)
+        padded = _padded_input(n, [nodes[i].meta.shape for i in n.inputs]) if hasattr(n.args, "pad") else 0
+        if padded:
+            extra += padded * FLOAT
+        else:
+            kept.update(source(i) for i in n.inputs)
         if n.kind in MAX_POOLS:
             extra += out * 8  # int64 indices
         elif n.kind == "dropout":
@@ -107,3 +114,16 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
         elif n.kind == "batchnorm":
             fixed += 2 * n.meta.shape[0] * FLOAT  # the batch's mean and inverse deviation
     return sum(_elements(nodes[i].meta.shape) for i in kept if i in nodes) * FLOAT * batch + extra * batch + fixed
+
+
+def _padded_input(n: Any, ins: list[Any]) -> int:
+    """The elements of the padded input of a layer that PyTorch runs as a pad and then the layer (its
+    PyTorch form is `nn.Sequential(nn.ZeroPad2d(...), ...)`), 0 for any other layer."""
+    t = KINDS[n.kind].pytorch(n.args, ins, n.meta.shape)
+    if t.cls != "nn.Sequential" or not t.args or not t.args[0].cls.startswith(("nn.ZeroPad", "nn.ConstantPad")):
+        return 0
+    flat = t.args[0].args[0]  # (left, right, top, bottom, ...): the last axis first
+    dims = [int(d) for d in ins[0][1:]]
+    for i in range(len(flat) // 2):
+        dims[-1 - i] += flat[2 * i] + flat[2 * i + 1]
+    return int(ins[0][0]) * _elements(dims)

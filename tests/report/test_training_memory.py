@@ -35,7 +35,8 @@ def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
     ("resnet", {"depth": 18}, "3x64x64", 0.01),
     ("vgg16", {}, "3x32x32", 0.03),
     pytest.param("densenet", {}, "3x64x64", 0.01, marks=pytest.mark.slow),
-    ("mobilenet_v1", {}, "3x64x64", 0.15),
+    ("mobilenet_v1", {}, "3x64x64", 0.01),  # TensorFlow padding at stride 2: a pad, then the convolution
+    ("xception", {}, "3x71x71", 0.01),
 ])
 def test_activations_kept_for_backward_match_autograd(spec, params, shape, tolerance):
     batch = 4
