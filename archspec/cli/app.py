@@ -819,7 +819,13 @@ def run_compile(args: argparse.Namespace) -> int:
         from archspec.pytorch.module import export_onnx
 
         try:
-            export_onnx(args.spec, args.onnx, params=sets, input=inputs, freeze=args.freeze)
+            if args.init is not None:  # the ONNX file holds the same weights as the Python file
+                from archspec.pytorch.export import load_trained, write_onnx
+
+                write_onnx(load_trained(args.init, spec=args.spec, params=sets, input=inputs, freeze=args.freeze),
+                           Path(args.onnx))
+            else:
+                export_onnx(args.spec, args.onnx, params=sets, input=inputs, freeze=args.freeze)
         except OSError as e:
             raise SpecError(Diagnostic("E513", f"cannot write --onnx {args.onnx}: {_write_failure(args.onnx, e)}")) from None
         print(f"wrote {args.onnx}", file=sys.stderr)

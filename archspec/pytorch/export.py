@@ -40,7 +40,7 @@ from archspec.diagnostics import Diagnostic, SpecError
 from archspec.files import write_atomic
 from archspec.ir import Graph
 from archspec.pytorch.codegen import Plan, ident
-from archspec.pytorch.module import build
+from archspec.pytorch.module import build, sample_input
 from archspec.pytorch.source import file_text, spec_graph
 
 FORMATS = ("py", "safetensors", "onnx")
@@ -257,8 +257,10 @@ def write_safetensors(t: Trained, path: Path) -> Path:
 
 
 def example_inputs(t: Trained, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    gen = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(batch, *shape, generator=gen) for shape in t.info["input"])
+    """A seeded batch for each input: random values, or random token ids for an input of tokens."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return tuple(sample_input(t.graph, n, batch) for _, n in t.plan.inputs)
 
 
 def write_onnx(t: Trained, path: Path, opset: int = DEFAULT_OPSET) -> dict[str, Any]:

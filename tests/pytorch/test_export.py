@@ -186,3 +186,37 @@ def test_the_weights_beside_the_file_may_not_overwrite_the_checkpoint(run_dir, t
     assert status == 2 and ckpt.read_bytes() == before and not (tmp_path / "model.py").exists()
     assert capsys.readouterr().err.startswith(f"error[E511]: -o {tmp_path / 'model.py'}: its weights file {ckpt} is "
                                               "the checkpoint of --init, an input of this command")
+
+
+@needs["onnx"]
+@needs["onnxruntime"]
+def test_compile_init_onnx_holds_the_checkpoints_weights(run_dir, tmp_path):
+    """`compile --init CKPT -o FILE --onnx F`: the ONNX file has the checkpoint's weights, as the .py has."""
+    import onnxruntime as ort
+
+    onnx_file = tmp_path / "model.onnx"
+    assert main(["compile", str(run_dir / "spec.arch"), "--init", str(run_dir / "best.pt"), "-o",
+                 str(tmp_path / "model.py"), "--onnx", str(onnx_file)]) == 0
+    x = torch.randn(4, 3, 12, 12)
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(got), reference(run_dir, x), rtol=1e-4, atol=1e-5)
+
+
+@needs["onnx"]
+@needs["onnxruntime"]
+def test_export_of_a_network_of_token_ids(tmp_path):
+    """Its example inputs are token ids (int64), not values: the export traced an embedding on floats."""
+    import onnxruntime as ort
+
+    sets = {"steps": 12, "vocab": 40, "dim": 8, "hidden": 16}
+    torch.manual_seed(0)
+    model = archspec.compile("lstm_classifier", **sets).eval()
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    assert main(["export", str(tmp_path / "weights.pt"), "--spec", "lstm_classifier", "--format", "onnx",
+                 *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")], "-o", str(tmp_path / "e")]) == 0
+    ids = torch.randint(0, 40, (3, 12))
+    session = ort.InferenceSession(str(tmp_path / "e" / "lstm_classifier.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: ids.numpy()})[0]
+    with torch.no_grad():
+        assert torch.allclose(torch.from_numpy(got), model(ids), rtol=1e-4, atol=1e-5)
