@@ -64,3 +64,19 @@ def test_tensorboard_missing_is_one_diagnostic(tmp_path, capsys, monkeypatch):
     assert status == 2 and err.startswith("error[E209]: --tensorboard needs the `tensorboard` package, which is not "
                                           "installed: pip install 'archspec[tensorboard]'")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="the `tensorboard` package is not installed")
+def test_the_graph_of_a_network_of_token_ids_is_traced(tmp_path):
+    """The graph is traced on token ids (it was traced on floats, which an embedding refuses)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    r = train("lstm_classifier", params={"steps": 10, "vocab": 30, "dim": 8, "hidden": 8, "layers": 1},
+              data="synthetic:100", epochs=1, out=out, threads=1, tensorboard=True, progress=False,
+              console=Console(quiet=True))
+    assert r.status == "done" and not [n for n in r.notes if "could not be traced" in n]
+    acc = EventAccumulator(str(out / "tensorboard"))
+    acc.Reload()
+    assert acc.Tags()["graph"] is True

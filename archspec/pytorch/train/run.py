@@ -29,6 +29,7 @@ from torch import nn
 from archspec.diagnostics import Diagnostic, SpecError
 from archspec.ir import Graph
 from archspec.pipeline import run_passes
+from archspec.pytorch.module import sample_input
 from archspec.pytorch.train import checkpoint, data, heads, loop, outdir, report
 from archspec.pytorch.train.config import TrainConfig, absolute_data, build_config
 from archspec.pytorch.train.device import Runtime, setup, teardown
@@ -359,7 +360,7 @@ def _train(s: Any, cfg: TrainConfig, sources: dict[str, str], rt: Runtime, conso
         from archspec.pytorch.train import tboard
 
         board = tboard.Board(out, start_epoch)
-        note = board.graph(core, torch.zeros(1, *p.input_shape, device=rt.device))
+        note = board.graph(core, sample_input(p.graph, p.graph.inputs[0], 1, device=rt.device, zeros=True))
         if note:
             p.notes.append(note)
     _intro(console, s.name, cfg, p, rt, out, trainable)
