@@ -264,7 +264,7 @@ def _parse(text: str, file: str) -> ast.SpecFile:
     except RecursionError:
         raise SpecError(Diagnostic("E600", "expression nested too deeply", _span_at(file, 1, 1))) from None
     try:
-        return _ToAst(file).transform(tree)
+        return _ToAst(file, text).transform(tree)
     except VisitError as e:  # lark wraps what a transformer method raises
         if isinstance(e.orig_exc, SpecError):
             raise e.orig_exc from None
@@ -338,9 +338,13 @@ def _tok_span(file: str, t: Token) -> Span:
 
 @v_args(meta=True, inline=True)
 class _ToAst(Transformer[Token, Any]):
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str = "") -> None:
         super().__init__()
         self.file = file
+        self.text = text
+        # subtractions written `a -b` (a space before the minus, none after): in a layer's arguments, two
+        # arguments (`transpose 0 -1` is 0 and -1), as a shell reads them; the operator's token for its span
+        self.arg_minus: dict[int, tuple[ast.BinOp, Token]] = {}
 
     def _span(self, meta: Any) -> Span | None:
         if getattr(meta, "empty", True):
@@ -438,7 +442,32 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Output.model_construct(args=args, span=self._span(meta))
 
     def args(self, meta: Any, *args: ast.Arg) -> list[ast.Arg]:
-        return list(args)
+        if not self.arg_minus:
+            return list(args)
+        out: list[ast.Arg] = []
+        for a in args:
+            values = self._split_minus(a.value) if a.name is None else [a.value]
+            out.extend([a] if len(values) == 1 else [ast.Arg.model_construct(value=v, span=v.span) for v in values])
+        return out
+
+    def _split_minus(self, e: Any) -> list[Any]:
+        """`0 -1` → [0, -1]; `a - 1 -2 + b` → [a - 1, -2 + b]: a sum is cut before each `-` written `a -b`."""
+        if not (isinstance(e, ast.BinOp) and e.op in ("+", "-")):
+            return [e]
+        parts = self._split_minus(e.left)
+        found = self.arg_minus.get(id(e))
+        if found is not None and found[0] is e:
+            op, end = found[1], e.right.span
+            span = _tok_span(self.file, op) if end is None else Span(self.file, op.line or 1, op.column or 1,
+                                                                       end.end_line, end.end_column)
+            return [*parts, ast.Unary.model_construct(op="-", operand=e.right, span=span)]
+        if len(parts) == 1:
+            return [e]
+        last = parts[-1]
+        span = None
+        if last.span and e.right.span:
+            span = Span(self.file, last.span.line, last.span.column, e.right.span.end_line, e.right.span.end_column)
+        return [*parts[:-1], ast.BinOp.model_construct(op=e.op, left=last, right=e.right, span=span)]
 
     def callargs(self, meta: Any, *args: ast.Arg | None) -> list[ast.Arg]:
         return [a for a in args if a is not None]
@@ -475,7 +504,18 @@ class _ToAst(Transformer[Token, Any]):
             if left.span and right.span:
                 span = Span(self.file, left.span.line, left.span.column, right.span.end_line, right.span.end_column)
             left = ast.BinOp.model_construct(op=str(op), left=left, right=right, span=span)
+            if op == "-" and self._spaced_before_only(op):
+                self.arg_minus[id(left)] = (left, op)
         return left
+
+    def _spaced_before_only(self, op: Token) -> bool:
+        start, end = op.start_pos, op.end_pos
+        if start is None or end is None or not 0 < start or end >= len(self.text):
+            return False
+        if self.text[start - 1] not in " \t" or self.text[end] in " \t\r\n\\":
+            return False
+        line = self.text[self.text.rfind("\n", 0, start) + 1:start]  # not inside brackets: `(a -1)` subtracts
+        return sum(line.count(c) for c in "([{") == sum(line.count(c) for c in ")]}")
 
     def unary(self, meta: Any, op: Token, operand: Any) -> ast.Unary:
         return ast.Unary.model_construct(op=str(op), operand=operand, span=self._span(meta))

@@ -259,3 +259,15 @@ def test_many_dead_ends_give_ten_warnings_and_a_count():
     a = archspec.analyze("network n:\n    i = input 3x8x8\n    repeat 30:\n        relu\n        from i\n    relu\n")
     assert [w.code for w in a.warnings] == ["W100"] * 10
     assert a.warnings[-1].notes == ["and 20 more layers that reach no output"]
+
+
+@pytest.mark.parametrize(("args", "shape"), [
+    ("0 -1", (5, 3, 2)),                       # a minus after a space, before its operand, starts an argument
+    ("2 - 2 2", (5, 3, 2)), ("1 3-1", (2, 5, 3)),  # spaced on both sides or unspaced: a subtraction
+    ("(a -2) 2", (5, 3, 2)),                   # in brackets: a subtraction
+    ("a - 2 -1", (5, 3, 2)), ("0 -3 + 1", (3, 2, 5)),  # a sum is cut before each such minus
+])
+def test_a_spaced_minus_starts_an_argument(args, shape):
+    """`transpose 0 -1` is two arguments, as a shell reads them (it was one: 0 - 1 = -1)."""
+    a = archspec.analyze(archspec.load("t", text=f"network t(a = 2):\n    input 2x3x5\n    transpose {args}\n"))
+    assert a.outputs == {"out": shape}
