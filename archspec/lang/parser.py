@@ -510,7 +510,7 @@ class _ToAst(Transformer[Token, Any]):
 
     def _spaced_before_only(self, op: Token) -> bool:
         start, end = op.start_pos, op.end_pos
-        if start is None or end is None or not 0 < start or end >= len(self.text):
+        if start is None or end is None or start <= 0 or end >= len(self.text):
             return False
         if self.text[start - 1] not in " \t" or self.text[end] in " \t\r\n\\":
             return False
