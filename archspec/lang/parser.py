@@ -464,10 +464,10 @@ class _ToAst(Transformer[Token, Any]):
         if len(parts) == 1:
             return [e]
         last = parts[-1]
-        span = None
+        joined: Span | None = None
         if last.span and e.right.span:
-            span = Span(self.file, last.span.line, last.span.column, e.right.span.end_line, e.right.span.end_column)
-        return [*parts[:-1], ast.BinOp.model_construct(op=e.op, left=last, right=e.right, span=span)]
+            joined = Span(self.file, last.span.line, last.span.column, e.right.span.end_line, e.right.span.end_column)
+        return [*parts[:-1], ast.BinOp.model_construct(op=e.op, left=last, right=e.right, span=joined)]
 
     def callargs(self, meta: Any, *args: ast.Arg | None) -> list[ast.Arg]:
         return [a for a in args if a is not None]

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from archspec.kinds import KINDS
+from archspec.kinds.torchspec import Module
 from archspec.report.units import human_bytes
 
 OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "sgd": 1, "sgd-nomomentum": 0}
@@ -120,9 +121,10 @@ def _padded_input(n: Any, ins: list[Any]) -> int:
     """The elements of the padded input of a layer that PyTorch runs as a pad and then the layer (its
     PyTorch form is `nn.Sequential(nn.ZeroPad2d(...), ...)`), 0 for any other layer."""
     t = KINDS[n.kind].pytorch(n.args, ins, n.meta.shape)
-    if t.cls != "nn.Sequential" or not t.args or not t.args[0].cls.startswith(("nn.ZeroPad", "nn.ConstantPad")):
+    first = t.args[0] if isinstance(t, Module) and t.cls == "nn.Sequential" and t.args else None
+    if not isinstance(first, Module) or not first.cls.startswith(("nn.ZeroPad", "nn.ConstantPad")):
         return 0
-    flat = t.args[0].args[0]  # (left, right, top, bottom, ...): the last axis first
+    flat = first.args[0]  # (left, right, top, bottom, ...): the last axis first
     dims = [int(d) for d in ins[0][1:]]
     for i in range(len(flat) // 2):
         dims[-1 - i] += flat[2 * i] + flat[2 * i + 1]
