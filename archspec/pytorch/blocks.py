@@ -24,7 +24,7 @@ RESERVED = {"and", "as", "block", "branch", "elif", "else", "false", "from", "fr
             "not", "or", "output", "repeat", "true", "use", "channels", "shape", "min", "max", "abs", "int",
             "round", "float", "floor", "ceil", "len", "sum", "range", "make_divisible", "x"}
 PARAM_NAMES = {"filters": "c", "units": "units", "kernel": "k", "multiplier": "m", "size": "size"}
-MERGES = ("add", "mul", "concat", "resize_like")
+MERGES = ("add", "mul", "concat", "resize_like", "matmul", "einsum")  # kinds of several tensors: `add a b`
 
 
 @dataclass
@@ -232,7 +232,8 @@ class Body:
 
 
 def _layer_text(kind: str, args: list[tuple[str, Any, bool]], vals: list[str | None], merge_refs: str) -> str:
-    parts = [kind] + ([merge_refs] if merge_refs else [])
+    """`conv 64 3x3 stride=2`; the tensors of a merge after its positional arguments: `einsum "ij,jk->ik" a b`."""
+    parts, named = [kind], []
     positional = True
     for (k, _v, pos), text in zip(args, vals):
         if text is None:  # a literal equal to the default
@@ -242,8 +243,8 @@ def _layer_text(kind: str, args: list[tuple[str, Any, bool]], vals: list[str | N
             parts.append(text)
         else:
             positional = False
-            parts.append(f"{k}={text}")
-    return " ".join(parts)
+            named.append(f"{k}={text}")
+    return " ".join([*parts, *([merge_refs] if merge_refs else []), *named])
 
 
 def _compress(stmts: list[St]) -> list[St]:

@@ -328,6 +328,11 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
         if len(ins) != 2:
             raise Unsupported(f"{_name(n)} with a constant")
         return ("add" if "add" in str(t) else "mul"), {}, ins
+    if (n.op == "call_function" and t in (torch.matmul, operator.matmul, torch.bmm)) or (
+            n.op == "call_method" and t in ("matmul", "bmm", "__matmul__")):
+        return _matmul(n)
+    if n.op == "call_function" and t is torch.einsum:
+        return _einsum(n)
     if n.op == "call_function" and getattr(t, "__name__", "") == "center_crop":
         return ALIAS  # cut to the size of its second input: the concat that reads it crops (crop=center)
     if n.op == "call_function" and t is torch.cat:
@@ -442,6 +447,38 @@ def function_layer(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | st
     if n.op == "call_function" and t is operator.getitem and xs is not None:
         return _getitem(n, xs, out)
     raise Unsupported(_name(n))
+
+
+def _matmul(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]]:
+    """torch.matmul / `a @ b` / bmm of two tensors of one rank (with the batch axis first, it broadcasts as
+    archspec's matmul does on one sample's axes)."""
+    ins = _tensors(n.args[:2])
+    shapes = [shape_of(i) for i in ins]
+    if len(ins) != 2 or any(s is None for s in shapes):
+        raise Unsupported(f"{_name(n)} with a constant or a parameter (archspec's matmul multiplies two tensors)")
+    if len(shapes[0]) != len(shapes[1]) or len(shapes[0]) < 2:  # type: ignore[arg-type]
+        raise Unsupported(f"{_name(n)} of tensors of different ranks (the batch axis would broadcast against another)")
+    return "matmul", {}, ins
+
+
+def _einsum(n: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]]:
+    """torch.einsum("bij,bjk->bik", a, b): archspec's einsum "ij,jk->ik" (its equation leaves out the batch
+    axis, which must be the first letter of every term)."""
+    eq = n.args[0] if n.args else n.kwargs.get("equation")
+    rest = list(n.args[1:])
+    operands = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
+    ins = _tensors(operands)
+    if not isinstance(eq, str) or len(ins) != 2 or len(operands) != 2:
+        raise Unsupported("torch.einsum of other than two tensors")
+    eq = eq.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if "." in eq or not arrow or not all(terms) or not rhs:
+        raise Unsupported(f"torch.einsum({eq!r}): write the output letters, without `...`")
+    batch = terms[0][0]
+    if any(t[0] != batch or batch in t[1:] for t in [*terms, rhs]):
+        raise Unsupported(f"torch.einsum({eq!r}): the batch axis must be the first letter of every term")
+    return "einsum", {"equation": ",".join(t[1:] for t in terms) + "->" + rhs[1:]}, ins
 
 
 def _interpolate(n: fx.Node, xs: Shape | None, out: Shape) -> tuple[str, dict[str, Any], list[fx.Node]]:

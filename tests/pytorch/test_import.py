@@ -5,6 +5,7 @@ The figures compared come from PyTorch itself (numel, FlopCounterMode on the ori
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -377,3 +378,32 @@ def test_causal_attention_round_trips(tmp_path, capsys):
     assert main(["import", str(tmp_path / "c.py"), "--input", "6x16", "--check"]) == 0
     assert main(["import", str(tmp_path / "c.py"), "--input", "6x16"]) == 0
     assert "causal" in capsys.readouterr().out
+
+
+class _Products(nn.Module):
+    """Attention written by hand: einsum for the scores, `@` and torch.bmm for the products."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = torch.einsum("bqd,bkd->bqk", self.q(x), self.k(x)).softmax(-1)
+        y = scores @ self.v(x)
+        return torch.bmm(y.transpose(1, 2), y)
+
+
+def test_matmul_and_einsum():
+    imported, report = _proved(_Products(), (5, 8))
+    assert 'einsum "qd,kd->qk"' in imported.text and len(re.findall(r"^ *(\w+ = )?matmul ", imported.text, re.M)) == 2
+    assert report.identical
+
+
+def test_einsum_that_mixes_the_batch_axis_is_refused():
+    class Mixing(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.einsum("bij,cij->bc", x, x)
+
+    with pytest.raises(SpecError) as e:
+        import_model(Mixing(), (3, 4))
+    assert e.value.diagnostic.code == "E801" and "batch axis" in e.value.diagnostic.message
