@@ -422,7 +422,8 @@ class Builder:
         f.current = node
         if s.target:
             f.ns.tensors[s.target] = node
-            f.ns.layers[s.target] = ("layer", first)
+            if kind.op != "input":
+                f.ns.layers[s.target] = ("layer", first)
 
     def _freeze(self, kind: LayerKind[Any], s: ast.Layer, f: Frame) -> tuple[str, ...] | None:
         """`freeze=bias` / `freeze=weight` / `freeze=(weight, bias)`: the layer's parameters not trained
