@@ -173,6 +173,7 @@ class Body:
                 refs.add(ins[0])
             current = out
         final = current
+        refs |= {it.reuses or it.tie for it in items if isinstance(it, Layer) and (it.reuses or it.tie)}  # named
         extra_outputs = [o for o in self.outputs if o is not final or len(self.outputs) > 1] if self.is_root else []
         refs |= set(extra_outputs)
         stmts: list[St] = []
@@ -210,7 +211,10 @@ class Body:
             self.names[out] = name
             explicit = name if (name != auto or out in refs) else None
             lhs = f"{explicit} = " if explicit else ""
-            if isinstance(it, Instance):
+            if isinstance(it, Layer) and it.reuses is not None:  # a module called again
+                ref = self.names[it.reuses]
+                stmts.append(St(("reuse", ref, explicit), [], lambda vals, lhs=lhs, ref=ref: [f"{lhs}reuse {ref}"]))
+            elif isinstance(it, Instance):
                 assert it.group is not None
                 g = it.group
                 stmts.append(St(("call", g.name, explicit), list(it.values),
@@ -219,9 +223,10 @@ class Body:
                 merge_refs = " ".join("_" if a is current else self.names[a] for a in ins) if merge else ""
                 args = _args_of(it)
                 keys = tuple(k for k, _, _ in args)
-                stmts.append(St(("layer", it.kind, explicit, merge_refs, keys), [v for _, v, _ in args],
-                                lambda vals, it=it, lhs=lhs, mr=merge_refs, args=args:
-                                [f"{lhs}{_layer_text(it.kind, args, vals, mr)}"]))
+                tie = f" tie={self.names[it.tie]}" if it.tie is not None else ""  # its weight is that layer's
+                stmts.append(St(("layer", it.kind, explicit, merge_refs, keys, tie), [v for _, v, _ in args],
+                                lambda vals, it=it, lhs=lhs, mr=merge_refs, args=args, tie=tie:
+                                [f"{lhs}{_layer_text(it.kind, args, vals, mr)}{tie}"]))
             current = out
         if self.is_root and (len(self.outputs) > 1 or (self.outputs and self.outputs[0] is not final)):
             for i, o in enumerate(self.outputs):
