@@ -46,8 +46,8 @@ class Namespace:
     """Named tensors of one block instance."""
 
     tensors: dict[str, str] = field(default_factory=dict)
-    # layers and block instances named in it, for `reuse NAME`: ("layer", node id) or ("block", closure,
-    # the call's environment, the instance's scope)
+    # layers and block instances named in it, for `reuse NAME`: ("layer", node id, its activations' ids)
+    # or ("block", closure, the call's environment, the instance's scope)
     layers: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
@@ -417,13 +417,15 @@ class Builder:
             args = self._input_override(args, s, f)
         ties = self._tie(kind, args, inputs, tie, f) if tie is not None else ()
         node = first = self._add(kind, args, inputs, s, f, s.target, freeze=freeze or (), ties=ties)
+        fused = []
         for act, _ in acts:
             node = self._add(REGISTRY[act], self._no_args(REGISTRY[act]), [node], s, f, None, fused=True)
+            fused.append(node)
         f.current = node
         if s.target:
             f.ns.tensors[s.target] = node
             if kind.op != "input":
-                f.ns.layers[s.target] = ("layer", first)
+                f.ns.layers[s.target] = ("layer", first, tuple(fused))
 
     def _freeze(self, kind: LayerKind[Any], s: ast.Layer, f: Frame) -> tuple[str, ...] | None:
         """`freeze=bias` / `freeze=weight` / `freeze=(weight, bias)`: the layer's parameters not trained
@@ -615,7 +617,8 @@ class Builder:
             owner = orig.shares or orig.id
             kind = REGISTRY[orig.kind]
             node = self._add(kind, orig.args, [f.current], s, f, target, shares=owner, freeze=orig.freeze)
-            for later in self._fused_after(orig):  # its activation's module too: one module called again
+            for act in rec[2]:  # the activations written with it, their modules called again too
+                later = self.g[act]
                 node = self._add(REGISTRY[later.kind], later.args, [node], s, f, None, fused=True,
                                  shares=later.shares or later.id)
         else:
@@ -623,16 +626,7 @@ class Builder:
         f.current = node
         if s.target:
             f.ns.tensors[s.target] = node
-
-    def _fused_after(self, n: Any) -> list[Any]:
-        """The activations written with a layer (`fc = dense 64 relu`): the fused nodes that follow it."""
-        out, ids = [], list(self.g.nodes)
-        for nid in ids[ids.index(n.id) + 1:]:
-            m = self.g[nid]
-            if not m.fused or m.inputs != ((out[-1].id if out else n.id),):
-                break
-            out.append(m)
-        return out
+            f.ns.layers[s.target] = rec  # `y = reuse fc`: `reuse y` is fc's weights again
 
     def _reuse_block(self, s: ast.Layer, f: Frame, name: str, rec: tuple[Any, ...], target: str) -> str:
         c, env, orig_scope = rec[1], rec[2], rec[3]
@@ -713,8 +707,8 @@ class Builder:
                 "E305", f"`tie={name}`: this `{kind.name}`'s weight is {fmt_shape(mine)}, `{name}`'s is "
                         f"{fmt_shape(theirs)}", arg.span, expected=f"a weight of {fmt_shape(theirs)}",
                 received=fmt_shape(mine),
-                hint=f"as PyTorch stores them: nn.Linear's weight is out × in, nn.Embedding's vocab × dim; "
-                     f"a dense tied to `embedding V D` is `dense V` on D features",
+                hint="as PyTorch stores them: nn.Linear's weight is out × in, nn.Embedding's vocab × dim; "
+                     "a dense tied to `embedding V D` is `dense V` on D features",
                 notes=[f"`{name}` is made at {other.span}"] if other.span else []), partial=self.g)
         return (("weight", owner),)
 

@@ -170,9 +170,9 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
     flops = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     root = type(model).__name__
     uses: dict[str, int] = {}  # a module called again (`reuse`): its MACs at every use, as FlopCounterMode counts them
-    for n in g:
-        if n.shares is not None and n.meta.cost is not None:
-            uses[n.shares] = uses.get(n.shares, 0) + n.meta.cost.macs
+    for node in g:
+        if node.shares is not None and node.meta.cost is not None:
+            uses[node.shares] = uses.get(node.shares, 0) + node.meta.cost.macs
     for r in a.rows:
         d = g[r.name]
         observed = True
@@ -213,7 +213,7 @@ def _without(m: nn.Module, owners: list[nn.Module]) -> nn.Module:
     """`m`'s parameters less those it shares with `owners` (tied weights), as a module of them."""
     theirs = {id(p) for o in owners for p in o.parameters()}
     out = nn.Module()
-    for k, (name, p) in enumerate(m.named_parameters()):
+    for k, p in enumerate(m.parameters()):
         if id(p) not in theirs:
             out.register_parameter(f"p{k}", p)
     for k, b in enumerate(m.buffers()):
