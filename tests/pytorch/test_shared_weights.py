@@ -192,3 +192,31 @@ def test_diagnostics(text, code, words, tmp_path):
     d = e.value.diagnostic
     assert d.code == code and words in d.message, d.message
     assert d.span is not None and d.span.line >= 3
+
+
+def test_reuse_and_tie_survive_formatting_and_yaml(tmp_path):
+    from archspec.report.fmt import convert
+
+    for name, text in (("rec", RECURSIVE), ("lm", TIED)):
+        spec = tmp_path / f"{name}.arch"
+        spec.write_text(text)
+        want = archspec.analyze(str(spec)).totals
+        arch = convert(text, f"{name}.arch", "arch")
+        assert ("reuse fc" in arch) if name == "rec" else ("tie=wte" in arch)
+        for suffix, body in ((".arch", arch), (".yaml", convert(text, f"{name}.arch", "yaml"))):
+            again = tmp_path / f"{name}2{suffix}"
+            again.write_text(body)
+            got = archspec.analyze(str(again)).totals
+            assert (got.params, got.macs) == (want.params, want.macs)
+
+
+def test_a_learned_tensor_reused_is_one_parameter(tmp_path):
+    spec = tmp_path / "p.arch"
+    spec.write_text("network p:\n    input 4x8\n    x = _\n    pos = param (4, 8)\n    a = add x pos\n"
+                    "    y = reuse pos\n    add a y\n")
+    model = archspec.compile(str(spec))
+    assert [n for n, _ in model.named_parameters()] == ["pos"] and archspec.analyze(str(spec)).totals.params == 32
+    x = torch.randn(2, 4, 8)
+    with torch.no_grad():
+        model.pos.normal_()
+        torch.testing.assert_close(model(x), x + 2 * model.pos)
