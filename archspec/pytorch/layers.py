@@ -531,7 +531,9 @@ def _shared(layer: Layer, m: nn.Module, calls: dict[str, Layer], owners: dict[in
     path = str(layer.node.target)
     first = calls.get(path) if layer.weights else None
     if first is not None:
-        if first.scope != layer.scope:
+        # the same module path; a block called again is the same modules under `enc@1` (torch.fx's key for
+        # the second call): blocks.py writes it `reuse enc`, or refuses it
+        if [k.split("@")[0] for k in first.scope] != [k.split("@")[0] for k in layer.scope]:
             raise Unsupported(f"{path} called from another module than the one that first calls it",
                               hint="a module used again is written `reuse NAME` where both calls are in one forward")
         layer.reuses = first.node

@@ -364,6 +364,22 @@ def test_a_tied_weight_is_tie():
     assert report.ok and report.figures[0].spec == 240 and report.identical
 
 
+def test_a_block_called_twice_is_reuse_of_the_block():
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.enc(self.enc(x)))
+
+    imported = import_model(Twice(), (8,))
+    assert "enc = enc()" in imported.text and "reuse enc" in imported.text
+    report = round_trip(imported)
+    assert report.ok and report.figures[0].spec == 2 * 72 + 18 and report.identical
+
+
 def test_a_module_called_from_two_modules_is_refused():
     class Outer(nn.Module):
         def __init__(self) -> None:
