@@ -585,6 +585,9 @@ class Builder:
         v = arg.value
         name = v.id if isinstance(v, ast.Name) else None
         rec = f.ns.layers.get(name) if name is not None else None
+        passed = f.env.get(name) if name is not None and rec is None else None
+        if isinstance(passed, TensorRef) and isinstance(passed.scope, Namespace):  # a block's argument: the
+            rec = passed.scope.layers.get(passed.name)  # caller's layer (`block twice(fc): reuse fc`)
         if rec is not None and name is not None:
             return name, rec
         if name is not None and name in f.ns.tensors:

@@ -220,3 +220,14 @@ def test_a_learned_tensor_reused_is_one_parameter(tmp_path):
     with torch.no_grad():
         model.pos.normal_()
         torch.testing.assert_close(model(x), x + 2 * model.pos)
+
+
+def test_a_layer_passed_to_a_block_is_reused_there(tmp_path):
+    spec = tmp_path / "arg.arch"
+    spec.write_text("network arg:\n    input 16\n    block apply(layer, n):\n        repeat n:\n            reuse layer\n"
+                    "    fc = dense 16 tanh\n    apply(fc, 2)\n    apply(fc, 3)\n    dense 4\n")
+    a = archspec.analyze(str(spec))
+    assert (a.totals.params, a.totals.macs) == (272 + 68, 6 * 256 + 64)
+    model = archspec.compile(str(spec))
+    assert sum(p.numel() for p in model.parameters()) == 340
+    assert archspec.generate_code(str(spec)).count("self.fc(x)") == 6
