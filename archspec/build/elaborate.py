@@ -46,6 +46,9 @@ class Namespace:
     """Named tensors of one block instance."""
 
     tensors: dict[str, str] = field(default_factory=dict)
+    # layers and block instances named in it, for `reuse NAME`: ("layer", node id, its activations' ids)
+    # or ("block", closure, the call's environment, the instance's scope)
+    layers: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,6 +158,7 @@ class Builder:
         # a ResNet's stages); builds that share a cache (a sweep) record every call, for the builds to come.
         self.record_first = cache is not None
         self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
+        self.sharing: list[tuple[str, str, Span | None]] = []  # `reuse` of a block: (new prefix, owner's prefix, span)
         cache = cache if cache is not None else BuildCache()
         self._args_cache = cache.args
         self._shapes = cache.shapes
@@ -385,13 +389,17 @@ class Builder:
         if closure is not None:
             self._call(s, closure, f)
             return
+        if s.kind == "reuse":
+            self._reuse(s, f)
+            return
         kind = self._kind(s.kind, s.kind_span, f)
         if kind.op == "merge":
             self._merge_inline(s, kind, f)
             return
         freeze = self._freeze(kind, s, f)
-        args, acts = self._bind(kind, [a for a in s.args if a.name != "freeze"] if freeze is not None else s.args,
-                                f, s)
+        tie = next((a for a in s.args if a.name == "tie"), None) if "tie" not in kind.Args.model_fields else None
+        own = [a for a in s.args if not (a.name == "freeze" and freeze is not None) and a is not tie]
+        args, acts = self._bind(kind, own if len(own) != len(s.args) else s.args, f, s)
         if freeze and not getattr(args, "bias", False):
             span = next(a.span for a in s.args if a.name == "freeze")
             raise SpecError(Diagnostic("E202", f"`{s.kind}` has no bias to freeze" +
@@ -407,12 +415,17 @@ class Builder:
             inputs = [f.current]
         else:
             args = self._input_override(args, s, f)
-        node = self._add(kind, args, inputs, s, f, s.target, freeze=freeze or ())
+        ties = self._tie(kind, args, inputs, tie, f) if tie is not None else ()
+        node = first = self._add(kind, args, inputs, s, f, s.target, freeze=freeze or (), ties=ties)
+        fused = []
         for act, _ in acts:
             node = self._add(REGISTRY[act], self._no_args(REGISTRY[act]), [node], s, f, None, fused=True)
+            fused.append(node)
         f.current = node
         if s.target:
             f.ns.tensors[s.target] = node
+            if kind.op != "input":
+                f.ns.layers[s.target] = ("layer", first, tuple(fused))
 
     def _freeze(self, kind: LayerKind[Any], s: ast.Layer, f: Frame) -> tuple[str, ...] | None:
         """`freeze=bias` / `freeze=weight` / `freeze=(weight, bias)`: the layer's parameters not trained
@@ -531,9 +544,11 @@ class Builder:
         scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span,
                                           order)
         self.scoped.append(path)
+        if self.sharing and path.startswith(self.sharing[-1][0]):  # a block inside a block used again
+            scope.shares = self.sharing[-1][1] + path[len(self.sharing[-1][0]):]
         sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = f"the call of `{b.name}`"
-        key = self._template_key(c, env, f)
+        key = self._template_key(c, env, f) if not self.sharing else None
         entry = self.templates.get(key) if key is not None else None
         template = entry if isinstance(entry, _Template) else None
         verified = self.verified
@@ -562,6 +577,143 @@ class Builder:
         f.current = sub.current
         if s.target and sub.current is not None:
             f.ns.tensors[s.target] = sub.current
+            f.ns.layers[s.target] = ("block", c, env, scope)
+
+    # -- shared weights: `reuse NAME` and `tie=NAME` ----------------------------------------------
+    def _layer_ref(self, arg: Any, f: Frame, what: str) -> tuple[str, tuple[Any, ...]]:
+        """The layer or block instance a `reuse NAME` / `tie=NAME` names in this block's scope."""
+        v = arg.value
+        name = v.id if isinstance(v, ast.Name) else None
+        rec = f.ns.layers.get(name) if name is not None else None
+        passed = f.env.get(name) if name is not None and rec is None else None
+        if isinstance(passed, TensorRef) and isinstance(passed.scope, Namespace):  # a block's argument: the
+            rec = passed.scope.layers.get(passed.name)  # caller's layer (`block twice(fc): reuse fc`)
+        if rec is not None and name is not None:
+            return name, rec
+        if name is not None and name in f.ns.tensors:
+            msg = f"{what}: `{name}` names a tensor, not a layer"
+            hint = f"name the layer where it is made: `{name} = dense 64`, or a block's call: `{name} = encoder(64)`"
+        elif name is not None:
+            msg = f"{what}: no layer named `{name}`"
+            hint = did_you_mean(name, f.ns.layers) or f"name the layer where it is made: `{name} = dense 64`"
+        else:
+            msg = f"{what} takes the name of a layer"
+            hint = "`reuse fc` applies the layer named `fc` again; `tie=wte` shares `wte`'s weight"
+        raise SpecError(Diagnostic("E403", msg, arg.span,
+                                   expected="a layer or block call named earlier in this block: `fc = dense 64`",
+                                   hint=hint, notes=self._call_notes()), partial=self.g)
+
+    def _reuse(self, s: ast.Layer, f: Frame) -> None:
+        """`reuse fc`: the layer (and the activations written with it) or the block instance named `fc`,
+        applied again to the current tensor with the same weights."""
+        if len(s.args) != 1 or s.args[0].name is not None:
+            raise SpecError(Diagnostic("E203" if not s.args else "E204", "`reuse` takes one layer's name", s.span,
+                                       expected="`reuse fc`: the layer or block call named `fc`, applied again "
+                                                "to the current tensor with the same weights"), partial=self.g)
+        name, rec = self._layer_ref(s.args[0], f, "`reuse`")
+        if f.current is None:
+            raise SpecError(Diagnostic("E302", "`reuse` has no input tensor", s.span,
+                                       hint="start the network with `input ...`"), partial=self.g)
+        target = s.target or name
+        if rec[0] == "layer":
+            orig = self.g[rec[1]]
+            owner = orig.shares or orig.id
+            kind = REGISTRY[orig.kind]
+            node = self._add(kind, orig.args, [f.current], s, f, target, shares=owner, freeze=orig.freeze)
+            for act in rec[2]:  # the activations written with it, their modules called again too
+                later = self.g[act]
+                node = self._add(REGISTRY[later.kind], later.args, [node], s, f, None, fused=True,
+                                 shares=later.shares or later.id)
+        else:
+            node = self._reuse_block(s, f, name, rec, target)
+        f.current = node
+        if s.target:
+            f.ns.tensors[s.target] = node
+            f.ns.layers[s.target] = rec  # `y = reuse fc`: `reuse y` is fc's weights again
+
+    def _reuse_block(self, s: ast.Layer, f: Frame, name: str, rec: tuple[Any, ...], target: str) -> str:
+        c, env, orig_scope = rec[1], rec[2], rec[3]
+        b = c.block
+        local = self._local(f.path, target, True)
+        path = _join(f.path, local)
+        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, dict(orig_scope.args), s.span,
+                                          orig_scope.register, orig_scope.shares or orig_scope.id)
+        self.scoped.append(path)
+        sub = Frame(dict(env), c.blocks, Namespace(), scope, f.current, f.frozen)
+        self.calls.append((b.name, path, s.span))
+        self.expanding.append((f"`reuse {name}`", s.span))
+        self.sharing.append((path + ".", orig_scope.id + ".", s.span))
+        try:
+            self.run(b.body, sub)
+        finally:
+            self.sharing.pop()
+            self.calls.pop()
+            self.expanding.pop()
+        if sub.current is None:
+            raise SpecError(Diagnostic("E302", f"`reuse {name}` gives no tensor", s.span), partial=self.g)
+        return sub.current
+
+    def _shared_owner(self, nid: str, kind: LayerKind[Any], span: Span | None) -> str | None:
+        """Inside `reuse` of a block: the node of the first instance whose weights this node uses."""
+        new, old, where = self.sharing[-1]
+        if not nid.startswith(new):
+            return None
+        orig = self.g.nodes.get(old + nid[len(new):])
+        if orig is None or orig.kind != kind.name:
+            raise SpecError(Diagnostic(
+                "E304", f"`{nid}` has no counterpart in the block's first instance "
+                        f"(`{old + nid[len(new):]}` is " + (f"a `{orig.kind}`)" if orig is not None else "not there)"),
+                where, expected="a block reused on an input like its first one's, building the same layers",
+                hint="an `if` on `channels` or `shape` builds other layers for another input: call the block "
+                     "again for new weights", notes=self._call_notes()), partial=self.g)
+        return orig.shares or orig.id
+
+    def _check_fit(self, kind: LayerKind[Any], owner: str, nid: str, span: Span | None) -> None:
+        """A layer applied again must fit the weights it was made with: the same PyTorch module."""
+        g = self.g
+        a, b = g[owner], g[nid]
+        a_ins, b_ins = g.input_shapes(a), g.input_shapes(b)
+        try:
+            fits = kind.pytorch(a.args, a_ins, a.meta.shape) == kind.pytorch(b.args, b_ins, b.meta.shape)
+        except NotImplementedError:
+            fits = kind.cost(a.args, a_ins, a.meta.shape).params == kind.cost(b.args, b_ins, b.meta.shape).params
+        if not fits:
+            made = " and ".join(fmt_shape(x) for x in a_ins)
+            raise SpecError(Diagnostic(
+                "E304", f"`{a.name}` ({kind.name} {kind.describe(a.args)}) was made for input {made}; its "
+                        f"weights do not fit this input", span,
+                expected=f"an input of {made}, as `{a.name}`'s first use",
+                received="input " + " and ".join(fmt_shape(x) for x in b_ins),
+                hint=f"write the layer again for new weights (`{kind.name} ...`), or reshape the input first",
+                notes=[f"`{a.name}` is made at {a.span}", *self._call_notes()] if a.span else self._call_notes()),
+                partial=g)
+
+    def _tie(self, kind: LayerKind[Any], args: Args, inputs: list[str], arg: Any, f: Frame) -> tuple[tuple[str, str], ...]:
+        """`tie=wte`: this layer's weight is the named layer's (GPT-2's output projection and its token
+        embedding); both weights must have the same shape."""
+        name, rec = self._layer_ref(arg, f, "`tie=`")
+        if rec[0] != "layer":
+            raise SpecError(Diagnostic("E403", f"`tie={name}`: `{name}` is a block's call, not a layer", arg.span,
+                                       expected="a layer with a weight: `wte = embedding 50257 768`"), partial=self.g)
+        other = self.g[rec[1]]
+        owner = other.shares or other.id
+        okind = REGISTRY[other.kind]
+        mine = kind.weight(args, [self.g[i].meta.shape for i in inputs]) if inputs else None
+        theirs = okind.weight(other.args, self.g.input_shapes(other))
+        if mine is None or theirs is None:
+            who = kind.name if mine is None else f"`{name}` ({okind.name})"
+            raise SpecError(Diagnostic("E305", f"`tie={name}`: {who} has no weight to tie", arg.span,
+                                       expected="`tie=` between layers with a weight matrix: dense, embedding"),
+                            partial=self.g)
+        if mine != theirs:
+            raise SpecError(Diagnostic(
+                "E305", f"`tie={name}`: this `{kind.name}`'s weight is {fmt_shape(mine)}, `{name}`'s is "
+                        f"{fmt_shape(theirs)}", arg.span, expected=f"a weight of {fmt_shape(theirs)}",
+                received=fmt_shape(mine),
+                hint="as PyTorch stores them: nn.Linear's weight is out × in, nn.Embedding's vocab × dim; "
+                     "a dense tied to `embedding V D` is `dense V` on D features",
+                notes=[f"`{name}` is made at {other.span}"] if other.span else []), partial=self.g)
+        return (("weight", owner),)
 
     def _check_register(self, b: ast.BlockDef, scope: Scope, start: int, scoped: int) -> None:
         """Every name of a block's `register` is one of its layers or child blocks."""
@@ -625,8 +777,8 @@ class Builder:
         recorded: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]] = []
         for nid in ids:
             n = nodes[nid]
-            if n.op == "input" or n.op == "output" or not nid.startswith(prefix):
-                return None  # a block with an input or an output is built each time
+            if n.op == "input" or n.op == "output" or not nid.startswith(prefix) or n.shares or n.ties:
+                return None  # a block with an input, an output or shared weights is built each time
             ins: list[tuple[str, Any]] = []
             for i in n.inputs:
                 if i in inside:
@@ -983,7 +1135,8 @@ class Builder:
         return name
 
     def _add(self, kind: LayerKind[Any], args: Args, inputs: list[str], s: Any, f: Frame, target: str | None,
-             fused: bool = False, freeze: tuple[str, ...] = ()) -> str:
+             fused: bool = False, freeze: tuple[str, ...] = (), shares: str | None = None,
+             ties: tuple[tuple[str, str], ...] = ()) -> str:
         g = self.g
         nodes = g.nodes
         if len(nodes) >= self.max_nodes:
@@ -1011,9 +1164,13 @@ class Builder:
         scope = f.scope
         name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
         nid = f"{scope.id}.{name}" if scope is not None else name
+        if self.sharing and kind.op != "input":
+            shares = self._shared_owner(nid, kind, s.span) or shares
         nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
-                          Meta(out, dtype=dtype), freeze)
+                          Meta(out, dtype=dtype), freeze, shares, ties)
         self.added.append(nid)
+        if shares is not None:
+            self._check_fit(kind, shares, nid, s.span)
         return nid
 
     def _dtype(self, kind: LayerKind[Any], args: Args, inputs: list[str], dtypes: list[str], s: Any) -> str:

@@ -140,6 +140,11 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 100 tokens vocab=10000\n    reshape (1, 100)\n    conv 8 3\n"}),
     Example("E303", "an embedding of an input of values",
             {"spec.arch": "network net:\n    input 100\n    embedding 10000 128\n"}),
+    Example("E304", "a layer reused on an input its weights do not fit",
+            {"spec.arch": "network net:\n    input 784\n    fc = dense 64 relu\n    reuse fc\n"}),
+    Example("E305", "an output projection tied to an embedding of another shape",
+            {"spec.arch": "network net:\n    input 16 tokens vocab=1000\n    wte = embedding 1000 64\n"
+                          "    dense 999 axis=-1 bias=false tie=wte\n"}),
     Example("E400", "an undefined named tensor",
             {"spec.arch": "network net:\n    input 3x32x32\n    skip = conv 16 3x3 pad=1\n    conv 16 3x3 pad=1\n"
                           "    add skp _\n"}),
@@ -150,6 +155,8 @@ EXAMPLES = [
             {"spec.arch": "network net:\n    input 3x32x32\n    block a():\n        conv 8 3x3 pad=1\n        b()\n"
                           "    block b():\n        a()\n    a()\n"}),
     Example("E402", "a file with blocks but no network", {"spec.arch": "block b(c):\n    conv c 3x3\n"}),
+    Example("E403", "`reuse` of a name that is not a layer",
+            {"spec.arch": "network net:\n    input 32\n    fc = dense 32 relu\n    reuse fcc\n"}),
     Example("E500", "a `use` of a file that is not there",
             {"spec.arch": "use \"blocks.arch\"\nnetwork net:\n    input 3x32x32\n"}),
     Example("E501", "a cyclic `use`",

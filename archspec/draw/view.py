@@ -252,6 +252,10 @@ def build_view(graph: Graph, *, depth: int | None = None, expand: Sequence[str] 
             title, detail = ("input" if d.name == "input" else f"input {d.name}"), ""
         else:
             title, detail = d.kind, kind.describe(d.args)
+            if (d.shares and not d.fused) or d.ties:
+                from archspec.report.analysis import shared_note
+
+                detail = shared_note(d, detail)
         parts = kind.parts(d.args, graph.input_shapes(d), m.shape) if n in open_layers else []
         if parts:  # drawn open: a cluster of its steps
             layer_clusters[n] = Cluster(n, "block", f"{title} {detail}".strip(), d.scope_id, tooltip=n)

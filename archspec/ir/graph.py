@@ -51,6 +51,7 @@ class Scope:
     args: dict[str, Any] = field(default_factory=dict)  # a block's arguments, as the call resolved them
     span: Span | None = None
     register: tuple[str, ...] = ()  # a block's `register` statement: the layers its module registers first
+    shares: str | None = None  # `reuse enc`: the id of the block instance whose weights this one applies again
 
     @property
     def local(self) -> str:
@@ -108,6 +109,8 @@ class Node(NamedTuple):
     fused: bool  # an activation written as a shorthand (`conv 64 3x3 relu`): shown with its producer
     meta: Meta  # what passes know of it: the one mutable part
     freeze: tuple[str, ...] = ()  # parameters of the layer not trained (`dense 10 freeze=bias`): "bias", "weight"
+    shares: str | None = None  # `reuse fc`: the id of the node that owns the weights this use applies again
+    ties: tuple[tuple[str, str], ...] = ()  # `tie=wte`: (own parameter, owner node id): ("weight", "wte")
 
     @property
     def scope_id(self) -> str:
@@ -247,6 +250,12 @@ class Graph:
                 assert key == n.name, f"{where}: a top-level node named {n.name!r}"
             if n.fused:
                 assert n.op == "layer" and len(n.inputs) == 1, f"{where}: a fused node is a layer of one input"
+            if n.shares is not None:  # the owner of the weights is an earlier layer of the same kind, itself an owner
+                owner = self.nodes.get(n.shares)
+                assert n.shares in seen and owner is not None and owner.kind == n.kind and owner.shares is None, \
+                    f"{where}: shares the weights of {n.shares!r}, which is not an earlier owner of its kind"
+            for _, owner_id in n.ties:
+                assert owner_id in seen, f"{where}: tied to {owner_id!r}, which is not an earlier node"
             shape = n.meta.shape
             assert isinstance(shape, tuple) and shape and all(isinstance(s, int) and s >= 1 for s in shape), \
                 f"{where}: shape {shape!r}"

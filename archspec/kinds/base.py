@@ -101,6 +101,10 @@ class LayerKind(Generic[A]):
             return ins[0]
         return "float32"
 
+    def weight(self, a: A, ins: list[Shape]) -> Shape | None:
+        """The shape of its parameter `weight` as PyTorch holds it, for `tie=` (None: no weight to tie)."""
+        return None
+
     def describe(self, a: A) -> str:
         """Key arguments, as a table or a diagram shows them (`64 3×3 /2`)."""
         return ""

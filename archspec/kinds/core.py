@@ -142,6 +142,9 @@ class Dense(LayerKind[DenseArgs]):
         # field passes through (a dense over the token axis, MLP-Mixer's token MLP, is not seen as global)
         return GLOBAL if a.axis is None else None
 
+    def weight(self, a: DenseArgs, ins: list[Shape]) -> Shape | None:
+        return (a.units, ins[0][-1])  # nn.Linear's: out × in
+
     def describe(self, a: DenseArgs) -> str:
         return str(a.units) + ("" if a.bias else " no bias") + ("" if a.axis is None else " last axis")
 

@@ -57,6 +57,9 @@ class Embedding(LayerKind[EmbeddingArgs]):
     def cost(self, a: EmbeddingArgs, ins: list[Shape], out: Shape) -> Cost:
         return Cost(params=a.vocab * a.dim)
 
+    def weight(self, a: EmbeddingArgs, ins: list[Shape]) -> Shape | None:
+        return (a.vocab, a.dim)  # nn.Embedding's
+
     def describe(self, a: EmbeddingArgs) -> str:
         return f"{a.vocab:,}×{a.dim}"
 

@@ -26,7 +26,7 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
     for n in nodes.values():
         meta = n.meta
         ins = [nodes[i].meta.shape for i in n.inputs]
-        key = (n.kind, id(n.args), n.frozen, n.freeze, meta.shape, *ins)
+        key = (n.kind, id(n.args), n.frozen, n.freeze, n.shares is not None, n.ties, meta.shape, *ins)
         hit = cache.get(key)
         if hit is None:
             kind = KINDS[n.kind]
@@ -43,6 +43,16 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
                 off = (bias if "bias" in n.freeze else 0) + (c.params - bias if "weight" in n.freeze else 0)
                 c = Cost(params=c.params - off, fixed=c.fixed + off, buffers=c.buffers, macs=c.macs, flops=c.flops,
                          connections=c.connections)
+            if n.shares is not None:  # `reuse`: the weights are counted once, at their owner; the work at every use
+                c = Cost(params=0, fixed=0, buffers=0, macs=c.macs, flops=c.flops, connections=c.connections)
+            elif n.ties:  # `tie=wte`: the tied weight is the owner's, counted there
+                tied = prod(kind.weight(n.args, ins) or ())
+                if n.frozen or "weight" in n.freeze:
+                    c = Cost(params=c.params, fixed=c.fixed - tied, buffers=c.buffers, macs=c.macs, flops=c.flops,
+                             connections=c.connections)
+                else:
+                    c = Cost(params=c.params - tied, fixed=c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
+                             connections=c.connections)
             hit = cache[key] = (c, 0 if kind.view else prod(out), peers)
         meta.cost, meta.activations, meta.peer_macs = hit
 

@@ -40,6 +40,7 @@ class Instance:
     sig: Any = None
     group: Group | None = None
     values: list[Any] = field(default_factory=list)  # its call's arguments (the group's parameters' values)
+    reuses: Instance | None = None  # a module called again: its first call (written `reuse NAME`)
 
     def layers(self) -> list[Layer]:
         out: list[Layer] = []
@@ -104,6 +105,51 @@ def _boundaries(inst: Instance, outputs: set[fx.Node]) -> None:
             new.append(item)
     inst.items = new
     inst.height = 1 + max((i.height for i in inst.items if isinstance(i, Instance)), default=0)
+
+
+def _reused(inst: Instance) -> None:
+    """Mark each instance that calls again, layer for layer, the modules of an earlier sibling (the same
+    block called twice: torch.fx sees its layers under `enc@1`); a layer that calls a module of another
+    block without that is E801."""
+    earlier: list[Instance] = []
+    for item in inst.items:
+        if not isinstance(item, Instance):
+            continue
+        mine = item.layers()
+        for y in earlier:
+            theirs = y.layers()
+            if len(theirs) == len(mine) and all(
+                    (a.reuses is (b.reuses or b.node)) if b.weights else (a.reuses is None and a.kind == b.kind)
+                    for a, b in zip(mine, theirs)) and any(a.reuses is not None for a in mine):
+                item.reuses = y
+                break
+        else:
+            _reused(item)
+        earlier.append(item)
+    for item in inst.items:  # a layer's reuse must be of a module of this body
+        if isinstance(item, Layer) and item.reuses is not None and item.reuses not in {
+                i.node for i in inst.items if isinstance(i, Layer)}:
+            from archspec.pytorch.traced import import_error
+
+            raise import_error(f"archspec cannot express `{item.node.target} called from another module than the "
+                               f"one that first calls it`, in `{item.node.target}`",
+                               hint="a module used again is written `reuse NAME` where both calls are in one "
+                                    "forward, or a whole block called again")
+
+
+def _under_reuse(root: Instance) -> set[int]:
+    """The instances inside a block called again (written `reuse NAME`, no body of their own)."""
+    out: set[int] = set()
+
+    def walk(i: Instance, inside: bool) -> None:
+        if inside:
+            out.add(id(i))
+        for c in i.items:
+            if isinstance(c, Instance):
+                walk(c, inside or c.reuses is not None)
+
+    walk(root, False)
+    return out
 
 
 def _all(inst: Instance) -> list[Instance]:
@@ -173,6 +219,8 @@ class Body:
                 refs.add(ins[0])
             current = out
         final = current
+        refs |= {it.reuses or it.tie for it in items if isinstance(it, Layer) and (it.reuses or it.tie)}  # named
+        refs |= {it.reuses.exit for it in items if isinstance(it, Instance) and it.reuses is not None}
         extra_outputs = [o for o in self.outputs if o is not final or len(self.outputs) > 1] if self.is_root else []
         refs |= set(extra_outputs)
         stmts: list[St] = []
@@ -200,7 +248,9 @@ class Body:
             if not merge and ins and ins[0] is not current:
                 ref = self.names[ins[0]]
                 stmts.append(St(("from", ref), [], lambda vals, ref=ref: [f"from {ref}"]))
-            base = it.group.name if isinstance(it, Instance) and it.group else (it.kind if isinstance(it, Layer) else "")
+            first = it.reuses if isinstance(it, Instance) and it.reuses is not None else it
+            base = first.group.name if isinstance(first, Instance) and first.group else (
+                it.kind if isinstance(it, Layer) else "block")
             auto = self._auto(base)
             local = it.local if isinstance(it, Instance) else it.name
             ok = (local.isidentifier() and local.isascii() and local not in self.taken and local not in REGISTRY
@@ -210,7 +260,13 @@ class Body:
             self.names[out] = name
             explicit = name if (name != auto or out in refs) else None
             lhs = f"{explicit} = " if explicit else ""
-            if isinstance(it, Instance):
+            if isinstance(it, Instance) and it.reuses is not None:  # a block called again
+                ref = self.names[it.reuses.exit]
+                stmts.append(St(("reuse", ref, explicit), [], lambda vals, lhs=lhs, ref=ref: [f"{lhs}reuse {ref}"]))
+            elif isinstance(it, Layer) and it.reuses is not None:  # a module called again
+                ref = self.names[it.reuses]
+                stmts.append(St(("reuse", ref, explicit), [], lambda vals, lhs=lhs, ref=ref: [f"{lhs}reuse {ref}"]))
+            elif isinstance(it, Instance):
                 assert it.group is not None
                 g = it.group
                 stmts.append(St(("call", g.name, explicit), list(it.values),
@@ -219,9 +275,10 @@ class Body:
                 merge_refs = " ".join("_" if a is current else self.names[a] for a in ins) if merge else ""
                 args = _args_of(it)
                 keys = tuple(k for k, _, _ in args)
-                stmts.append(St(("layer", it.kind, explicit, merge_refs, keys), [v for _, v, _ in args],
-                                lambda vals, it=it, lhs=lhs, mr=merge_refs, args=args:
-                                [f"{lhs}{_layer_text(it.kind, args, vals, mr)}"]))
+                tie = f" tie={self.names[it.tie]}" if it.tie is not None else ""  # its weight is that layer's
+                stmts.append(St(("layer", it.kind, explicit, merge_refs, keys, tie), [v for _, v, _ in args],
+                                lambda vals, it=it, lhs=lhs, mr=merge_refs, args=args, tie=tie:
+                                [f"{lhs}{_layer_text(it.kind, args, vals, mr)}{tie}"]))
             current = out
         if self.is_root and (len(self.outputs) > 1 or (self.outputs and self.outputs[0] is not final)):
             for i, o in enumerate(self.outputs):
@@ -380,8 +437,10 @@ def _render(stmts: list[St], holes: dict[int, str]) -> list[str]:
 def spec_text(traced: Traced, net: str, blocks: bool = True) -> str:
     root = _tree(traced, blocks)
     _boundaries(root, set(traced.outputs))
+    _reused(root)
     root.entry = None
-    instances = [i for i in _all(root) if i is not root]
+    hidden = _under_reuse(root)
+    instances = [i for i in _all(root) if i is not root and id(i) not in hidden]
     groups: list[Group] = []
     used: set[str] = set()
     _GROUP_PARAMS.clear()

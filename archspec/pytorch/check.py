@@ -169,6 +169,10 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
         out = model(*inputs)
     flops = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     root = type(model).__name__
+    uses: dict[str, int] = {}  # a module called again (`reuse`): its MACs at every use, as FlopCounterMode counts them
+    for node in g:
+        if node.shares is not None and node.meta.cost is not None:
+            uses[node.shares] = uses.get(node.shares, 0) + node.meta.cost.macs
     for r in a.rows:
         d = g[r.name]
         observed = True
@@ -177,6 +181,8 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
             m: nn.Module = nn.Identity()
         elif r.name in plan.paths:
             m = module_for(model, plan, r.name)
+            if d.ties:  # `tie=`: the tied weight is its owner's, counted there
+                m = _without(m, [model.get_submodule(plan.paths[o]) for _, o in d.ties if o in plan.paths])
         elif r.name in plan.own:  # a learned tensor: its block's own parameter, Python in forward
             m, observed = nn.Module(), False
             m.register_parameter("weight", model.get_parameter(plan.own[r.name]))
@@ -185,7 +191,7 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
         report.layers.append(LayerCheck(
             r.name, r.kind + (" (fused)" if r.fused else ""), tuple(r.output_shape), shapes.get(r.name),
             r.params, _numel(m.parameters()), r.trainable_params, _numel(p for p in m.parameters() if p.requires_grad),
-            r.buffers, _buffers(m), r.macs, _macs(flops.get(f"{root}.{plan.paths[r.name]}", 0), batch)
+            r.buffers, _buffers(m), r.macs + uses.get(r.name, 0), _macs(flops.get(f"{root}.{plan.paths[r.name]}", 0), batch)
             if r.name in plan.paths else 0, observed))
     t = a.totals
     outs = _output_shapes(out, a)
@@ -201,6 +207,18 @@ def check(spec: Any, *, input: Any = None, params: dict[str, Any] | None = None,
     if cpu:
         _cpu_forward(g, a, report)
     return report
+
+
+def _without(m: nn.Module, owners: list[nn.Module]) -> nn.Module:
+    """`m`'s parameters less those it shares with `owners` (tied weights), as a module of them."""
+    theirs = {id(p) for o in owners for p in o.parameters()}
+    out = nn.Module()
+    for k, p in enumerate(m.parameters()):
+        if id(p) not in theirs:
+            out.register_parameter(f"p{k}", p)
+    for k, b in enumerate(m.buffers()):
+        out.register_buffer(f"b{k}", b)
+    return out
 
 
 def _numel(ps: Any) -> int:

@@ -202,13 +202,11 @@ def make_plan(g: Graph, class_name: str | None = None) -> Plan:
             readers.setdefault(i, []).append(n.id)
     for b in boxes[1:]:
         _interface(g, b, value, readers, order)
+    shared = _shared(g, forms)
     for b in reversed(boxes[1:]):  # children first: a chain is made of callable children
-        _form(g, b, forms, value)
+        _form(g, b, forms, value, shared)
     root.form = "root"
-    _slots(g, root, forms)
-    for b in boxes:
-        if b.form in ("root", "class"):
-            b.steps = _steps(g, b, forms, value, "")
+    _slots(g, root, forms, shared)
     reserved = set(VAR_RESERVED)
     helpers = _helpers(forms, reserved)
     root_name = ident(class_name, reserved) if class_name and class_name.isidentifier() and class_name.isascii() \
@@ -233,6 +231,9 @@ def make_plan(g: Graph, class_name: str | None = None) -> Plan:
             labels.setdefault(b.exit, b.scope.local)
     plan = Plan(g, root, boxes, [], forms, {}, {}, inputs, outputs, output_class, helpers, value, labels)
     _paths(root, plan)
+    for b in boxes:  # after the paths: a layer used again calls its first use's module (`reuse`)
+        if b.form in ("root", "class"):
+            b.steps = _steps(g, b, forms, value, "", (shared, plan, b.path))
     plan.classes = _classes(plan, root_name, reserved)
     return plan
 
@@ -297,13 +298,23 @@ def _interface(g: Graph, b: Box, value: Callable[[str], str], readers: dict[str,
         b.exit = out.pop()
 
 
-def _form(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str]) -> None:
-    if not any(isinstance(forms[n], (Module, Own)) for n in b.nodes):  # no module: its lines go to the enclosing forward
+def _shared(g: Graph, forms: dict[str, Torch]) -> dict[str, str]:
+    """The layers used again (`reuse`) that hold weights: node → the node whose module it calls."""
+    return {n.id: n.shares for n in g if n.shares is not None and isinstance(forms.get(n.id), (Module, Own))}
+
+
+def _form(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str],
+          shared: dict[str, str] | None = None) -> None:
+    shared = shared or {}
+    if not any(isinstance(forms[n], (Module, Own)) and n not in shared for n in b.nodes):
+        # no module of its own: its lines go to the enclosing forward (a block used again calls its first's)
         b.form = "empty" if b.exit is not None and b.exit in b.entries and all(forms[n] is None for n in b.nodes) \
             else "inline"
         return
-    if b.exit is None or not b.entries or b.exit in b.entries:
-        b.form = "holder"
+    inside = set(b.nodes)
+    if b.exit is None or not b.entries or b.exit in b.entries \
+            or any(shared[n] not in inside for n in b.nodes if n in shared):
+        b.form = "holder"  # reusing a module it does not hold: the forward that holds both calls it
         return
     current, chain = b.entries[0], len(b.entries) == 1
     for item in b.items:
@@ -321,10 +332,12 @@ def _form(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str]
         chain = isinstance(f, Module) and [value(i) for i in g[item].inputs] == [current]
         current = item
     # a block that orders its registration (`register`) is a class: nn.Sequential runs in registration order
-    b.form = "seq" if chain and current == b.exit and not (b.scope and b.scope.register) else "class"
+    # a module called twice is a class's forward, not an nn.Sequential (which would list it twice)
+    b.form = "seq" if chain and current == b.exit and not (b.scope and b.scope.register) \
+        and not any(n in shared for n in b.nodes) else "class"
 
 
-def _slots(g: Graph, b: Box, forms: dict[str, Torch]) -> None:
+def _slots(g: Graph, b: Box, forms: dict[str, Torch], shared: dict[str, str] | None = None) -> None:
     """The attributes of every box: its layers' modules and its children, named and in order."""
     taken: set[str] = set()
     for item in b.items:
@@ -335,8 +348,8 @@ def _slots(g: Graph, b: Box, forms: dict[str, Torch]) -> None:
             item.attr = unique(ident(item.scope.local, MODULE_ATTRS, "block"), taken)
             taken.add(item.attr)
             b.slots.append(Slot(item.attr, item))
-            _slots(g, item, forms)
-        elif isinstance(forms[item], (Module, Own)):
+            _slots(g, item, forms, shared)
+        elif isinstance(forms[item], (Module, Own)) and item not in (shared or {}):
             attr = unique(ident(g[item].name, MODULE_ATTRS, "layer"), taken)
             taken.add(attr)
             b.slots.append(Slot(attr, item))
@@ -347,14 +360,35 @@ def _slots(g: Graph, b: Box, forms: dict[str, Torch]) -> None:
         b.slots = first + [s for s in b.slots if s not in first]
 
 
-def _steps(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str], prefix: str) -> list[Step]:
+def _steps(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str], prefix: str,
+           reuse: tuple[dict[str, str], Plan, str] | None = None) -> list[Step]:
+    """A forward's lines; `reuse`: the layers used again, the plan (its module paths) and the path of the
+    module whose forward it is (a layer used again calls its first use's module, by the path from there)."""
     steps: list[Step] = []
     attr = {id(s.item): s.attr for s in b.slots}
+    shared = reuse[0] if reuse else {}
+
+    def owner_path(n: str) -> str:
+        assert reuse is not None
+        path = reuse[1].paths.get(shared[n]) or reuse[1].own[shared[n]]
+        base = reuse[2]
+        assert not base or path.startswith(base + "."), (n, path, base)
+        return path[len(base) + 1:] if base else path
+
     for item in b.items:
         if isinstance(item, Box):
             assert item.scope is not None
+            first = _reused_box(g, item, reuse)
+            if first is not None:  # `reuse enc` of a block: its first instance's module called again
+                assert item.exit is not None and first.path
+                covers = [n for n in item.nodes if value(n) == item.exit]
+                base = reuse[2] if reuse else ""
+                steps.append(Step("call", item.exit, list(item.entries), covers,
+                                  _code_path(first.path[len(base) + 1:] if base else first.path), item.scope.local))
+                continue
             if item.form in ("holder", "inline"):
-                steps += _steps(g, item, forms, value, f"{prefix}{item.attr}." if item.form == "holder" else prefix)
+                steps += _steps(g, item, forms, value, f"{prefix}{item.attr}." if item.form == "holder" else prefix,
+                                reuse)
             else:
                 assert item.exit is not None
                 op = "pass" if item.form == "empty" else "call"
@@ -364,13 +398,30 @@ def _steps(g: Graph, b: Box, forms: dict[str, Torch], value: Callable[[str], str
         f = forms[item]
         reads = list(g[item].inputs)
         if isinstance(f, Module):
-            steps.append(Step("call", item, reads, [item], prefix + attr[id(item)], g[item].name))
+            target = _code_path(owner_path(item)) if item in shared else prefix + attr[id(item)]
+            steps.append(Step("call", item, reads, [item], target, g[item].name))
         elif isinstance(f, Expr):
             steps.append(Step("expr", item, reads, [item], f.template, g[item].name))
         elif isinstance(f, Own):  # Python over the block's own parameter
-            template = f.template.replace("{p}", f"self.{_code_path(prefix + attr[id(item)])}")
+            where = owner_path(item) if item in shared else prefix + attr[id(item)]
+            template = f.template.replace("{p}", f"self.{_code_path(where)}")
             steps.append(Step("expr", item, reads, [item], template, g[item].name))
     return steps
+
+
+def _reused_box(g: Graph, b: Box, reuse: tuple[dict[str, str], Plan, str] | None) -> Box | None:
+    """The box of a block's first instance when `b` is that block used again (`reuse enc`) and the first
+    can be called as one module from the forward being written; else None."""
+    if reuse is None or b.form != "inline" or b.exit is None or b.scope is None or b.scope.shares is None:
+        return None
+    first = next((x for x in reuse[1].boxes if x.scope is not None and x.scope.id == b.scope.shares), None)
+    if first is None or first.form not in ("seq", "class") or len(first.nodes) != len(b.nodes) \
+            or len(first.entries) != len(b.entries) or not first.path:
+        return None
+    if any(g[m].shares != (g[o].shares or o) for m, o in zip(b.nodes, first.nodes)):
+        return None
+    base = reuse[2]
+    return first if not base or first.path.startswith(base + ".") else None
 
 
 def _positions(b: Box, entries: list[str], value: Callable[[str], str]) -> tuple[list[list[Any]], dict[str, Any]]:
@@ -670,6 +721,11 @@ def _root_extras(plan: Plan) -> list[str]:
                       f"    if {test[g[n].freeze]}:", "        param.requires_grad_(False)"]
     if lines:
         lines.insert(0, "# frozen in the spec: not trained")
+    ties = [(n, p, owner) for n, p in plan.paths.items() for p_name, owner in g[n].ties if p_name == "weight"
+            and owner in plan.paths]
+    if ties:  # `tie=wte`: one parameter, registered where it is made (as nanoGPT and Hugging Face tie them)
+        lines.append("# tied weights (`tie=` in the spec): one parameter, counted once")
+        lines += [f"self.{_code_path(p)}.weight = self.{_code_path(plan.paths[owner])}.weight" for n, p, owner in ties]
     weights = ", ".join(f"{literal(f)}: {literal(w)}" for f, _, w in plan.outputs)
     lines += ["# the loss weight of each output (auxiliary heads)" if len(plan.outputs) > 1 else
               "# the loss weight of the output", f"self.loss_weights = {{{weights}}}"]

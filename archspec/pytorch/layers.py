@@ -561,6 +561,36 @@ def _getitem(n: fx.Node, xs: Shape, out: Shape) -> tuple[str, dict[str, Any], li
 
 # -- the whole graph -----------------------------------------------------------------------------------------
 
+def _shared(layer: Layer, m: nn.Module, calls: dict[str, Layer], owners: dict[int, tuple[str, Layer]]) -> None:
+    """A module called again is `reuse` of its first call; a Linear whose weight is an earlier module's
+    weight (GPT-2's output projection and token embedding) is `tie=`. Both within one module's forward:
+    the spec names layers per block."""
+    path = str(layer.node.target)
+    first = calls.get(path) if layer.weights else None
+    if first is not None:
+        # the same module path; a block called again is the same modules under `enc@1` (torch.fx's key for
+        # the second call): blocks.py writes it `reuse enc`, or refuses it
+        if [k.split("@")[0] for k in first.scope] != [k.split("@")[0] for k in layer.scope]:
+            raise Unsupported(f"{path} called from another module than the one that first calls it",
+                              hint="a module used again is written `reuse NAME` where both calls are in one forward")
+        layer.reuses = first.node
+        return
+    calls[path] = layer
+    for name, p in m.named_parameters(recurse=True):
+        owner = owners.get(id(p))
+        if owner is None:
+            continue
+        if name != "weight" or owner[0] != "weight" or not isinstance(m, nn.Linear):
+            raise Unsupported(f"the parameter {path}.{name} shared with {owner[1].weights}.{owner[0]}",
+                              hint="archspec ties a Linear's weight to another layer's weight (`tie=`)")
+        if owner[1].scope != layer.scope:
+            raise Unsupported(f"{path}.weight tied to {owner[1].weights}.weight in another module",
+                              hint="`tie=NAME` names a layer of the same block")
+        layer.tie = owner[1].node
+    for name, p in m.named_parameters(recurse=True):
+        owners.setdefault(id(p), (name, layer))
+
+
 def convert(model: nn.Module, gm: fx.GraphModule, input: Shape, vocab: int | None = None) -> Traced:
     layers: list[Layer] = []
     alias: dict[fx.Node, fx.Node] = {}
@@ -570,6 +600,8 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape, vocab: int | Non
     traced.vocab = vocab
     pending: dict[fx.Node, Layer] = {}  # nn.MultiheadAttention calls, until their output is taken
     made: set[fx.Node] = set()  # parameters read directly, written as `param` layers
+    calls: dict[str, Layer] = {}  # module path → its first call's layer (a module called again: `reuse`)
+    owners: dict[int, tuple[str, Layer]] = {}  # a parameter's id → (its name, the layer of the module holding it)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
         raise import_error(f"`{type(model).__name__}.forward` takes {len(placeholders)} inputs; "
@@ -616,7 +648,9 @@ def convert(model: nn.Module, gm: fx.GraphModule, input: Shape, vocab: int | Non
                 _verify(kind, args, m, [shape_of(a) for a in ins], shape_of(n))
                 local = str(n.target).rsplit(".", 1)[-1]
                 weights = str(n.target) if any(True for _ in m.parameters()) or any(True for _ in m.buffers()) else None
-                layers.append(Layer(kind, args, ins, n, local, tuple(keys[:-1]), weights))
+                layer = Layer(kind, args, ins, n, local, tuple(keys[:-1]), weights)
+                _shared(layer, m, calls, owners)
+                layers.append(layer)
             else:
                 r2 = _own(n, gm) or function_layer(n)
                 if r2 is None:

@@ -24,6 +24,8 @@ class Layer:
     scope: tuple[str, ...]  # the module instances it is inside, outermost first (keys of nn_module_stack)
     weights: str | None = None  # the module path whose parameters and buffers this layer owns
     within: tuple[fx.Node, ...] = ()  # nodes folded into this one (nn.MultiheadAttention's call, its [0] the layer)
+    reuses: fx.Node | None = None  # a module called again: the node of its first call (`reuse NAME`)
+    tie: fx.Node | None = None  # its weight is another module's (`tie=NAME`): that module's node
 
 
 @dataclass

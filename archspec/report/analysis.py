@@ -136,6 +136,8 @@ class Analysis:
         args = described.get(id(n.args))
         if args is None:
             args = described[id(n.args)] = KINDS[n.kind].describe(n.args)
+        if (n.shares and not n.fused) or n.ties:
+            args = shared_note(n, args)
         return Row(
             name=n.id, kind=n.kind, args=args, block=n.scope.id if n.scope is not None else "",
             output_shape=m.shape, dtype=m.dtype, params=c.params + c.fixed, trainable_params=c.params, non_trainable_params=c.fixed,
@@ -444,6 +446,12 @@ def _jsonable(o: Any) -> Any:
 
 
 # -- the library's entry point ------------------------------------------------------------------
+
+def shared_note(n: Node, args: str) -> str:
+    """A layer's arguments with the weights it shares: `32 (reuses fc)`, `50257 no bias (weight tied to wte)`."""
+    note = f"reuses {n.shares}" if n.shares else ", ".join(f"{p} tied to {o}" for p, o in n.ties)
+    return f"{args} ({note})".strip()
+
 
 def analyze(spec: str | Path | Spec | Graph, *, input: Any = None, batch: int = 1, convention: str = "archspec",
             params: dict[str, Any] | None = None, partial: bool = False, freeze: list[str] | tuple[str, ...] = (),

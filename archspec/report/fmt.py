@@ -167,7 +167,7 @@ def _is_simple(s: Any) -> bool:
 
 def _head(s: ast.Layer | ast.Merge) -> str:
     target = f"{s.target} = " if s.target else ""
-    if s.kind in REGISTRY or s.kind == "_":
+    if s.kind in REGISTRY or s.kind in ("_", "reuse"):  # `reuse fc`: a statement, not a block call
         return target + " ".join([s.kind, *(_spaced_arg(a) for a in s.args)])
     return f"{target}{s.kind}({', '.join(_arg(a) for a in s.args)})"  # a block call
 

@@ -333,7 +333,7 @@ def test_several_outputs():
     assert report.identical
 
 
-def test_shared_weights_are_caught_by_the_check():
+def test_a_module_called_twice_is_reuse():
     class Shared(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -342,8 +342,58 @@ def test_shared_weights_are_caught_by_the_check():
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.conv(self.conv(x))
 
-    report = round_trip(import_model(Shared(), (4, 8, 8)))
-    assert not report.ok and not report.figures[0].ok  # two convolutions' weights in the spec, one in the model
+    imported = import_model(Shared(), (4, 8, 8))
+    assert "conv1 = conv 4 3x3" in imported.text and "reuse conv1" in imported.text  # one weight, applied twice
+    report = round_trip(imported)
+    assert report.ok and report.figures[0].spec == 4 * 4 * 9 + 4 and report.identical
+
+
+def test_a_tied_weight_is_tie():
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte = nn.Embedding(30, 8)
+            self.head = nn.Linear(8, 30, bias=False)
+            self.head.weight = self.wte.weight
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(torch.tanh(self.wte(x)))
+
+    imported = import_model(Tied(), (6,))
+    assert "tie=wte" in imported.text
+    report = round_trip(imported)
+    assert report.ok and report.figures[0].spec == 240 and report.identical
+
+
+def test_a_block_called_twice_is_reuse_of_the_block():
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.enc(self.enc(x)))
+
+    imported = import_model(Twice(), (8,))
+    assert "enc = enc()" in imported.text and "reuse enc" in imported.text
+    report = round_trip(imported)
+    assert report.ok and report.figures[0].spec == 2 * 72 + 18 and report.identical
+
+
+def test_a_module_called_from_two_modules_is_refused():
+    class Outer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+            self.b = nn.Sequential(self.a[0], nn.Tanh())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.a(x))
+
+    with pytest.raises(SpecError) as e:
+        import_model(Outer(), (4,))
+    assert e.value.diagnostic.code == "E801" and "called from another module" in e.value.diagnostic.message
 
 
 class _Functional(nn.Module):

@@ -79,3 +79,38 @@ def test_other_cells_train_too(tmp_path, cell):
               out=tmp_path / cell, epochs=1, data="synthetic:300", threads=1, progress=False,
               console=Console(quiet=True))
     assert r.status == "done" and r.test_acc is not None
+
+
+# -- next-token prediction on the built-in text (gpt2.arch at a reduced size) ----------------------------
+
+def test_the_built_in_text_gives_next_token_windows():
+    from archspec.pytorch.train import corpus
+
+    ds = data.load("synthetic:300", (24,), classes=128, vocab=128, next_token=True)
+    assert ds.train.x.shape == ds.train.y.shape == (300, 24) and len(ds.test) == 60
+    assert (ds.train.x[:, 1:] == ds.train.y[:, :-1]).all()  # each label is the next character
+    text = "".join(chr(i) for i in ds.train.x[0])
+    assert text in corpus.TEXT
+    small = data.load("synthetic:50", (16,), classes=60, vocab=60, next_token=True)  # the text's own characters
+    assert small.train.x.max() < 60 and len(small.classes) == len(set(corpus.TEXT))
+    with pytest.raises(SpecError) as e:
+        data.load("synthetic:50", (16,), classes=20, vocab=20, next_token=True)
+    assert e.value.diagnostic.code == "E300" and "distinct characters" in e.value.diagnostic.message
+
+
+GPT_SMALL = ["--set", "layers=1", "--set", "width=32", "--set", "heads=2", "--set", "context=32", "--set", "vocab=128",
+             "--set", "dropout=0.0"]
+
+
+def test_reduced_gpt2_learns_the_built_in_text(tmp_path, capsys):
+    out = tmp_path / "gpt"
+    code = main(["train", "gpt2", *GPT_SMALL, "--epochs", "2", "--data", "synthetic:1000", "--optimizer", "adamw",
+                 "--lr", "0.003", "--out", str(out), "--threads", "1", "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "the built-in text" in text and "per position" in text
+    best = torch.load(out / "best.pt", weights_only=True)
+    assert best["test_acc"] > 0.15  # the most frequent character (a space) is about 0.17; chance 1/128
+    history = [float(line.split('"test_loss": ')[1].split(",")[0]) for line in (out / "metrics.jsonl").read_text()
+               .splitlines() if '"test_loss"' in line]
+    assert history[-1] < np.log(128)  # below a uniform guess

@@ -78,17 +78,19 @@ def parse_source(text: str) -> tuple[str, str]:
 
 def load(text: str, input_shape: tuple[int, ...], *, classes: int, segmentation: bool = False,
          holdout: float | None = None, limit: int = 0, fit: str = "resize", seed: int = 0,
-         loader: str = "auto", per_image: bool = False, vocab: int = 0) -> Dataset:
+         loader: str = "auto", per_image: bool = False, vocab: int = 0, next_token: bool = False) -> Dataset:
     """The dataset `text` names, fitted to `input_shape`. `classes` and `segmentation` describe the
     network's main output (the synthetic data is made to match them). `loader`: "memory", "stream" or
     "auto" (stream.choose; `per_image`: the recipe augments decoded images, which streaming does).
     `vocab`: the input is token ids below it (the synthetic data is then the sequence task, an npz's `x`
-    ids checked against it; always in memory)."""
+    ids checked against it; always in memory). `next_token`: the output gives every position a score per
+    token id (a language model): the synthetic data is then the built-in text (corpus.py), each position
+    labelled with the next character."""
     from archspec.pytorch.train import stream
 
     kind, path = parse_source(text)
     if vocab:
-        return _load_tokens(text, kind, path, input_shape, classes, holdout, limit, seed, vocab)
+        return _load_tokens(text, kind, path, input_shape, classes, holdout, limit, seed, vocab, next_token)
     notes: list[str] = []
     if kind == "synthetic":
         raw = _synthetic(path, input_shape, classes, segmentation, seed)
@@ -210,9 +212,24 @@ def _synthetic(arg: str, shape: tuple[int, ...], classes: int, segmentation: boo
 
 
 def _load_tokens(text: str, kind: str, path: str, shape: tuple[int, ...], classes: int, holdout: float | None,
-                 limit: int, seed: int, vocab: int) -> Dataset:
-    """A dataset of token ids: the synthetic sequence task, or an npz of integer ids of the input's shape."""
-    if kind == "synthetic":
+                 limit: int, seed: int, vocab: int, next_token: bool = False) -> Dataset:
+    """A dataset of token ids: the synthetic sequence task (the built-in text for a language model), or an
+    npz of integer ids of the input's shape."""
+    if kind == "synthetic" and next_token:
+        from archspec.pytorch.train import corpus
+
+        n = _synthetic_count(path, shape)
+        try:
+            x, y, xt, yt, chars = corpus.windows(n, int(np.prod(shape)), vocab, seed)
+        except ValueError as e:
+            raise SpecError(Diagnostic("E300", str(e), hint=f"--set vocab={corpus.ASCII} (the characters' codes) "
+                                                             "where the spec has it, or a shorter context")) from None
+        shape_y = (len(y), *shape)
+        raw = formats.Raw(Split(x.reshape(shape_y), y.reshape(shape_y)),
+                          Split(xt.reshape((len(yt), *shape)), yt.reshape((len(yt), *shape))), chars)
+        raw.notes.append(f"next-token prediction on the built-in text: {corpus.TITLE}")
+        name = f"the built-in text, {len(corpus.TEXT):,} characters (next token, seed {seed})"
+    elif kind == "synthetic":
         n = _synthetic_count(path, shape)
         try:
             x, y = synthetic.sequences(n + max(1, n // 5), shape, vocab, classes, seed)

@@ -6,7 +6,9 @@ with `loss="auto"`:
 - one unit (`dense 1 sigmoid`): binary cross-entropy;
 - a map with a spatial extent (`conv classes 1x1`, a segmenter such as U-Net): cross-entropy per
   position, against per-position labels centre-cropped to the output's size (U-Net's valid convolutions
-  give an output smaller than the input).
+  give an output smaller than the input);
+- a score per token id at every position of an input of token ids (L ids → L×vocab, a language model
+  such as gpt2.arch): cross-entropy per position over the last axis, against the next token's id.
 
 A final `softmax` (over channels) or `sigmoid` that only feeds the output is replaced by the identity
 in the model being trained, so that the losses see logits (`cross_entropy` and
@@ -37,10 +39,15 @@ class Head:
     loss: str  # "ce" or "bce"
     shape: tuple[int, ...]  # without the batch
     logits: bool  # False: the tensor holds probabilities (a softmax or sigmoid that stayed)
+    last: bool = False  # the classes are on the last axis: a language model's L×vocab scores
 
     @property
     def units(self) -> int:
-        return self.shape[0]
+        return self.shape[-1] if self.last else self.shape[0]
+
+    def target(self, y: torch.Tensor) -> torch.Tensor:
+        """The labels as the output's positions hold them (a segmenter's centre-cropped)."""
+        return y if not self.spatial or self.last else crop_target(y, self.shape)
 
     @property
     def spatial(self) -> bool:
@@ -61,6 +68,9 @@ def prepare(model: nn.Module, plan: Any, g: Graph, loss: str = "auto",
     for name, source, weight in plan.outputs:
         d = g[source]
         shape = tuple(d.meta.shape)
+        if next_token(g, source):
+            heads.append(Head(name, source, float(aux_weights.get(name, weight)), "ce", shape, True, last=True))
+            continue
         act = d.kind if d.kind in ("softmax", "sigmoid") else None
         logits = True
         if act is not None:
@@ -71,6 +81,15 @@ def prepare(model: nn.Module, plan: Any, g: Graph, loss: str = "auto",
                                        hint="--loss bce (or auto) for a one-unit output"))
         heads.append(Head(name, source, float(aux_weights.get(name, weight)), kind, shape, logits))
     return heads
+
+
+def next_token(g: Graph, node: str) -> bool:
+    """Whether an output scores every position of the network's one input of token ids per token id
+    (L ids → L×vocab): a language model, trained to predict each next token."""
+    if len(g.inputs) != 1 or g[g.inputs[0]].meta.dtype != "int64":
+        return False
+    ins, out = tuple(g[g.inputs[0]].meta.shape), tuple(g[node].meta.shape)
+    return len(out) == len(ins) + 1 and out[:-1] == ins and out[-1] > 1
 
 
 def _strip(model: nn.Module, plan: Any, g: Graph, node: str) -> bool:
@@ -117,6 +136,8 @@ def crop_target(y: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 def head_loss(h: Head, out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     out = out.float()
+    if h.last:  # N×L×vocab: the classes to axis 1, as cross_entropy wants them
+        return F.cross_entropy(out.movedim(-1, 1), y, label_smoothing=label_smoothing)
     if h.spatial:
         y = crop_target(y, h.shape)
     if h.loss == "ce":
@@ -153,4 +174,4 @@ def predict(h: Head, out: torch.Tensor) -> torch.Tensor:
     """Class indices: per sample (N,), or per position for a segmenter."""
     if h.units == 1:
         return (out > (0 if h.logits else 0.5)).long().squeeze(1)
-    return out.argmax(1)
+    return out.argmax(-1 if h.last else 1)

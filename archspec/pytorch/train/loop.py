@@ -21,7 +21,7 @@ from torch import nn
 from archspec.pytorch.train.batches import DeviceData, mix, train_order
 from archspec.pytorch.train.config import TrainConfig
 from archspec.pytorch.train.device import Runtime, all_sum
-from archspec.pytorch.train.heads import Head, crop_target, head_loss, outputs_of, predict, total_loss
+from archspec.pytorch.train.heads import Head, head_loss, outputs_of, predict, total_loss
 from archspec.pytorch.train.report import CONFUSION_MAX
 from archspec.pytorch.train.stream import StreamData
 
@@ -136,7 +136,7 @@ def train_epoch(f: Fit, epoch: int, on_step: Callable[[int, float, float | None,
         if f.scheduler is not None:
             f.scheduler.step()
         with torch.no_grad():
-            target = crop_target(y, main.shape) if main.spatial else y
+            target = main.target(y)
             losses.append(loss.detach())
             hits.append((predict(main, outs[0].detach()) == target).sum())
             sizes.append(len(y))
@@ -172,7 +172,7 @@ def evaluate(f: Fit, data: DeviceData | StreamData, confusion: bool = False) -> 
         with rt.autocast():
             out = outputs_of(f.heads[:1], f.eval_model(x))[0]
             loss = head_loss(main, out, y)
-        target = crop_target(y, main.shape) if main.spatial else y
+        target = main.target(y)
         pred = predict(main, out)
         sums[0] += loss.double() * len(y)
         sums[1] += (pred == target).sum()

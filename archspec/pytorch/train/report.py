@@ -117,11 +117,12 @@ def confusion_table(matrix: list[list[int]], classes: list[str], limit: int = 20
     n = len(matrix)
     totals = [sum(r) for r in matrix]
     if n > limit:
-        t = Table(title=f"Recall of the {limit} weakest of {n} classes")
+        seen = [i for i in range(n) if totals[i]]  # classes the test data holds (a text uses few of 128 codes)
+        t = Table(title=f"Recall of the {min(limit, len(seen))} weakest of {len(seen)} classes in the test data")
         t.add_column("class")
         t.add_column("recall", justify="right")
         t.add_column("samples", justify="right")
-        worst = sorted(range(n), key=lambda i: matrix[i][i] / max(totals[i], 1))[:limit]
+        worst = sorted(seen, key=lambda i: matrix[i][i] / totals[i])[:limit]
         for i in worst:
             t.add_row(classes[i], f"{matrix[i][i] / max(totals[i], 1):.1%}", f"{totals[i]:,}")
         return t

@@ -107,10 +107,11 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
     g = graph if graph is not None else spec.graph(params, input)
     input_shape, out_shape = main_io(g)
     seg = len(out_shape) > 1
+    lm = heads.next_token(g, g.outputs[0].source)  # a language model: each position's next token
     try:
-        ds = data.load(cfg.data, input_shape, classes=out_shape[0], segmentation=seg, holdout=cfg.holdout,
-                       limit=cfg.limit, fit=cfg.fit, seed=cfg.seed, loader=cfg.loader,
-                       per_image=recipe_of(cfg).per_image, vocab=vocab_of(g))
+        ds = data.load(cfg.data, input_shape, classes=out_shape[-1] if lm else out_shape[0], segmentation=seg,
+                       holdout=cfg.holdout, limit=cfg.limit, fit=cfg.fit, seed=cfg.seed, loader=cfg.loader,
+                       per_image=recipe_of(cfg).per_image, vocab=vocab_of(g), next_token=lm)
     except SpecError as e:
         if data_origin is not None:
             d = e.diagnostic
@@ -131,12 +132,12 @@ def prepare(spec: Any, params: dict[str, Any], input: Any, freeze: Sequence[str]
         ds.classes = list(stats.get("classes", ds.classes))
     k = len(ds.classes)
     binary = out_shape[0] == 1 and k <= 2
-    if k != out_shape[0] and not binary and "classes" in spec.params and "classes" not in user_params:
+    if k != out_shape[0] and not binary and not lm and "classes" in spec.params and "classes" not in user_params:
         params = {**params, "classes": k}
         g = spec.graph(params, input)
         input_shape, out_shape = main_io(g)
         notes.append(f"the data has {k} classes: the network is built with classes={k} (--set classes=N to choose)")
-    check_labels(ds, out_shape)
+    check_labels(ds, out_shape[-1:] if lm else out_shape)
     run_passes(g, freeze=freeze)
     model, plan = build(g)
     hs = heads.prepare(model, plan, g, cfg.loss, cfg.aux_weights)
