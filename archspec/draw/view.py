@@ -31,7 +31,7 @@ from archspec.kinds.base import Shape
 
 # Fill colours by layer-kind category, the same in every diagram: Paul Tol's "light" scheme (made for
 # cells with black text, and told apart with any common colour-vision deficiency) for nine categories,
-# and a lavender and a pale green for the last two, chosen to stay as far from the others when
+# and a lavender and a pale green for the next two, chosen to stay as far from the others when
 # protanopia, deuteranopia and tritanopia are simulated (every pair is at least ΔE 10 apart in CIELAB
 # in all four visions; tests/draw/test_render.py checks it).
 PALETTE: dict[str, str] = {
@@ -46,6 +46,12 @@ PALETTE: dict[str, str] = {
     "reshape": "#ccffcc",  # pale green
     "regularization": "#ffffff",  # white
     "block": "#aa88ff",  # lavender
+    # the kinds of tokens and sequences: chosen by a search over light colours (L* ≥ 70, for black text)
+    # for the largest distance to the colours above and to each other, in all four visions (≥ ΔE 11)
+    "attention": "#88cc88",  # soft green
+    "recurrent": "#99ff66",  # lime
+    "embedding": "#ccaacc",  # mauve
+    "learned": "#99aaff",  # periwinkle
 }
 _SPARE = ("#bbccee", "#cceeff", "#ccddaa", "#eeeebb", "#ffcccc", "#aaaa00", "#eecc66")  # Tol's pale scheme and more
 CATEGORY_NAMES = {"io": "input / output", "conv": "convolution", "pool": "pooling", "dense": "dense",

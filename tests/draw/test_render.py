@@ -436,7 +436,10 @@ def _lab(color: str, m: tuple[tuple[float, ...], ...]) -> tuple[float, float, fl
 
 def test_every_category_has_a_distinct_colour_blind_safe_colour():
     # issue 16: three categories were near-identical greys (ΔE 5 apart; conv and norm 4 apart with deuteranopia)
-    assert len(set(PALETTE.values())) == len(PALETTE) == 11
+    from archspec.kinds import KINDS
+
+    assert {k.category for k in KINDS.values()} <= set(PALETTE)  # no category falls back to a spare colour
+    assert len(set(PALETTE.values())) == len(PALETTE) == 15
     for vision, m in CVD.items():
         labs = {c: _lab(color, m) for c, color in PALETTE.items()}
         worst = min((math.dist(labs[a], labs[b]), a, b) for a, b in itertools.combinations(labs, 2))
