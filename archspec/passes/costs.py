@@ -25,10 +25,14 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
     nodes = g.nodes
     for n in nodes.values():
         meta = n.meta
-        ins = [nodes[i].meta.shape for i in n.inputs]
-        key = (n.kind, id(n.args), n.frozen, n.freeze, meta.shape, *ins)
+        inputs = n.inputs
+        if len(inputs) == 1:  # most nodes
+            key: tuple[Any, ...] = (n.kind, id(n.args), n.frozen, n.freeze, meta.shape, nodes[inputs[0]].meta.shape)
+        else:
+            key = (n.kind, id(n.args), n.frozen, n.freeze, meta.shape, *[nodes[i].meta.shape for i in inputs])
         hit = cache.get(key)
         if hit is None:
+            ins = list(key[5:])
             kind = KINDS[n.kind]
             out = meta.shape
             c: Cost = kind.cost(n.args, ins, out)
