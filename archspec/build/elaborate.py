@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -148,9 +149,9 @@ class Builder:
         self.g = Graph(source.spec.network.name if source.spec.network else "network", source.spec.path)
         self.used: dict[str, dict[str, int]] = {}  # scope → local name → count (for unique names)
         self.calls: list[tuple[str, str, Span | None]] = []  # (block name, instance id, call span)
+        self.calling: set[str] = set()  # the names of `calls`' blocks (each at most once: else E401)
         self.outputs = self.g.outputs
         self.scopes = self.g.scopes
-        self.all_targets = _targets(source)
         # A build of its own records a block call the second time it is made (most calls are made once:
         # a ResNet's stages); builds that share a cache (a sweep) record every call, for the builds to come.
         self.record_first = cache is not None
@@ -160,6 +161,12 @@ class Builder:
         self._shapes = cache.shapes
         self._bound = cache.bound
         self.templates: dict[Any, Any] = cache.templates  # block calls already built, by what they read
+
+    @cached_property
+    def all_targets(self) -> dict[str, str]:
+        """Every tensor name the spec defines: read only to explain a name not found (a walk of the whole
+        spec, which a build that goes well never needs)."""
+        return _targets(self.source)
 
     # -- entry -------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -490,7 +497,7 @@ class Builder:
 
     def _call(self, s: ast.Layer, c: Closure, f: Frame) -> None:
         b = c.block
-        if any(name == b.name for name, _, _ in self.calls):
+        if b.name in self.calling:
             names = [name for name, _, _ in self.calls]
             chain = " → ".join([*names[names.index(b.name):], b.name])
             raise SpecError(Diagnostic("E401", f"block `{b.name}` calls itself: {chain}", s.span,
@@ -541,6 +548,7 @@ class Builder:
             estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
             verified = self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
         self.calls.append((b.name, path, s.span))
+        self.calling.add(b.name)
         self.expanding.append((what, s.span))
         outer, self.verified = self.verified, verified
         try:
@@ -557,6 +565,7 @@ class Builder:
                     self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current) or _NEVER
         finally:
             self.calls.pop()
+            self.calling.discard(b.name)
             self.expanding.pop()
             self.verified = outer
         f.current = sub.current
@@ -1135,6 +1144,9 @@ def _closure_key(c: Closure, seen: set[int]) -> tuple[Any, ...]:
 
 
 def _hashable(v: Value) -> Any:
+    t = type(v)
+    if t is int or t is str or t is bool or t is float:  # most values: first, without the checks below
+        return (t.__name__, v)
     if isinstance(v, dict):
         return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))  # keys of mixed types
     if isinstance(v, (list, tuple)):
