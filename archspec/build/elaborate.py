@@ -161,6 +161,7 @@ class Builder:
         self._shapes = cache.shapes
         self._bound = cache.bound
         self.templates: dict[Any, Any] = cache.templates  # block calls already built, by what they read
+        self._methods: dict[str, Any] = {}  # each statement type's method (`_layer`), looked up once
 
     @cached_property
     def all_targets(self) -> dict[str, str]:
@@ -233,7 +234,7 @@ class Builder:
 
     # -- statements --------------------------------------------------------------------------
     def run(self, stmts: list[Any], f: Frame) -> None:
-        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        defs = _defs(stmts)
         if defs:
             blocks = dict(f.blocks)
             seen: dict[str, ast.BlockDef] = {}
@@ -253,8 +254,12 @@ class Builder:
             what, span = outer if outer else ("the spec", stmts[0].span)
             raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span,
                                 layers=False)
+        methods = self._methods
         for s in stmts:
-            getattr(self, "_" + s.type)(s, f)
+            method = methods.get(s.type)
+            if method is None:
+                method = methods[s.type] = getattr(self, "_" + s.type)
+            method(s, f)
 
     def _block(self, s: ast.BlockDef, f: Frame) -> None:
         pass  # hoisted by `run`
@@ -1062,6 +1067,21 @@ class Builder:
                                        notes=self._call_notes()), partial=self.g)
 
 
+_DEFS: dict[int, tuple[list[Any], list[Any]]] = {}
+
+
+def _defs(stmts: list[Any]) -> list[Any]:
+    """The block definitions among a body's statements (cached by the body: the AST is immutable)."""
+    hit = _DEFS.get(id(stmts))
+    if hit is not None and hit[0] is stmts:  # the list itself is kept: its id cannot be another's
+        return hit[1]
+    defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+    if len(_DEFS) > 100_000:
+        _DEFS.clear()
+    _DEFS[id(stmts)] = (stmts, defs)
+    return defs
+
+
 _ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)
 _FREE: dict[int, tuple[list[ast.Arg], tuple[str, ...]]] = {}
 
@@ -1150,7 +1170,7 @@ def _hashable(v: Value) -> Any:
     if isinstance(v, dict):
         return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))  # keys of mixed types
     if isinstance(v, (list, tuple)):
-        return tuple(_hashable(x) for x in v)
+        return tuple([_hashable(x) for x in v])
     return (type(v).__name__, v)
 
 
