@@ -330,8 +330,9 @@ class Builder:
         if var is not None:
             f.loops[var] = s.var_span or s.span
         try:
+            sub = f.sub()  # one frame for every iteration, each started afresh from the enclosing one
             for i in range(n):
-                sub = f.sub()
+                sub.env, sub.blocks, sub.current = f.env, f.blocks, f.current
                 if var is not None:
                     f.env[var] = i
                 self.run(s.body, sub)
@@ -401,11 +402,11 @@ class Builder:
         if kind.op == "merge":
             self._merge_inline(s, kind, f)
             return
-        freeze = self._freeze(kind, s, f)
-        args, acts = self._bind(kind, [a for a in s.args if a.name != "freeze"] if freeze is not None else s.args,
-                                f, s)
+        freeze_arg, rest = _split_freeze(s)
+        freeze = self._freeze(kind, freeze_arg, f) if freeze_arg is not None else None
+        args, acts = self._bind(kind, rest if freeze is not None else s.args, f, s)
         if freeze and not getattr(args, "bias", False):
-            span = next(a.span for a in s.args if a.name == "freeze")
+            span = freeze_arg.span  # type: ignore[union-attr]
             raise SpecError(Diagnostic("E202", f"`{s.kind}` has no bias to freeze" +
                                        (" (`bias=false`)" if "bias" in kind.Args.model_fields else ""),
                                        span, expected="`freeze=bias` or `freeze=weight` on a layer with a bias",
@@ -426,11 +427,10 @@ class Builder:
         if s.target:
             f.ns.tensors[s.target] = node
 
-    def _freeze(self, kind: LayerKind[Any], s: ast.Layer, f: Frame) -> tuple[str, ...] | None:
+    def _freeze(self, kind: LayerKind[Any], arg: ast.Arg, f: Frame) -> tuple[str, ...] | None:
         """`freeze=bias` / `freeze=weight` / `freeze=(weight, bias)`: the layer's parameters not trained
-        (None without the keyword)."""
-        arg = next((a for a in s.args if a.name == "freeze"), None)
-        if arg is None or "freeze" in kind.Args.model_fields:
+        (None when the kind has an argument of that name)."""
+        if "freeze" in kind.Args.model_fields:
             return None
         ev = self._evaluator(f.env, f)
 
@@ -1004,11 +1004,13 @@ class Builder:
             outer = self._while_expanding()
             what, span = outer if outer else ("the network", s.span)
             raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
-        dtypes = [nodes[i].meta.dtype for i in inputs]  # checked first: token ids fed to a conv is that, not a shape
+        metas = [nodes[i].meta for i in inputs]
+        dtypes = [m.dtype for m in metas]  # checked first: token ids fed to a conv is that, not a shape
         dtype = "float32" if kind.takes == "float" and "int64" not in dtypes else self._dtype(kind, args, inputs,
                                                                                              dtypes, s)
-        ins = [nodes[i].meta.shape for i in inputs]
-        key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
+        ins = [m.shape for m in metas]
+        # args objects are interned by `_bind`: equal args, same object
+        key = (kind.name, id(args), ins[0]) if len(ins) == 1 else (kind.name, id(args), *ins)
         out = self._shapes.get(key)
         if out is None:
             try:
@@ -1080,6 +1082,23 @@ def _defs(stmts: list[Any]) -> list[Any]:
         _DEFS.clear()
     _DEFS[id(stmts)] = (stmts, defs)
     return defs
+
+
+_FREEZE: dict[int, tuple[ast.Layer, ast.Arg | None, list[ast.Arg]]] = {}
+
+
+def _split_freeze(s: ast.Layer) -> tuple[ast.Arg | None, list[ast.Arg]]:
+    """A layer statement's `freeze=` argument (or None) and its other arguments: one list for every run of
+    the statement, so that `_bind` can key on it (cached by the statement, immutable)."""
+    hit = _FREEZE.get(id(s))
+    if hit is not None and hit[0] is s:  # the statement itself is kept: its id cannot be another's
+        return hit[1], hit[2]
+    arg = next((a for a in s.args if a.name == "freeze"), None)
+    rest = [a for a in s.args if a.name != "freeze"] if arg is not None else s.args
+    if len(_FREEZE) > 100_000:
+        _FREEZE.clear()
+    _FREEZE[id(s)] = (s, arg, rest)
+    return arg, rest
 
 
 _ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)

@@ -181,7 +181,7 @@ class Analysis:
             if rf is not last_rf:  # the nodes after a pooling-free layer (a norm, an activation) share its field
                 last_rf = rf
                 if rf and rf != GLOBAL:
-                    size = max([f.size for f in rf])
+                    size = max(rf)[0]  # the largest size: fields compare by their size first
                     if size > widest_size:
                         widest, widest_size = rf, size
         params = trainable = fixed = buffers = macs = flops = connections = activations = layers = 0
