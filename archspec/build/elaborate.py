@@ -153,8 +153,10 @@ class Builder:
         self.outputs = self.g.outputs
         self.scopes = self.g.scopes
         # A build of its own records a block call the second time it is made (most calls are made once:
-        # a ResNet's stages); builds that share a cache (a sweep) record every call, for the builds to come.
+        # a ResNet's stages), or the first time in a repeat's body (the next iterations make it again);
+        # builds that share a cache (a sweep) record every call, for the builds to come.
         self.record_first = cache is not None
+        self.repeating = 0  # the repeats being run
         self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
         cache = cache if cache is not None else BuildCache()
         self._args_cache = cache.args
@@ -323,6 +325,7 @@ class Builder:
                                        expected="a loop variable of its own for each nested `repeat`",
                                        hint=f"name this one differently: `repeat {show(n)} as j:`"), partial=self.g)
         self.expanding.append((f"`repeat {n}`", s.span))
+        self.repeating += 1
         outer, self.verified = self.verified, verified
         # The body runs in the enclosing scope (its `let`s stay visible after and carry from one iteration
         # to the next); the loop variable exists inside the body only, hiding an outer name of its spelling.
@@ -339,6 +342,7 @@ class Builder:
                 f.current = sub.current
         finally:
             self.expanding.pop()
+            self.repeating -= 1
             self.verified = outer
             if var is not None:
                 del f.loops[var]
@@ -564,7 +568,7 @@ class Builder:
                 self.run(b.body, sub)
                 if order:
                     self._check_register(b, scope, start, scoped)
-                if key is not None and entry is None and not self.record_first:  # seen once: not recorded yet
+                if key is not None and entry is None and not (self.record_first or self.repeating):  # seen once
                     self.templates[key] = _SEEN
                 elif key is not None and entry is not _NEVER:  # recorded: copied from now on
                     self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current) or _NEVER
