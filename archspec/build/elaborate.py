@@ -7,6 +7,7 @@ statement that caused it, with the graph built so far kept for a partial report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -107,6 +108,11 @@ class _Template:
     scopes: list[tuple[str, str, Scope]]  # (id, parent's id, scope), parents first
     result: tuple[str, Any] | None
     work: int
+
+
+# A node made as the tuple it is (`Node` is a named tuple), every field given: its constructor's handling of
+# keywords and defaults costs more than the tuple itself, and the builder makes one per layer.
+_node = tuple.__new__
 
 
 def _join(path: str, name: str) -> str:
@@ -513,9 +519,10 @@ class Builder:
                                        hint="a network is acyclic: unroll the recursion with `repeat`"), partial=self.g)
         if len(self.calls) >= MAX_CALL_DEPTH:
             raise SpecError(Diagnostic("E600", f"blocks nested deeper than {MAX_CALL_DEPTH}", s.span))
+        plan = _block_plan(b)
         ev = self._evaluator(f.env, f)
         env = dict(c.env)
-        params = [p.name for p in b.params]
+        params = plan.params
         given: dict[str, Value] = {}
         npos = 0
         for a in s.args:
@@ -532,9 +539,11 @@ class Builder:
                 if a.name in given:
                     raise SpecError(Diagnostic("E202", f"parameter `{a.name}` given twice", a.span))
                 given[a.name] = ev(a.value)
-        for p in b.params:
+        for p, literal in plan.defaults:
             if p.name in given:
                 env[p.name] = given[p.name]
+            elif literal is not _NOT_LITERAL:
+                env[p.name] = literal
             elif p.default is not None:
                 env[p.name] = self._eval(p.default, env, f)
             else:
@@ -543,12 +552,12 @@ class Builder:
                                 partial=self.g)
         name = self._local(f.path, s.target or b.name, bool(s.target))
         path = _join(f.path, name)
-        order = tuple(n for st in b.body if isinstance(st, ast.Register) for n in st.names)
-        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span,
+        order = plan.register
+        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p: env[p] for p in params}, s.span,
                                           order)
         self.scoped.append(path)
         sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
-        what = f"the call of `{b.name}`"
+        what = plan.what
         key = self._template_key(c, env, f)
         entry = self.templates.get(key) if key is not None else None
         template = entry if isinstance(entry, _Template) else None
@@ -701,17 +710,19 @@ class Builder:
                                                            sc.span, sc.register)
             self.scoped.append(prefix + rel)
 
-        def ref(w: tuple[str, Any]) -> str:
-            return prefix + w[1] if w[0] == "in" else sources[w[1]]
-
         added = self.added
         nodes = g.nodes
         for rel, n, owner, ins in t.nodes:
             nid = prefix + rel
-            nodes[nid] = Node(nid, n.op, n.kind, n.args, tuple([ref(i) for i in ins]), n.name, scopes[owner], n.span,
-                              n.frozen, n.fused, Meta(n.meta.shape, dtype=n.meta.dtype), n.freeze)
+            inputs = tuple([prefix + w if where == "in" else sources[w] for where, w in ins])
+            m = n.meta
+            nodes[nid] = _node(Node, (nid, n.op, n.kind, n.args, inputs, n.name, scopes[owner], n.span, n.frozen,
+                                      n.fused, Meta(m.shape, dtype=m.dtype), n.freeze))
             added.append(nid)
-        return ref(t.result) if t.result is not None else None
+        if t.result is None:
+            return None
+        where, w = t.result
+        return prefix + w if where == "in" else sources[w]
 
     # -- limits --------------------------------------------------------------------------------
     def _check_expansion(self, what: str, span: Span | None, cost: Bounds | None) -> bool:
@@ -753,7 +764,7 @@ class Builder:
         return kind
 
     def _evaluator(self, env: dict[str, Value], f: Frame | None = None) -> Evaluator:
-        if f is not None and f.current is not None and not all(b in env for b in BUILTINS):
+        if f is not None and f.current is not None and ("channels" not in env or "shape" not in env):  # BUILTINS
             shape = self.g[f.current].meta.shape
             env = {"channels": shape[0], "shape": shape, **env}
         ev = Evaluator(env, f.ns if f else None)
@@ -1031,8 +1042,8 @@ class Builder:
         scope = f.scope
         name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
         nid = f"{scope.id}.{name}" if scope is not None else name
-        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
-                          Meta(out, dtype=dtype), freeze)
+        nodes[nid] = _node(Node, (nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
+                                  Meta(out, dtype=dtype), freeze))
         self.added.append(nid)
         return nid
 
@@ -1086,6 +1097,43 @@ def _defs(stmts: list[Any]) -> list[Any]:
         _DEFS.clear()
     _DEFS[id(stmts)] = (stmts, defs)
     return defs
+
+
+_NOT_LITERAL = object()
+
+
+@dataclass(frozen=True, eq=False)
+class _BlockPlan:
+    """What every call of a block definition needs and no call changes, worked out at its first call."""
+
+    params: list[str]  # the parameters' names, in order
+    defaults: list[tuple[ast.Param, Any]]  # each parameter with its default's value when a literal (`= 4`)
+    register: tuple[str, ...]  # the names of its `register` statement
+    what: str  # "the call of `b`", for the limits' diagnostics
+
+
+_PLANS: dict[int, tuple[ast.BlockDef, _BlockPlan]] = {}
+
+
+def _block_plan(b: ast.BlockDef) -> _BlockPlan:
+    """A block's plan (cached by the definition, immutable)."""
+    hit = _PLANS.get(id(b))
+    if hit is not None and hit[0] is b:  # the definition itself is kept: its id cannot be another's
+        return hit[1]
+    defaults: list[tuple[ast.Param, Any]] = []
+    for p in b.params:
+        literal = _NOT_LITERAL
+        if isinstance(p.default, (ast.Num, ast.Str, ast.Bool, ast.Dims)):  # its value whatever the call
+            with contextlib.suppress(SpecError):  # a literal out of range: refused at each call, as any default
+                literal = Evaluator({})(p.default)
+        defaults.append((p, literal))
+    plan = _BlockPlan([p.name for p in b.params], defaults,
+                      tuple(n for st in b.body if isinstance(st, ast.Register) for n in st.names),
+                      f"the call of `{b.name}`")
+    if len(_PLANS) > 100_000:
+        _PLANS.clear()
+    _PLANS[id(b)] = (b, plan)
+    return plan
 
 
 _FREEZE: dict[int, tuple[ast.Layer, ast.Arg | None, list[ast.Arg]]] = {}
