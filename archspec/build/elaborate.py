@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -1084,19 +1085,32 @@ class Builder:
                                        notes=self._call_notes()), partial=self.g)
 
 
-_DEFS: dict[int, tuple[list[Any], list[Any]]] = {}
+_T = TypeVar("_T")
 
 
+def _per_node(fn: Callable[[Any], _T]) -> Callable[[Any], _T]:
+    """A pure function of a piece of the AST (a statement, a body, a block definition: immutable once
+    parsed), computed once per piece: remembered by the object's id, the object kept so that its id cannot
+    become another's. A build runs the same statements over and over (`repeat`, block calls)."""
+    memo: dict[int, tuple[Any, _T]] = {}
+
+    def once(node: Any) -> _T:
+        hit = memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        value = fn(node)
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[id(node)] = (node, value)
+        return value
+
+    return once
+
+
+@_per_node
 def _defs(stmts: list[Any]) -> list[Any]:
-    """The block definitions among a body's statements (cached by the body: the AST is immutable)."""
-    hit = _DEFS.get(id(stmts))
-    if hit is not None and hit[0] is stmts:  # the list itself is kept: its id cannot be another's
-        return hit[1]
-    defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
-    if len(_DEFS) > 100_000:
-        _DEFS.clear()
-    _DEFS[id(stmts)] = (stmts, defs)
-    return defs
+    """The block definitions among a body's statements."""
+    return [s for s in stmts if isinstance(s, ast.BlockDef)]
 
 
 _NOT_LITERAL = object()
@@ -1112,14 +1126,9 @@ class _BlockPlan:
     what: str  # "the call of `b`", for the limits' diagnostics
 
 
-_PLANS: dict[int, tuple[ast.BlockDef, _BlockPlan]] = {}
-
-
+@_per_node
 def _block_plan(b: ast.BlockDef) -> _BlockPlan:
-    """A block's plan (cached by the definition, immutable)."""
-    hit = _PLANS.get(id(b))
-    if hit is not None and hit[0] is b:  # the definition itself is kept: its id cannot be another's
-        return hit[1]
+    """A block's plan."""
     defaults: list[tuple[ast.Param, Any]] = []
     for p in b.params:
         literal = _NOT_LITERAL
@@ -1130,26 +1139,15 @@ def _block_plan(b: ast.BlockDef) -> _BlockPlan:
     plan = _BlockPlan([p.name for p in b.params], defaults,
                       tuple(n for st in b.body if isinstance(st, ast.Register) for n in st.names),
                       f"the call of `{b.name}`")
-    if len(_PLANS) > 100_000:
-        _PLANS.clear()
-    _PLANS[id(b)] = (b, plan)
     return plan
 
 
-_FREEZE: dict[int, tuple[ast.Layer, ast.Arg | None, list[ast.Arg]]] = {}
-
-
+@_per_node
 def _split_freeze(s: ast.Layer) -> tuple[ast.Arg | None, list[ast.Arg]]:
     """A layer statement's `freeze=` argument (or None) and its other arguments: one list for every run of
-    the statement, so that `_bind` can key on it (cached by the statement, immutable)."""
-    hit = _FREEZE.get(id(s))
-    if hit is not None and hit[0] is s:  # the statement itself is kept: its id cannot be another's
-        return hit[1], hit[2]
+    the statement, so that `_bind` can key on it."""
     arg = next((a for a in s.args if a.name == "freeze"), None)
     rest = [a for a in s.args if a.name != "freeze"] if arg is not None else s.args
-    if len(_FREEZE) > 100_000:
-        _FREEZE.clear()
-    _FREEZE[id(s)] = (s, arg, rest)
     return arg, rest
 
 
@@ -1413,7 +1411,7 @@ class _Estimate:
             if c is not None:
                 return self.call(s, c, env)
             n = 0 if s.kind == "_" and not s.args else 1
-            words = sum(1 for a in s.args if a.name is None and a.value.type == "name")
+            words = _words(s)
             return (n, 0, n + words, 0)  # each fused activation (`conv 8 3x3 relu`) is a layer more
         if t == "merge":
             total = (1, 0, 1, 0)
@@ -1473,7 +1471,8 @@ class _Estimate:
         return cost
 
 
-def _assigned(stmts: list[Any]) -> set[str]:
+@_per_node
+def _assigned(stmts: list[Any]) -> frozenset[str]:
     """The names a body's `let`s assign, in nested statements too (not in block definitions)."""
     out: set[str] = set()
     for s in stmts:
@@ -1481,10 +1480,18 @@ def _assigned(stmts: list[Any]) -> set[str]:
             out.add(s.name)
         elif not isinstance(s, ast.BlockDef):
             for attr in ("body", "orelse"):
-                out |= _assigned(getattr(s, attr, None) or [])
+                body = getattr(s, attr, None)
+                if body:
+                    out |= _assigned(body)
             for br in getattr(s, "branches", None) or []:
                 out |= _assigned(br.body)
-    return out
+    return frozenset(out)
+
+
+@_per_node
+def _words(s: ast.Layer) -> int:
+    """The bare words among a layer statement's arguments (each may be a fused activation: a layer more)."""
+    return sum(1 for a in s.args if a.name is None and a.value.type == "name")
 
 
 def _forget(env: dict[str, Value], names: Any) -> None:
