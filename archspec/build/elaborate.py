@@ -309,6 +309,9 @@ class Builder:
         f.current, f.env = sub.current, sub.env
 
     def _inline(self, body: list[Any], f: Frame) -> None:
+        if not _defs(body):  # nothing the body could define for itself: it runs in the enclosing frame
+            self.run(body, f)
+            return
         sub = f.sub()
         self.run(body, sub)
         f.current, f.env = sub.current, sub.env
@@ -559,8 +562,7 @@ class Builder:
         self.scoped.append(path)
         sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = plan.what
-        key = self._template_key(c, env, f)
-        entry = self.templates.get(key) if key is not None else None
+        key, entry = self._template_key(c, env, f)
         template = entry if isinstance(entry, _Template) else None
         verified = self.verified
         if b.body and not verified and template is None:  # a copy is checked against the limits as it is made
@@ -607,10 +609,11 @@ class Builder:
     # A block's body depends only on its closure, its arguments, the shapes of the tensors it reads and
     # freezing: a call like one built before (the 35 identical bottlenecks of ResNet-152's third stage)
     # copies the nodes of the first, renamed, instead of evaluating its statements again.
-    def _template_key(self, c: Closure, env: dict[str, Value], f: Frame) -> Any:
+    def _template_key(self, c: Closure, env: dict[str, Value], f: Frame) -> tuple[Any, Any]:
         """What a block call's nodes depend on, the same in every build of the spec (a sweep's builds share
         the templates): the block, the values of the outer names it and the blocks it calls read, its
-        arguments, the shapes of the tensors it reads, and freezing. None when a value cannot be keyed."""
+        arguments, the shapes of the tensors it reads, and freezing; and what `templates` holds for it.
+        (None, None) when a value cannot be keyed."""
         refs = []
         reads = [f.current]
         plain = []
@@ -628,10 +631,9 @@ class Builder:
             cur = self.g[f.current].meta if f.current else None  # its shape and element type (token ids)
             key = (_closure_key(c, set()), _hashable(plain), tuple(refs),
                    (cur.shape, cur.dtype) if cur is not None else None, f.frozen)
-            hash(key)
+            return key, self.templates.get(key)  # a TypeError if a value cannot be hashed
         except (TypeError, _Unkeyed):
-            return None
-        return key
+            return None, None
 
     def _sources(self, f: Frame, env: dict[str, Value]) -> list[str | None]:
         """The tensors a call can read from outside: the current one, then each tensor argument's."""
@@ -1228,7 +1230,8 @@ def _closure_key(c: Closure, seen: set[int]) -> tuple[Any, ...]:
         if isinstance(v, TensorRef):
             raise _Unkeyed
         values.append(_hashable(v))
-    calls = tuple(_closure_key(c.blocks[k], seen) for k in kinds if k in c.blocks)
+    blocks = c.blocks
+    calls = tuple([_closure_key(blocks[k], seen) for k in kinds if k in blocks])
     return (id(c.block), tuple(values), calls)
 
 
