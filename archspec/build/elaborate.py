@@ -213,7 +213,9 @@ class Builder:
     def _dead_ends(self) -> list[Diagnostic]:
         """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
         g = self.g
-        read = {i for n in g for i in n.inputs}
+        read: set[str] = set()
+        for n in g:
+            read.update(n.inputs)
         dead = [n.id for n in g if n.op != "output" and n.id not in read]
         out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g[n].span,
                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
@@ -795,9 +797,9 @@ class Builder:
         with the same values of the names it reads (`repeat 1000: conv c 3x3`) binds to the same result."""
         names = _free_names(args)
         env = f.env
-        shape = self.g[f.current].meta.shape if f.current is not None and any(n in BUILTINS for n in names) else None
+        shape = self.g[f.current].meta.shape if f.current is not None and _reads_builtins(names) else None
         try:
-            key = (id(args), allow_positional, shape, tuple(_hashable(env[n]) if n in env else _ABSENT for n in names))
+            key = (id(args), allow_positional, shape, tuple([_hashable(env[n]) if n in env else _ABSENT for n in names]))
             hit = self._bound.get(key)
         except TypeError:
             key, hit = None, None
@@ -1181,6 +1183,14 @@ def _free_names(args: list[ast.Arg]) -> tuple[str, ...]:
     return names
 
 
+_BUILTINS = frozenset(BUILTINS)
+
+
+def _reads_builtins(names: tuple[str, ...]) -> bool:
+    """Whether names read (`_free_names`) include the current tensor's size (`channels`, `shape`)."""
+    return not _BUILTINS.isdisjoint(names)
+
+
 class _Unkeyed(Exception):
     """A block reads a tensor from its closure: its calls are built each time."""
 
@@ -1229,7 +1239,7 @@ def _closure_key(c: Closure, seen: set[int]) -> tuple[Any, ...]:
         v = c.env.get(n, _ABSENT)
         if isinstance(v, TensorRef):
             raise _Unkeyed
-        values.append(_hashable(v))
+        values.append(v if v is _ABSENT else _hashable(v))  # absent: most names a block reads (`channels`)
     blocks = c.blocks
     calls = tuple([_closure_key(blocks[k], seen) for k in kinds if k in blocks])
     return (id(c.block), tuple(values), calls)
