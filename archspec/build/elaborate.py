@@ -719,7 +719,11 @@ class Builder:
         nodes = g.nodes
         for rel, n, owner, ins in t.nodes:
             nid = prefix + rel
-            inputs = tuple([prefix + w if where == "in" else sources[w] for where, w in ins])
+            if len(ins) == 1:  # most nodes: no list made
+                where, w = ins[0]
+                inputs = (prefix + w,) if where == "in" else (sources[w],)
+            else:
+                inputs = tuple([prefix + w if where == "in" else sources[w] for where, w in ins])
             m = n.meta
             nodes[nid] = _node(Node, (nid, n.op, n.kind, n.args, inputs, n.name, scopes[owner], n.span, n.frozen,
                                       n.fused, Meta(m.shape, dtype=m.dtype), n.freeze))
