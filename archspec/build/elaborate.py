@@ -44,14 +44,14 @@ class Closure:
     blocks: dict[str, Closure]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Namespace:
     """Named tensors of one block instance."""
 
     tensors: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     env: dict[str, Value]
     blocks: dict[str, Closure]
@@ -822,7 +822,7 @@ class Builder:
         acts: list[tuple[str, Span | None]] = []
         pos = 0
         for a in args:
-            if a.name is None and isinstance(a.value, ast.Name) and a.value.id not in ev.env:
+            if a.name is None and a.value.type == "name" and a.value.id not in ev.env:  # a bare word
                 word = a.value.id
                 if word in kind.flags:
                     values[word], spans[word] = True, a.span
@@ -1383,7 +1383,7 @@ class _Estimate:
         return _UNKNOWN if isinstance(v, TensorRef) else v
 
     def stmts(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure]) -> Bounds:
-        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        defs = _defs(stmts)
         if defs:
             blocks = dict(blocks)
             for d in defs:

@@ -247,9 +247,6 @@ class Evaluator:
         self.steps = [0]  # comprehension iterations so far, shared with the evaluators of their bodies
         self.explain: Callable[[str], list[str]] | None = None  # notes on an undefined name (the builder's)
 
-    def __call__(self, e: ast.Expr) -> Value:
-        return self.eval(e)
-
     def eval(self, e: ast.Expr) -> Value:
         v = getattr(self, "_" + e.type)(e)
         t = type(v)
@@ -257,6 +254,8 @@ class Evaluator:
         if (t is int and -MAX_INT <= v <= MAX_INT) or t in _CHECKED:
             return v
         return _check_int(v, e.span)
+
+    __call__ = eval  # `ev(e)`: the same method, without a call more (expressions are evaluated by the thousand)
 
     def _num(self, e: ast.Num) -> Value:
         return e.value
