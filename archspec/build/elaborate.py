@@ -216,7 +216,7 @@ class Builder:
         read: set[str] = set()
         for n in g:
             read.update(n.inputs)
-        dead = [n.id for n in g if n.op != "output" and n.id not in read]
+        dead = [nid for nid, n in g.nodes.items() if nid not in read and n.op != "output"]
         out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g[n].span,
                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
                                                    "or remove it") for n in dead[:MAX_WARNINGS]]
@@ -562,7 +562,6 @@ class Builder:
         scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p: env[p] for p in params}, s.span,
                                           order)
         self.scoped.append(path)
-        sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
         what = plan.what
         key, entry = self._template_key(c, env, f)
         template = entry if isinstance(entry, _Template) else None
@@ -576,10 +575,12 @@ class Builder:
         outer, self.verified = self.verified, verified
         try:
             if template is not None:  # built before with the same arguments, shapes and freezing: copied
-                sub.current = self._replay(template, scope, f, env, s)
+                result = self._replay(template, scope, f, env, s)
             else:
                 start, scoped, work = len(self.added), len(self.scoped), self.work
+                sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
                 self.run(b.body, sub)
+                result = sub.current
                 if order:
                     self._check_register(b, scope, start, scoped)
                 if key is not None and entry is None and not (self.record_first or self.repeating):  # seen once
@@ -591,9 +592,9 @@ class Builder:
             self.calling.discard(b.name)
             self.expanding.pop()
             self.verified = outer
-        f.current = sub.current
-        if s.target and sub.current is not None:
-            f.ns.tensors[s.target] = sub.current
+        f.current = result
+        if s.target and result is not None:
+            f.ns.tensors[s.target] = result
 
     def _check_register(self, b: ast.BlockDef, scope: Scope, start: int, scoped: int) -> None:
         """Every name of a block's `register` is one of its layers or child blocks."""
@@ -1028,13 +1029,19 @@ class Builder:
             outer = self._while_expanding()
             what, span = outer if outer else ("the network", s.span)
             raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
-        metas = [nodes[i].meta for i in inputs]
-        dtypes = [m.dtype for m in metas]  # checked first: token ids fed to a conv is that, not a shape
-        dtype = "float32" if kind.takes == "float" and "int64" not in dtypes else self._dtype(kind, args, inputs,
-                                                                                             dtypes, s)
-        ins = [m.shape for m in metas]
-        # args objects are interned by `_bind`: equal args, same object
-        key = (kind.name, id(args), ins[0]) if len(ins) == 1 else (kind.name, id(args), *ins)
+        if len(inputs) == 1:  # most layers: no lists to make but the shape rule's
+            m = nodes[inputs[0]].meta
+            dtypes = [m.dtype] if kind.takes != "float" or m.dtype == "int64" else None
+            ins = [m.shape]
+            key: tuple[Any, ...] = (kind.name, id(args), m.shape)  # args are interned by `_bind`: equal, same object
+        else:
+            metas = [nodes[i].meta for i in inputs]
+            dtypes = [m.dtype for m in metas]
+            ins = [m.shape for m in metas]
+            key = (kind.name, id(args), *ins)
+        # the element types are checked first: token ids fed to a conv is that, not a shape
+        dtype = "float32" if dtypes is None or (kind.takes == "float" and "int64" not in dtypes) else \
+            self._dtype(kind, args, inputs, dtypes, s)
         out = self._shapes.get(key)
         if out is None:
             try:
