@@ -72,7 +72,7 @@ def run(g: Graph, steps: dict[tuple[object, ...], Any] | None = None) -> None:
         elif step is None or not widest:
             meta.rf = widest
         else:
-            meta.rf = tuple([_step(f, s) for f, s in zip(widest, step)])
+            meta.rf = _steps(widest, step)
 
 
 _MISSING = object()
@@ -85,6 +85,24 @@ class _Through(dict[str, bool]):
     def __missing__(self, kind: str) -> bool:
         value = self[kind] = type(KINDS[kind]).receptive is LayerKind.receptive
         return value
+
+
+def _steps(widest: tuple[Field, ...], step: list[RF]) -> tuple[Field, ...]:
+    """The field after a layer's step, axis by axis."""
+    out = []
+    for f, s in zip(widest, step):
+        k, st, p = s.kernel, s.stride, s.pad
+        if k == 1 and st == 1 and p == 0:
+            out.append(f)
+            continue
+        fs, start = f.stride, f.start
+        if type(fs) is int and type(st) is int and type(start) is int:  # whole numbers: the common case, inline
+            whole = (k - 1 - 2 * p) * fs
+            if whole % 2 == 0:
+                out.append(_field(Field, (f.size + (k - 1) * fs, fs * st, start + whole // 2)))
+                continue
+        out.append(_step(f, s))
+    return tuple(out)
 
 
 def _step(f: Field, s: RF) -> Field:
