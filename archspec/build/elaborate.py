@@ -802,7 +802,7 @@ class Builder:
         with the same values of the names it reads (`repeat 1000: conv c 3x3`) binds to the same result."""
         names = _free_names(args)
         env = f.env
-        shape = self.g[f.current].meta.shape if f.current is not None and _reads_builtins(names) else None
+        shape = self.g[f.current].meta.shape if f.current is not None and names and _reads_builtins(names) else None
         try:
             key = (id(args), allow_positional, shape, tuple([_hashable(env[n]) if n in env else _ABSENT for n in names]))
             hit = self._bound.get(key)
@@ -1004,7 +1004,9 @@ class Builder:
         return [f"in `{inst}` ({name}), called at {span}" for name, inst, span in reversed(self.calls) if span]
 
     def _local(self, scope: str, base: str, explicit: bool) -> str:
-        used = self.used.setdefault(scope, {})
+        used = self.used.get(scope)
+        if used is None:
+            used = self.used[scope] = {}
         if explicit:
             name, k = base, 1
             while name in used:
