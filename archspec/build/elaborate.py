@@ -112,8 +112,10 @@ class _Template:
 
 
 # A node made as the tuple it is (`Node` is a named tuple), every field given: its constructor's handling of
-# keywords and defaults costs more than the tuple itself, and the builder makes one per layer.
+# keywords and defaults costs more than the tuple itself, and the builder makes one per layer. The callers
+# (`_add`, `_replay`) give all 12 fields, in order: a field added to `Node` must be added there too.
 _node = tuple.__new__
+assert len(Node._fields) == 12, "Node's fields changed: give every one where `_node` makes a node"
 
 
 def _join(path: str, name: str) -> str:
@@ -422,7 +424,8 @@ class Builder:
         freeze = self._freeze(kind, freeze_arg, f) if freeze_arg is not None else None
         args, acts = self._bind(kind, rest if freeze is not None else s.args, f, s)
         if freeze and not getattr(args, "bias", False):
-            span = freeze_arg.span  # type: ignore[union-attr]
+            assert freeze_arg is not None
+            span = freeze_arg.span
             raise SpecError(Diagnostic("E202", f"`{s.kind}` has no bias to freeze" +
                                        (" (`bias=false`)" if "bias" in kind.Args.model_fields else ""),
                                        span, expected="`freeze=bias` or `freeze=weight` on a layer with a bias",
@@ -586,7 +589,7 @@ class Builder:
                 if key is not None and entry is None and not (self.record_first or self.repeating):  # seen once
                     self.templates[key] = _SEEN
                 elif key is not None and entry is not _NEVER:  # recorded: copied from now on
-                    self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current) or _NEVER
+                    self.templates[key] = self._record(start, scoped, work, scope, f, env, result) or _NEVER
         finally:
             self.calls.pop()
             self.calling.discard(b.name)
@@ -1153,10 +1156,9 @@ def _block_plan(b: ast.BlockDef) -> _BlockPlan:
             with contextlib.suppress(SpecError):  # a literal out of range: refused at each call, as any default
                 literal = Evaluator({})(p.default)
         defaults.append((p, literal))
-    plan = _BlockPlan([p.name for p in b.params], defaults,
+    return _BlockPlan([p.name for p in b.params], defaults,
                       tuple(n for st in b.body if isinstance(st, ast.Register) for n in st.names),
                       f"the call of `{b.name}`")
-    return plan
 
 
 @_per_node
