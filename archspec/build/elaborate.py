@@ -7,9 +7,12 @@ statement that caused it, with the graph built so far kept for a partial report.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -41,7 +44,7 @@ class Closure:
     blocks: dict[str, Closure]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Namespace:
     """Named tensors of one block instance."""
 
@@ -51,7 +54,7 @@ class Namespace:
     layers: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Frame:
     env: dict[str, Value]
     blocks: dict[str, Closure]
@@ -111,6 +114,13 @@ class _Template:
     work: int
 
 
+# A node made as the tuple it is (`Node` is a named tuple), every field given: its constructor's handling of
+# keywords and defaults costs more than the tuple itself, and the builder makes one per layer. The callers
+# (`_add`, `_replay`) give all 14 fields, in order: a field added to `Node` must be added there too.
+_node = tuple.__new__
+assert len(Node._fields) == 14, "Node's fields changed: give every one where `_node` makes a node"
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
@@ -151,12 +161,14 @@ class Builder:
         self.g = Graph(source.spec.network.name if source.spec.network else "network", source.spec.path)
         self.used: dict[str, dict[str, int]] = {}  # scope → local name → count (for unique names)
         self.calls: list[tuple[str, str, Span | None]] = []  # (block name, instance id, call span)
+        self.calling: set[str] = set()  # the names of `calls`' blocks (each at most once: else E401)
         self.outputs = self.g.outputs
         self.scopes = self.g.scopes
-        self.all_targets = _targets(source)
         # A build of its own records a block call the second time it is made (most calls are made once:
-        # a ResNet's stages); builds that share a cache (a sweep) record every call, for the builds to come.
+        # a ResNet's stages), or the first time in a repeat's body (the next iterations make it again);
+        # builds that share a cache (a sweep) record every call, for the builds to come.
         self.record_first = cache is not None
+        self.repeating = 0  # the repeats being run
         self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
         self.sharing: list[tuple[str, str, Span | None]] = []  # `reuse` of a block: (new prefix, owner's prefix, span)
         cache = cache if cache is not None else BuildCache()
@@ -164,6 +176,13 @@ class Builder:
         self._shapes = cache.shapes
         self._bound = cache.bound
         self.templates: dict[Any, Any] = cache.templates  # block calls already built, by what they read
+        self._methods: dict[str, Any] = {}  # each statement type's method (`_layer`), looked up once
+
+    @cached_property
+    def all_targets(self) -> dict[str, str]:
+        """Every tensor name the spec defines: read only to explain a name not found (a walk of the whole
+        spec, which a build that goes well never needs)."""
+        return _targets(self.source)
 
     # -- entry -------------------------------------------------------------------------------
     def build(self) -> Graph:
@@ -200,8 +219,10 @@ class Builder:
     def _dead_ends(self) -> list[Diagnostic]:
         """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
         g = self.g
-        read = {i for n in g for i in n.inputs}
-        dead = [n.id for n in g if n.op != "output" and n.id not in read]
+        read: set[str] = set()
+        for n in g:
+            read.update(n.inputs)
+        dead = [nid for nid, n in g.nodes.items() if nid not in read and n.op != "output"]
         out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g[n].span,
                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
                                                    "or remove it") for n in dead[:MAX_WARNINGS]]
@@ -230,7 +251,7 @@ class Builder:
 
     # -- statements --------------------------------------------------------------------------
     def run(self, stmts: list[Any], f: Frame) -> None:
-        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        defs = _defs(stmts)
         if defs:
             blocks = dict(f.blocks)
             seen: dict[str, ast.BlockDef] = {}
@@ -250,8 +271,12 @@ class Builder:
             what, span = outer if outer else ("the spec", stmts[0].span)
             raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span,
                                 layers=False)
+        methods = self._methods
         for s in stmts:
-            getattr(self, "_" + s.type)(s, f)
+            method = methods.get(s.type)
+            if method is None:
+                method = methods[s.type] = getattr(self, "_" + s.type)
+            method(s, f)
 
     def _block(self, s: ast.BlockDef, f: Frame) -> None:
         pass  # hoisted by `run`
@@ -292,6 +317,9 @@ class Builder:
         f.current, f.env = sub.current, sub.env
 
     def _inline(self, body: list[Any], f: Frame) -> None:
+        if not _defs(body):  # nothing the body could define for itself: it runs in the enclosing frame
+            self.run(body, f)
+            return
         sub = f.sub()
         self.run(body, sub)
         f.current, f.env = sub.current, sub.env
@@ -315,6 +343,7 @@ class Builder:
                                        expected="a loop variable of its own for each nested `repeat`",
                                        hint=f"name this one differently: `repeat {show(n)} as j:`"), partial=self.g)
         self.expanding.append((f"`repeat {n}`", s.span))
+        self.repeating += 1
         outer, self.verified = self.verified, verified
         # The body runs in the enclosing scope (its `let`s stay visible after and carry from one iteration
         # to the next); the loop variable exists inside the body only, hiding an outer name of its spelling.
@@ -322,14 +351,16 @@ class Builder:
         if var is not None:
             f.loops[var] = s.var_span or s.span
         try:
+            sub = f.sub()  # one frame for every iteration, each started afresh from the enclosing one
             for i in range(n):
-                sub = f.sub()
+                sub.env, sub.blocks, sub.current = f.env, f.blocks, f.current
                 if var is not None:
                     f.env[var] = i
                 self.run(s.body, sub)
                 f.current = sub.current
         finally:
             self.expanding.pop()
+            self.repeating -= 1
             self.verified = outer
             if var is not None:
                 del f.loops[var]
@@ -396,12 +427,14 @@ class Builder:
         if kind.op == "merge":
             self._merge_inline(s, kind, f)
             return
-        freeze = self._freeze(kind, s, f)
-        tie = next((a for a in s.args if a.name == "tie"), None) if "tie" not in kind.Args.model_fields else None
-        own = [a for a in s.args if not (a.name == "freeze" and freeze is not None) and a is not tie]
-        args, acts = self._bind(kind, own if len(own) != len(s.args) else s.args, f, s)
+        freeze_arg, tie, rest = _split_args(s)
+        freeze = self._freeze(kind, freeze_arg, f) if freeze_arg is not None else None
+        if freeze_arg is not None and freeze is None:  # a kind's own `freeze` argument (no kind has one today)
+            rest = [a for a in s.args if a is not tie]
+        args, acts = self._bind(kind, rest, f, s)
         if freeze and not getattr(args, "bias", False):
-            span = next(a.span for a in s.args if a.name == "freeze")
+            assert freeze_arg is not None
+            span = freeze_arg.span
             raise SpecError(Diagnostic("E202", f"`{s.kind}` has no bias to freeze" +
                                        (" (`bias=false`)" if "bias" in kind.Args.model_fields else ""),
                                        span, expected="`freeze=bias` or `freeze=weight` on a layer with a bias",
@@ -427,11 +460,10 @@ class Builder:
             if kind.op != "input":
                 f.ns.layers[s.target] = ("layer", first, tuple(fused))
 
-    def _freeze(self, kind: LayerKind[Any], s: ast.Layer, f: Frame) -> tuple[str, ...] | None:
+    def _freeze(self, kind: LayerKind[Any], arg: ast.Arg, f: Frame) -> tuple[str, ...] | None:
         """`freeze=bias` / `freeze=weight` / `freeze=(weight, bias)`: the layer's parameters not trained
-        (None without the keyword)."""
-        arg = next((a for a in s.args if a.name == "freeze"), None)
-        if arg is None or "freeze" in kind.Args.model_fields:
+        (None when the kind has an argument of that name)."""
+        if "freeze" in kind.Args.model_fields:
             return None
         ev = self._evaluator(f.env, f)
 
@@ -503,16 +535,17 @@ class Builder:
 
     def _call(self, s: ast.Layer, c: Closure, f: Frame) -> None:
         b = c.block
-        if any(name == b.name for name, _, _ in self.calls):
+        if b.name in self.calling:
             names = [name for name, _, _ in self.calls]
             chain = " → ".join([*names[names.index(b.name):], b.name])
             raise SpecError(Diagnostic("E401", f"block `{b.name}` calls itself: {chain}", s.span,
                                        hint="a network is acyclic: unroll the recursion with `repeat`"), partial=self.g)
         if len(self.calls) >= MAX_CALL_DEPTH:
             raise SpecError(Diagnostic("E600", f"blocks nested deeper than {MAX_CALL_DEPTH}", s.span))
+        plan = _block_plan(b)
         ev = self._evaluator(f.env, f)
         env = dict(c.env)
-        params = [p.name for p in b.params]
+        params = plan.params
         given: dict[str, Value] = {}
         npos = 0
         for a in s.args:
@@ -529,9 +562,11 @@ class Builder:
                 if a.name in given:
                     raise SpecError(Diagnostic("E202", f"parameter `{a.name}` given twice", a.span))
                 given[a.name] = ev(a.value)
-        for p in b.params:
+        for p, literal in plan.defaults:
             if p.name in given:
                 env[p.name] = given[p.name]
+            elif literal is not _NOT_LITERAL:
+                env[p.name] = literal
             elif p.default is not None:
                 env[p.name] = self._eval(p.default, env, f)
             else:
@@ -540,43 +575,45 @@ class Builder:
                                 partial=self.g)
         name = self._local(f.path, s.target or b.name, bool(s.target))
         path = _join(f.path, name)
-        order = tuple(n for st in b.body if isinstance(st, ast.Register) for n in st.names)
-        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p.name: env[p.name] for p in b.params}, s.span,
+        order = plan.register
+        scope = self.scopes[path] = Scope(path, "block", b.name, f.scope, {p: env[p] for p in params}, s.span,
                                           order)
         self.scoped.append(path)
         if self.sharing and path.startswith(self.sharing[-1][0]):  # a block inside a block used again
             scope.shares = self.sharing[-1][1] + path[len(self.sharing[-1][0]):]
-        sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
-        what = f"the call of `{b.name}`"
-        key = self._template_key(c, env, f) if not self.sharing else None
-        entry = self.templates.get(key) if key is not None else None
+        what = plan.what
+        key, entry = self._template_key(c, env, f) if not self.sharing else (None, None)
         template = entry if isinstance(entry, _Template) else None
         verified = self.verified
         if b.body and not verified and template is None:  # a copy is checked against the limits as it is made
             estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
             verified = self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
         self.calls.append((b.name, path, s.span))
+        self.calling.add(b.name)
         self.expanding.append((what, s.span))
         outer, self.verified = self.verified, verified
         try:
             if template is not None:  # built before with the same arguments, shapes and freezing: copied
-                sub.current = self._replay(template, scope, f, env, s)
+                result = self._replay(template, scope, f, env, s)
             else:
                 start, scoped, work = len(self.added), len(self.scoped), self.work
+                sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
                 self.run(b.body, sub)
+                result = sub.current
                 if order:
                     self._check_register(b, scope, start, scoped)
-                if key is not None and entry is None and not self.record_first:  # seen once: not recorded yet
+                if key is not None and entry is None and not (self.record_first or self.repeating):  # seen once
                     self.templates[key] = _SEEN
                 elif key is not None and entry is not _NEVER:  # recorded: copied from now on
-                    self.templates[key] = self._record(start, scoped, work, scope, f, env, sub.current) or _NEVER
+                    self.templates[key] = self._record(start, scoped, work, scope, f, env, result) or _NEVER
         finally:
             self.calls.pop()
+            self.calling.discard(b.name)
             self.expanding.pop()
             self.verified = outer
-        f.current = sub.current
-        if s.target and sub.current is not None:
-            f.ns.tensors[s.target] = sub.current
+        f.current = result
+        if s.target and result is not None:
+            f.ns.tensors[s.target] = result
             f.ns.layers[s.target] = ("block", c, env, scope)
 
     # -- shared weights: `reuse NAME` and `tie=NAME` ----------------------------------------------
@@ -731,10 +768,11 @@ class Builder:
     # A block's body depends only on its closure, its arguments, the shapes of the tensors it reads and
     # freezing: a call like one built before (the 35 identical bottlenecks of ResNet-152's third stage)
     # copies the nodes of the first, renamed, instead of evaluating its statements again.
-    def _template_key(self, c: Closure, env: dict[str, Value], f: Frame) -> Any:
+    def _template_key(self, c: Closure, env: dict[str, Value], f: Frame) -> tuple[Any, Any]:
         """What a block call's nodes depend on, the same in every build of the spec (a sweep's builds share
         the templates): the block, the values of the outer names it and the blocks it calls read, its
-        arguments, the shapes of the tensors it reads, and freezing. None when a value cannot be keyed."""
+        arguments, the shapes of the tensors it reads, and freezing; and what `templates` holds for it.
+        (None, None) when a value cannot be keyed."""
         refs = []
         reads = [f.current]
         plain = []
@@ -752,10 +790,9 @@ class Builder:
             cur = self.g[f.current].meta if f.current else None  # its shape and element type (token ids)
             key = (_closure_key(c, set()), _hashable(plain), tuple(refs),
                    (cur.shape, cur.dtype) if cur is not None else None, f.frozen)
-            hash(key)
+            return key, self.templates.get(key)  # a TypeError if a value cannot be hashed
         except (TypeError, _Unkeyed):
-            return None
-        return key
+            return None, None
 
     def _sources(self, f: Frame, env: dict[str, Value]) -> list[str | None]:
         """The tensors a call can read from outside: the current one, then each tensor argument's."""
@@ -835,17 +872,24 @@ class Builder:
                                                            sc.span, sc.register)
             self.scoped.append(prefix + rel)
 
-        def ref(w: tuple[str, Any]) -> str:
-            return prefix + w[1] if w[0] == "in" else sources[w[1]]
-
         added = self.added
         nodes = g.nodes
         for rel, n, owner, ins in t.nodes:
             nid = prefix + rel
-            nodes[nid] = Node(nid, n.op, n.kind, n.args, tuple([ref(i) for i in ins]), n.name, scopes[owner], n.span,
-                              n.frozen, n.fused, Meta(n.meta.shape, dtype=n.meta.dtype), n.freeze)
+            if len(ins) == 1:  # most nodes: no list made
+                where, w = ins[0]
+                inputs = (prefix + w,) if where == "in" else (sources[w],)
+            else:
+                inputs = tuple([prefix + w if where == "in" else sources[w] for where, w in ins])
+            m = n.meta
+            nodes[nid] = _node(Node, (nid, n.op, n.kind, n.args, inputs, n.name, scopes[owner], n.span, n.frozen,
+                                      n.fused, Meta(m.shape, dtype=m.dtype), n.freeze, None, ()))  # (no reuse or tie
+            # in a recorded call: `_record` refuses one)
             added.append(nid)
-        return ref(t.result) if t.result is not None else None
+        if t.result is None:
+            return None
+        where, w = t.result
+        return prefix + w if where == "in" else sources[w]
 
     # -- limits --------------------------------------------------------------------------------
     def _check_expansion(self, what: str, span: Span | None, cost: Bounds | None) -> bool:
@@ -887,7 +931,7 @@ class Builder:
         return kind
 
     def _evaluator(self, env: dict[str, Value], f: Frame | None = None) -> Evaluator:
-        if f is not None and f.current is not None and not all(b in env for b in BUILTINS):
+        if f is not None and f.current is not None and ("channels" not in env or "shape" not in env):  # BUILTINS
             shape = self.g[f.current].meta.shape
             env = {"channels": shape[0], "shape": shape, **env}
         ev = Evaluator(env, f.ns if f else None)
@@ -915,9 +959,9 @@ class Builder:
         with the same values of the names it reads (`repeat 1000: conv c 3x3`) binds to the same result."""
         names = _free_names(args)
         env = f.env
-        shape = self.g[f.current].meta.shape if f.current is not None and any(n in BUILTINS for n in names) else None
+        shape = self.g[f.current].meta.shape if f.current is not None and names and _reads_builtins(names) else None
         try:
-            key = (id(args), allow_positional, shape, tuple(_hashable(env[n]) if n in env else _ABSENT for n in names))
+            key = (id(args), allow_positional, shape, tuple([_hashable(env[n]) if n in env else _ABSENT for n in names]))
             hit = self._bound.get(key)
         except TypeError:
             key, hit = None, None
@@ -936,7 +980,7 @@ class Builder:
         acts: list[tuple[str, Span | None]] = []
         pos = 0
         for a in args:
-            if a.name is None and isinstance(a.value, ast.Name) and a.value.id not in ev.env:
+            if a.name is None and a.value.type == "name" and a.value.id not in ev.env:  # a bare word
                 word = a.value.id
                 if word in kind.flags:
                     values[word], spans[word] = True, a.span
@@ -1117,7 +1161,9 @@ class Builder:
         return [f"in `{inst}` ({name}), called at {span}" for name, inst, span in reversed(self.calls) if span]
 
     def _local(self, scope: str, base: str, explicit: bool) -> str:
-        used = self.used.setdefault(scope, {})
+        used = self.used.get(scope)
+        if used is None:
+            used = self.used[scope] = {}
         if explicit:
             name, k = base, 1
             while name in used:
@@ -1143,11 +1189,19 @@ class Builder:
             outer = self._while_expanding()
             what, span = outer if outer else ("the network", s.span)
             raise self._too_big(f"{what} expands the network past {self.max_nodes:,} layers", span)
-        dtypes = [nodes[i].meta.dtype for i in inputs]  # checked first: token ids fed to a conv is that, not a shape
-        dtype = "float32" if kind.takes == "float" and "int64" not in dtypes else self._dtype(kind, args, inputs,
-                                                                                             dtypes, s)
-        ins = [nodes[i].meta.shape for i in inputs]
-        key = (kind.name, id(args), *ins)  # args objects are interned by `_bind`: equal args, same object
+        if len(inputs) == 1:  # most layers: no lists to make but the shape rule's
+            m = nodes[inputs[0]].meta
+            dtypes = [m.dtype] if kind.takes != "float" or m.dtype == "int64" else None
+            ins = [m.shape]
+            key: tuple[Any, ...] = (kind.name, id(args), m.shape)  # args are interned by `_bind`: equal, same object
+        else:
+            metas = [nodes[i].meta for i in inputs]
+            dtypes = [m.dtype for m in metas]
+            ins = [m.shape for m in metas]
+            key = (kind.name, id(args), *ins)
+        # the element types are checked first: token ids fed to a conv is that, not a shape
+        dtype = "float32" if dtypes is None or (kind.takes == "float" and "int64" not in dtypes) else \
+            self._dtype(kind, args, inputs, dtypes, s)
         out = self._shapes.get(key)
         if out is None:
             try:
@@ -1166,8 +1220,8 @@ class Builder:
         nid = f"{scope.id}.{name}" if scope is not None else name
         if self.sharing and kind.op != "input":
             shares = self._shared_owner(nid, kind, s.span) or shares
-        nodes[nid] = Node(nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
-                          Meta(out, dtype=dtype), freeze, shares, ties)
+        nodes[nid] = _node(Node, (nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
+                                  Meta(out, dtype=dtype), freeze, shares, ties))
         self.added.append(nid)
         if shares is not None:
             self._check_fit(kind, shares, nid, s.span)
@@ -1210,6 +1264,72 @@ class Builder:
                                        notes=self._call_notes()), partial=self.g)
 
 
+_T = TypeVar("_T")
+
+
+def _per_node(fn: Callable[[Any], _T]) -> Callable[[Any], _T]:
+    """A pure function of a piece of the AST (a statement, a body, a block definition: immutable once
+    parsed), computed once per piece: remembered by the object's id, the object kept so that its id cannot
+    become another's. A build runs the same statements over and over (`repeat`, block calls)."""
+    memo: dict[int, tuple[Any, _T]] = {}
+
+    def once(node: Any) -> _T:
+        hit = memo.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        value = fn(node)
+        if len(memo) > 100_000:
+            memo.clear()
+        memo[id(node)] = (node, value)
+        return value
+
+    return once
+
+
+@_per_node
+def _defs(stmts: list[Any]) -> list[Any]:
+    """The block definitions among a body's statements."""
+    return [s for s in stmts if isinstance(s, ast.BlockDef)]
+
+
+_NOT_LITERAL = object()
+
+
+@dataclass(frozen=True, eq=False)
+class _BlockPlan:
+    """What every call of a block definition needs and no call changes, worked out at its first call."""
+
+    params: list[str]  # the parameters' names, in order
+    defaults: list[tuple[ast.Param, Any]]  # each parameter with its default's value when a literal (`= 4`)
+    register: tuple[str, ...]  # the names of its `register` statement
+    what: str  # "the call of `b`", for the limits' diagnostics
+
+
+@_per_node
+def _block_plan(b: ast.BlockDef) -> _BlockPlan:
+    """A block's plan."""
+    defaults: list[tuple[ast.Param, Any]] = []
+    for p in b.params:
+        literal = _NOT_LITERAL
+        if isinstance(p.default, (ast.Num, ast.Str, ast.Bool, ast.Dims)):  # its value whatever the call
+            with contextlib.suppress(SpecError):  # a literal out of range: refused at each call, as any default
+                literal = Evaluator({})(p.default)
+        defaults.append((p, literal))
+    return _BlockPlan([p.name for p in b.params], defaults,
+                      tuple(n for st in b.body if isinstance(st, ast.Register) for n in st.names),
+                      f"the call of `{b.name}`")
+
+
+@_per_node
+def _split_args(s: ast.Layer) -> tuple[ast.Arg | None, ast.Arg | None, list[ast.Arg]]:
+    """A layer statement's `freeze=` and `tie=` arguments (or None) and its other arguments: one list for
+    every run of the statement, so that `_bind` can key on it."""
+    freeze = next((a for a in s.args if a.name == "freeze"), None)
+    tie = next((a for a in s.args if a.name == "tie"), None)
+    rest = [a for a in s.args if a is not freeze and a is not tie] if freeze or tie else s.args
+    return freeze, tie, rest
+
+
 _ABSENT = ("absent",)  # a name the environment does not hold (a tensor's name, `relu`, `same`)
 _FREE: dict[int, tuple[list[ast.Arg], tuple[str, ...]]] = {}
 
@@ -1236,6 +1356,14 @@ def _free_names(args: list[ast.Arg]) -> tuple[str, ...]:
         _FREE.clear()
     _FREE[id(args)] = (args, names)
     return names
+
+
+_BUILTINS = frozenset(BUILTINS)
+
+
+def _reads_builtins(names: tuple[str, ...]) -> bool:
+    """Whether names read (`_free_names`) include the current tensor's size (`channels`, `shape`)."""
+    return not _BUILTINS.isdisjoint(names)
 
 
 class _Unkeyed(Exception):
@@ -1286,16 +1414,20 @@ def _closure_key(c: Closure, seen: set[int]) -> tuple[Any, ...]:
         v = c.env.get(n, _ABSENT)
         if isinstance(v, TensorRef):
             raise _Unkeyed
-        values.append(_hashable(v))
-    calls = tuple(_closure_key(c.blocks[k], seen) for k in kinds if k in c.blocks)
+        values.append(v if v is _ABSENT else _hashable(v))  # absent: most names a block reads (`channels`)
+    blocks = c.blocks
+    calls = tuple([_closure_key(blocks[k], seen) for k in kinds if k in blocks])
     return (id(c.block), tuple(values), calls)
 
 
 def _hashable(v: Value) -> Any:
+    t = type(v)
+    if t is int or t is str or t is bool or t is float:  # most values: first, without the checks below
+        return (t.__name__, v)
     if isinstance(v, dict):
         return tuple(sorted(((_hashable(k), _hashable(x)) for k, x in v.items()), key=repr))  # keys of mixed types
     if isinstance(v, (list, tuple)):
-        return tuple(_hashable(x) for x in v)
+        return tuple([_hashable(x) for x in v])
     return (type(v).__name__, v)
 
 
@@ -1422,7 +1554,7 @@ class _Estimate:
         return _UNKNOWN if isinstance(v, TensorRef) else v
 
     def stmts(self, stmts: list[Any], env: dict[str, Value], blocks: dict[str, Closure]) -> Bounds:
-        defs = [s for s in stmts if isinstance(s, ast.BlockDef)]
+        defs = _defs(stmts)
         if defs:
             blocks = dict(blocks)
             for d in defs:
@@ -1467,7 +1599,7 @@ class _Estimate:
             if c is not None:
                 return self.call(s, c, env)
             n = 0 if s.kind == "_" and not s.args else 1
-            words = sum(1 for a in s.args if a.name is None and a.value.type == "name")
+            words = _words(s)
             return (n, 0, n + words, 0)  # each fused activation (`conv 8 3x3 relu`) is a layer more
         if t == "merge":
             total = (1, 0, 1, 0)
@@ -1527,7 +1659,8 @@ class _Estimate:
         return cost
 
 
-def _assigned(stmts: list[Any]) -> set[str]:
+@_per_node
+def _assigned(stmts: list[Any]) -> frozenset[str]:
     """The names a body's `let`s assign, in nested statements too (not in block definitions)."""
     out: set[str] = set()
     for s in stmts:
@@ -1535,10 +1668,18 @@ def _assigned(stmts: list[Any]) -> set[str]:
             out.add(s.name)
         elif not isinstance(s, ast.BlockDef):
             for attr in ("body", "orelse"):
-                out |= _assigned(getattr(s, attr, None) or [])
+                body = getattr(s, attr, None)
+                if body:
+                    out |= _assigned(body)
             for br in getattr(s, "branches", None) or []:
                 out |= _assigned(br.body)
-    return out
+    return frozenset(out)
+
+
+@_per_node
+def _words(s: ast.Layer) -> int:
+    """The bare words among a layer statement's arguments (each may be a fused activation: a layer more)."""
+    return sum(1 for a in s.args if a.name is None and a.value.type == "name")
 
 
 def _forget(env: dict[str, Value], names: Any) -> None:

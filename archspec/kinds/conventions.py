@@ -241,6 +241,13 @@ def peer_macs(kind: LayerKind[Any], tool: str, a: Any, ins: list[Shape], out: Sh
     return rule(kind.name, tool).macs(Layer(kind, a, ins, out, cost))
 
 
+def all_peer_macs(kind: LayerKind[Any], tools: tuple[str, ...], a: Any, ins: list[Shape], out: Shape,
+                  cost: Cost) -> dict[str, int]:
+    """`peer_macs` for each of `tools`, in their order (the layer as the rules see it made once)."""
+    x = Layer(kind, a, ins, out, cost)
+    return {t: cost.macs if t == "archspec" else rule(kind.name, t).macs(x) for t in tools}
+
+
 def markdown() -> str:
     """The rules as a table for docs/conventions.md: one row per group of kinds counted alike."""
     rows: dict[tuple[str, ...], list[str]] = {}

@@ -235,6 +235,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+_CHECKED = frozenset({str, bool, tuple, dict, TensorRef, type(None)})  # `_check_int` passes these as they are
+
+
 class Evaluator:
     """Evaluates AST expressions against an environment of parameters."""
 
@@ -244,12 +247,15 @@ class Evaluator:
         self.steps = [0]  # comprehension iterations so far, shared with the evaluators of their bodies
         self.explain: Callable[[str], list[str]] | None = None  # notes on an undefined name (the builder's)
 
-    def __call__(self, e: ast.Expr) -> Value:
-        return self.eval(e)
-
     def eval(self, e: ast.Expr) -> Value:
-        method = getattr(self, "_" + e.type)
-        return _check_int(method(e), e.span)
+        v = getattr(self, "_" + e.type)(e)
+        t = type(v)
+        # most values need no check: an int within the limit, a string, a tuple (checked as it was made)
+        if (t is int and -MAX_INT <= v <= MAX_INT) or t in _CHECKED:
+            return v
+        return _check_int(v, e.span)
+
+    __call__ = eval  # `ev(e)`: the same method, without a call more (expressions are evaluated by the thousand)
 
     def _num(self, e: ast.Num) -> Value:
         return e.value

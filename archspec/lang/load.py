@@ -11,6 +11,7 @@ newline), or as source text (`text=`, or a string holding a newline). The comman
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -38,10 +39,12 @@ class Source:
     files: list[str] = field(default_factory=list)  # the files read: the spec's own (if a file) and those it uses
 
 
+@functools.cache  # where the package is does not change while it runs; finding it costs a load a quarter
 def shipped_specs_dir() -> Path:
     return Path(str(files("archspec").joinpath("specs")))
 
 
+@functools.cache
 def stdlib_dir() -> Path:
     return Path(str(files("archspec").joinpath("stdlib")))
 

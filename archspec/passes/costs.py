@@ -13,7 +13,7 @@ from typing import Any
 from archspec.ir import Cost, Graph, prod
 from archspec.kinds import KINDS
 from archspec.kinds.base import CONVENTIONS
-from archspec.kinds.conventions import peer_macs
+from archspec.kinds.conventions import all_peer_macs
 
 CostCache = dict[tuple[Any, ...], tuple[Cost, int, dict[str, int]]]
 
@@ -25,16 +25,22 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
     nodes = g.nodes
     for n in nodes.values():
         meta = n.meta
-        ins = [nodes[i].meta.shape for i in n.inputs]
-        key = (n.kind, id(n.args), n.frozen, n.freeze, n.shares is not None, n.ties, meta.shape, *ins)
+        inputs = n.inputs
+        if len(inputs) == 1:  # most nodes
+            key: tuple[Any, ...] = (n.kind, id(n.args), n.frozen, n.freeze, n.shares is not None, n.ties, meta.shape,
+                                    nodes[inputs[0]].meta.shape)
+        else:
+            key = (n.kind, id(n.args), n.frozen, n.freeze, n.shares is not None, n.ties, meta.shape,
+                   *[nodes[i].meta.shape for i in inputs])
         hit = cache.get(key)
         if hit is None:
+            ins = list(key[7:])  # the inputs' shapes
             kind = KINDS[n.kind]
             out = meta.shape
             c: Cost = kind.cost(n.args, ins, out)
             # the peers count a frozen layer's work as any other (torchinfo reads every parameter tensor,
             # `requires_grad` or not): their rules see the layer's own cost, before freezing
-            peers = {conv: peer_macs(kind, conv, n.args, ins, out, c) for conv in conventions}
+            peers = all_peer_macs(kind, conventions, n.args, ins, out, c)
             if n.frozen:
                 c = Cost(params=0, fixed=c.params + c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
                          connections=c.connections)

@@ -15,8 +15,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from archspec.ir import GLOBAL, RF, Field, Graph, Num, ReceptiveField
+from archspec.ir import GLOBAL, RF, Field, Graph, Num
 from archspec.kinds import KINDS
+from archspec.kinds.base import LayerKind
 
 _UNIT = Field(1, 1, 0)
 
@@ -26,34 +27,82 @@ def run(g: Graph, steps: dict[tuple[object, ...], Any] | None = None) -> None:
     arguments' identity and its input shapes."""
     steps = {} if steps is None else steps
     nodes = g.nodes
+    through = _Through()
     for n in nodes.values():
         meta = n.meta
         if n.op == "input":
             meta.rf = (_UNIT,) * (len(meta.shape) - 1)
             continue
-        ins = [nodes[i].meta for i in n.inputs]
-        fields = [m.rf for m in ins]
-        if len(ins) > 1 and any(f == GLOBAL for f in fields):
-            # a gate (squeeze-and-excitation: a channel vector broadcast over the map) scales the map's
-            # units without widening where they look: the field is the map's
-            rank = len(meta.shape)
-            maps = [m for m in ins if len(m.shape) == rank]
-            if maps and len(maps) < len(ins):
-                ins = maps
-                fields = [m.rf for m in ins]
-        if any(f == GLOBAL for f in fields):
-            meta.rf = GLOBAL
-            continue
-        widest: ReceptiveField = fields[0] if len(fields) == 1 else _widest(fields)  # type: ignore[assignment,arg-type]
-        shapes = [m.shape for m in ins]
-        key = (n.kind, id(n.args), *shapes)
-        step = steps[key] if key in steps else steps.setdefault(key, KINDS[n.kind].receptive(n.args, shapes))
+        inputs = n.inputs
+        widest: Any
+        if len(inputs) == 1:  # most nodes: one input, its field the one to step from (no widest to find)
+            src = nodes[inputs[0]].meta
+            widest = src.rf
+            if widest == GLOBAL:
+                meta.rf = GLOBAL
+                continue
+            if through[n.kind]:
+                meta.rf = widest
+                continue
+            key: tuple[object, ...] = (n.kind, id(n.args), src.shape)
+        else:
+            ins = [nodes[i].meta for i in inputs]
+            fields = [m.rf for m in ins]
+            if any(f == GLOBAL for f in fields):
+                # a gate (squeeze-and-excitation: a channel vector broadcast over the map) scales the map's
+                # units without widening where they look: the field is the map's
+                rank = len(meta.shape)
+                maps = [m for m in ins if len(m.shape) == rank]
+                if maps and len(maps) < len(ins):
+                    ins = maps
+                    fields = [m.rf for m in ins]
+                if any(f == GLOBAL for f in fields):
+                    meta.rf = GLOBAL
+                    continue
+            widest = fields[0] if len(fields) == 1 else _widest(fields)  # type: ignore[arg-type]
+            if through[n.kind]:
+                meta.rf = widest
+                continue
+            key = (n.kind, id(n.args), *[m.shape for m in ins])
+        step = steps.get(key, _MISSING)
+        if step is _MISSING:
+            step = steps[key] = KINDS[n.kind].receptive(n.args, list(key[2:]))  # type: ignore[arg-type]
         if step == GLOBAL:
             meta.rf = GLOBAL
         elif step is None or not widest:
             meta.rf = widest
         else:
-            meta.rf = tuple(_step(f, s) for f, s in zip(widest, step))  # type: ignore[arg-type]
+            meta.rf = _steps(widest, step)
+
+
+_MISSING = object()
+
+
+class _Through(dict[str, bool]):
+    """Whether a kind passes the field through whatever its arguments: it keeps the default rule (no step),
+    as norms, activations and additions do. Their nodes need no step looked up: about half of a network's."""
+
+    def __missing__(self, kind: str) -> bool:
+        value = self[kind] = type(KINDS[kind]).receptive is LayerKind.receptive
+        return value
+
+
+def _steps(widest: tuple[Field, ...], step: list[RF]) -> tuple[Field, ...]:
+    """The field after a layer's step, axis by axis."""
+    out = []
+    for f, s in zip(widest, step):
+        k, st, p = s.kernel, s.stride, s.pad
+        if k == 1 and st == 1 and p == 0:
+            out.append(f)
+            continue
+        fs, start = f.stride, f.start
+        if type(fs) is int and type(st) is int and type(start) is int:  # whole numbers: the common case, inline
+            whole = (k - 1 - 2 * p) * fs
+            if whole % 2 == 0:
+                out.append(_field(Field, (f.size + (k - 1) * fs, fs * st, start + whole // 2)))
+                continue
+        out.append(_step(f, s))
+    return tuple(out)
 
 
 def _step(f: Field, s: RF) -> Field:
@@ -64,11 +113,14 @@ def _step(f: Field, s: RF) -> Field:
     if type(fs) is int and type(st) is int and type(start) is int:  # whole numbers: the common case, fast
         whole = (k - 1 - 2 * p) * fs
         if whole % 2 == 0:
-            return Field(f.size + (k - 1) * fs, fs * st, start + whole // 2)
+            return _field(Field, (f.size + (k - 1) * fs, fs * st, start + whole // 2))
     stride = f.stride * s.stride
     shift = (s.kernel - 1 - 2 * s.pad) * f.stride  # twice the move of the centre
     half = shift // 2 if isinstance(shift, int) and shift % 2 == 0 else Fraction(shift) / 2
     return Field(f.size + (s.kernel - 1) * _ceil(f.stride), _exact(stride), _exact(f.start + half))
+
+
+_field = tuple.__new__  # a Field made without its constructor's keyword handling: this is the hot path
 
 
 def _exact(x: Num) -> Num:
