@@ -449,6 +449,14 @@ class Builder:
         else:
             args = self._input_override(args, s, f)
         ties = self._tie(kind, args, inputs, tie, f) if tie is not None else ()
+        if ties and freeze and "weight" in freeze:
+            assert freeze_arg is not None and tie is not None
+            owner = ties[0][1]
+            raise SpecError(Diagnostic("E202", f"`freeze=weight`: this layer's weight is `{self.g[owner].name}`'s "
+                                               "(`tie=`)", freeze_arg.span,
+                                       expected="`freeze=bias` here, or the weight frozen where it is made",
+                                       hint=f"freeze `{self.g[owner].name}` (in a `frozen:` block): a tied weight "
+                                            "is one parameter, trained or not everywhere"), partial=self.g)
         node = first = self._add(kind, args, inputs, s, f, s.target, freeze=freeze or (), ties=ties)
         fused = []
         for act, _ in acts:
@@ -1150,8 +1158,11 @@ class Builder:
                 hint="a layer can only read tensors defined before it: archspec graphs are acyclic"))
         return self._raise(Diagnostic("E400", f"no tensor named `{ref.name}`", ref.span,
                                       expected="a tensor named with `NAME = ...` earlier in this block",
-                                      hint=did_you_mean(ref.name, ns.tensors) or
-                                      "name a tensor with `x = conv ...`; blocks see only their own names and arguments",
+                                      hint=did_you_mean(ref.name, ns.tensors) or (
+                                          "the input has no name until it is given one: `x = input 3x224x224`"
+                                          if ref.name == "input" else
+                                          "name a tensor with `x = conv ...`; blocks see only their own names and "
+                                          "arguments"),
                                       notes=self._call_notes()))
 
     def _raise(self, d: Diagnostic) -> Any:

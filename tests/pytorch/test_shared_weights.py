@@ -183,6 +183,10 @@ def test_tie_as_plain_pytorch(tmp_path):
      "40×16"),
     ("network n:\n    input 4 tokens vocab=50\n    wte = embedding 50 16\n    relu\n    r = relu\n"
      "    dense 50 axis=-1 tie=r\n", "E305", "no weight to tie"),
+    # the tied weight is one parameter: frozen where it is made (compiled, the freeze was silently undone)
+    ("network n:\n    input 4 tokens vocab=50\n    wte = embedding 50 16\n    dense 50 axis=-1 tie=wte freeze=weight\n",
+     "E202", "weight is `wte`'s"),
+    ("network n:\n    input 4x8\n    matmul input input\n", "E400", "no tensor named `input`"),
 ])
 def test_diagnostics(text, code, words, tmp_path):
     spec = tmp_path / "bad.arch"
@@ -192,6 +196,8 @@ def test_diagnostics(text, code, words, tmp_path):
     d = e.value.diagnostic
     assert d.code == code and words in d.message, d.message
     assert d.span is not None and d.span.line >= 3
+    if code == "E400":
+        assert "x = input" in (d.hint or "")
 
 
 def test_reuse_and_tie_survive_formatting_and_yaml(tmp_path):
