@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import PositiveInt, field_validator
+from pydantic import PositiveFloat, PositiveInt, field_validator
 
 from archspec.kinds.base import (
     GLOBAL,
@@ -31,6 +31,8 @@ class EmbeddingArgs(Args):
     vocab: PositiveInt  # num_embeddings: the ids are 0 … vocab − 1
     dim: PositiveInt  # embedding_dim
     padding_idx: int | None = None  # an id whose vector is zero and not trained (as nn.Embedding)
+    std: PositiveFloat | None = None  # vectors drawn from N(0, std²) (GPT-2: 0.02); PyTorch's N(0, 1) without
+
 
 
 @register
@@ -61,11 +63,20 @@ class Embedding(LayerKind[EmbeddingArgs]):
         return (a.vocab, a.dim)  # nn.Embedding's
 
     def describe(self, a: EmbeddingArgs) -> str:
-        return f"{a.vocab:,}×{a.dim}"
+        return f"{a.vocab:,}×{a.dim}" + (f" std {a.std:g}" if a.std is not None else "")
 
     def pytorch(self, a: EmbeddingArgs, ins: list[Shape], out: Shape) -> Torch:
         return call("nn.Embedding", a.vocab, a.dim, names=("num_embeddings", "embedding_dim"),
-                    padding_idx=Opt(a.padding_idx, None))
+                    padding_idx=Opt(a.padding_idx, None), then=self._init(a))
+
+    @staticmethod
+    def _init(a: EmbeddingArgs) -> tuple[str, ...]:
+        """`std=0.02`: the vectors drawn from N(0, std²), as GPT-2 and BERT initialise them (the padding id's
+        vector zero again, as nn.Embedding makes it)."""
+        if a.std is None:
+            return ()
+        zero = (f"nn.init.zeros_({{m}}.weight[{a.padding_idx}])",) if a.padding_idx is not None else ()
+        return (f"nn.init.normal_({{m}}.weight, std={a.std!r})", *zero)
 
 
 class RecurrentArgs(Args):

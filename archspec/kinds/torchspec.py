@@ -55,6 +55,7 @@ class Module:
     names: tuple[str, ...] = ()  # the parameter name of each positional argument
     helper: Helper | None = None
     defaults: tuple[tuple[str, Any], ...] = ()  # keywords left out when they have these values
+    then: tuple[str, ...] = ()  # statements run once it is built, `{m}` the module: "nn.init.normal_({m}.weight, std=0.02)"
 
     def structure(self) -> Any:
         """What two calls must share to be written as one call with different values."""
@@ -101,11 +102,14 @@ class Own:
 Torch = Module | Expr | Own | None
 
 
-def call(cls: str, *args: Any, names: tuple[str, ...] = (), helper: Helper | None = None, **kwargs: Any) -> Module:
-    """`call("nn.Conv2d", 3, 64, 3, names=("in_channels", "out_channels", "kernel_size"), stride=Opt(2, 1))`."""
+def call(cls: str, *args: Any, names: tuple[str, ...] = (), helper: Helper | None = None,
+         then: tuple[str, ...] = (), **kwargs: Any) -> Module:
+    """`call("nn.Conv2d", 3, 64, 3, names=("in_channels", "out_channels", "kernel_size"), stride=Opt(2, 1))`;
+    `then=("nn.init.normal_({m}.weight, std=0.02)",)`: statements run on the module (`{m}`) once it is built
+    (a constructor argument named `then` would need a dict: none has one)."""
     plain = tuple((k, v.value if isinstance(v, Opt) else v) for k, v in kwargs.items())
     defaults = tuple((k, v.default) for k, v in kwargs.items() if isinstance(v, Opt))
-    return Module(cls, tuple(args), plain, names, helper, defaults)
+    return Module(cls, tuple(args), plain, names, helper, defaults, then)
 
 
 def same(a: Any, b: Any) -> bool:

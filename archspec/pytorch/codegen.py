@@ -721,6 +721,10 @@ def _root_extras(plan: Plan) -> list[str]:
                       f"    if {test[g[n].freeze]}:", "        param.requires_grad_(False)"]
     if lines:
         lines.insert(0, "# frozen in the spec: not trained")
+    inits = [line.format(m=f"self.{_code_path(p)}") for n, p in plan.paths.items()
+             for form in [plan.forms.get(n)] if isinstance(form, Module) for line in form.then]
+    if inits:  # `embedding ... std=0.02`: drawn as the spec says, not as PyTorch's default
+        lines += ["# initialised as the spec says (`std=`)", *inits]
     ties = [(n, p, owner) for n, p in plan.paths.items() for p_name, owner in g[n].ties if p_name == "weight"
             and owner in plan.paths]
     if ties:  # `tie=wte`: one parameter, registered where it is made (as nanoGPT and Hugging Face tie them)

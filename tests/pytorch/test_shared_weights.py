@@ -237,3 +237,16 @@ def test_a_layer_passed_to_a_block_is_reused_there(tmp_path):
     model = archspec.compile(str(spec))
     assert sum(p.numel() for p in model.parameters()) == 340
     assert archspec.generate_code(str(spec)).count("self.fc(x)") == 6
+
+
+def test_embedding_std_draws_the_vectors_as_gpt2_does():
+    """`embedding ... std=0.02`: N(0, 0.02²) once built (PyTorch's default is N(0, 1)), the padding id's
+    vector zero, in the compiled module and in the emitted file."""
+    spec = "network n:\n    input 12 tokens vocab=500\n    wte = embedding 500 64 std=0.02 padding_idx=3\n"
+    torch.manual_seed(0)
+    w = archspec.compile(archspec.load("n", text=spec)).wte.weight.detach()
+    assert 0.019 < float(w.std()) < 0.021 and float(w[3].abs().max()) == 0.0
+    code = archspec.generate_code(archspec.load("n", text=spec))
+    assert "nn.init.normal_(self.wte.weight, std=0.02)" in code and "nn.init.zeros_(self.wte.weight[3])" in code
+    a = archspec.analyze(archspec.load("n", text=spec))
+    assert a.totals.params == 500 * 64 and "std 0.02" in a.row("wte").args
