@@ -20,6 +20,8 @@ def _type_name(t: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(t) if a is not type(None))
     if origin is tuple:
         return "tuple"
+    if origin is typing.Annotated:  # PositiveFloat: float with a constraint
+        return _type_name(typing.get_args(t)[0])
     if t is None or t is type(None):
         return "none"
     return getattr(t, "__name__", str(t))
