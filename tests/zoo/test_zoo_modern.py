@@ -766,6 +766,14 @@ def test_swin_as_torchvision():
     _compare("swin", hand, torch.randn(2, 3, 64, 64))
 
 
+@pytest.mark.slow
+def test_swin_pads_odd_maps_before_merging_as_torchvision():
+    # 40×40: maps of 10, 5, 3, 2 positions: two patch mergings of an odd map, padded at the bottom and right
+    # (archspec refused 5×5 before; on torchvision's own swin_t at 200×200 the outputs were equal too)
+    _compare("swin", SwinTransformer(), torch.randn(1, 3, 40, 40))
+    assert archspec.analyze("swin", input="3x40x40").totals.params == 28_288_354
+
+
 def test_swin_window_attention_products():
     # ACCEPTANCE.md: Swin-T's window attention holds 140,141,568 MACs in its batched products
     a = archspec.analyze("swin")
