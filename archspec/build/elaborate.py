@@ -108,7 +108,9 @@ class _Template:
     the call's scope itself), inputs as ("in", relative id) or ("out", k), the k-th tensor the call reads
     from outside (`Builder._sources`)."""
 
-    nodes: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]]  # (id, node, its scope, inputs)
+    # (id, op, kind, args, name, span, frozen, fused, shape, dtype, freeze, its scope, inputs): the node's
+    # fields unpacked once, not read by name in every copy
+    nodes: list[tuple[Any, ...]]
     scopes: list[tuple[str, str, Scope]]  # (id, parent's id, scope), parents first
     result: tuple[str, Any] | None
     work: int
@@ -819,7 +821,7 @@ class Builder:
         inside = set(ids)
         outside = {n: k for k, n in reversed(list(enumerate(sources))) if n is not None}
         nodes = self.g.nodes
-        recorded: list[tuple[str, Node, str, tuple[tuple[str, Any], ...]]] = []
+        recorded: list[tuple[Any, ...]] = []
         for nid in ids:
             n = nodes[nid]
             if n.op == "input" or n.op == "output" or not nid.startswith(prefix) or n.shares or n.ties:
@@ -839,7 +841,9 @@ class Builder:
                 owner = sc.id[cut:]
             else:
                 return None
-            recorded.append((nid[cut:], n, owner, tuple(ins)))
+            m = n.meta
+            recorded.append((nid[cut:], n.op, n.kind, n.args, n.name, n.span, n.frozen, n.fused, m.shape, m.dtype,
+                             n.freeze, owner, tuple(ins)))
         scopes = []
         for sid in self.scoped[scoped:]:
             sc = self.scopes[sid]
@@ -882,17 +886,16 @@ class Builder:
 
         added = self.added
         nodes = g.nodes
-        for rel, n, owner, ins in t.nodes:
+        for rel, op, kind, args, name, span, frozen, fused, shape, dtype, freeze, owner, ins in t.nodes:
             nid = prefix + rel
             if len(ins) == 1:  # most nodes: no list made
                 where, w = ins[0]
                 inputs = (prefix + w,) if where == "in" else (sources[w],)
             else:
                 inputs = tuple([prefix + w if where == "in" else sources[w] for where, w in ins])
-            m = n.meta
-            nodes[nid] = _node(Node, (nid, n.op, n.kind, n.args, inputs, n.name, scopes[owner], n.span, n.frozen,
-                                      n.fused, Meta(m.shape, dtype=m.dtype), n.freeze, None, ()))  # (no reuse or tie
-            # in a recorded call: `_record` refuses one)
+            nodes[nid] = _node(Node, (nid, op, kind, args, inputs, name, scopes[owner], span, frozen, fused,
+                                      Meta(shape, dtype=dtype), freeze, None, ()))  # (no reuse or tie in
+            # a recorded call: `_record` refuses one)
             added.append(nid)
         if t.result is None:
             return None

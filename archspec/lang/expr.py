@@ -235,6 +235,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+_EXPR_TYPES = ("num", "str", "bool", "dims", "name", "seq", "comp", "dict", "binop", "unary", "compare", "boolop",
+               "ifexp", "call", "slice", "index")
 _CHECKED = frozenset({str, bool, tuple, dict, TensorRef, type(None)})  # `_check_int` passes these as they are
 
 
@@ -247,8 +249,16 @@ class Evaluator:
         self.steps = [0]  # comprehension iterations so far, shared with the evaluators of their bodies
         self.explain: Callable[[str], list[str]] | None = None  # notes on an undefined name (the builder's)
 
+    # an expression's method by its type, looked up in one dict (not a string joined and an attribute
+    # found per expression: they are evaluated by the thousand); a subclass gets its own table
+    _by_type: dict[str, Callable[[Any, Any], Value]]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._by_type = {t: getattr(cls, "_" + t) for t in _EXPR_TYPES}
+
     def eval(self, e: ast.Expr) -> Value:
-        v = getattr(self, "_" + e.type)(e)
+        v = self._by_type[e.type](self, e)
         t = type(v)
         # most values need no check: an int within the limit, a string, a tuple (checked as it was made)
         if (t is int and -MAX_INT <= v <= MAX_INT) or t in _CHECKED:
@@ -492,3 +502,6 @@ class Evaluator:
                                     expected="a parameter, a `let` name or a number",
                                     hint=did_you_mean(ref.name, self.env),
                                     notes=self.explain(ref.name) if self.explain else []))
+
+
+Evaluator._by_type = {t: getattr(Evaluator, "_" + t) for t in _EXPR_TYPES}

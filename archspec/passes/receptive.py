@@ -134,6 +134,9 @@ def _ceil(x: Num) -> int:
 def _widest(fields: list[tuple[Field, ...]]) -> tuple[Field, ...]:
     if not fields:
         return ()
+    if len(fields) == 2 and len(fields[0]) == len(fields[1]):  # two paths (a residual addition): most merges,
+        # compared inline; the first of equal fields wins, as with `max`
+        return tuple([a if (a.size, a.stride) >= (b.size, b.stride) else b for a, b in zip(*fields)])
     rank = max(len(f) for f in fields)
     out = []
     for axis in range(rank):
