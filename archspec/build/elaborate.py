@@ -1340,6 +1340,10 @@ def _split_args(s: ast.Layer) -> tuple[ast.Arg | None, ast.Arg | None, list[ast.
     every run of the statement, so that `_bind` can key on it."""
     freeze = next((a for a in s.args if a.name == "freeze"), None)
     tie = next((a for a in s.args if a.name == "tie"), None)
+    for first in (freeze, tie):
+        again = next((a for a in s.args if first is not None and a is not first and a.name == first.name), None)
+        if again is not None:
+            raise SpecError(Diagnostic("E202", f"argument `{again.name}` given twice", again.span))
     rest = [a for a in s.args if a is not freeze and a is not tie] if freeze or tie else s.args
     return freeze, tie, rest
 

@@ -187,6 +187,8 @@ def test_tie_as_plain_pytorch(tmp_path):
     ("network n:\n    input 4 tokens vocab=50\n    wte = embedding 50 16\n    dense 50 axis=-1 tie=wte freeze=weight\n",
      "E202", "weight is `wte`'s"),
     ("network n:\n    input 4x8\n    matmul input input\n", "E400", "no tensor named `input`"),
+    ("network n:\n    input 4 tokens vocab=50\n    wte = embedding 50 16\n    dense 50 axis=-1 tie=wte tie=wte\n",
+     "E202", "`tie` given twice"),  # it said `dense` has no argument `tie`
 ])
 def test_diagnostics(text, code, words, tmp_path):
     spec = tmp_path / "bad.arch"
