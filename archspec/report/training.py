@@ -34,8 +34,14 @@ FLOAT = 4
 # what a kind's backward needs from its forward: "input", "output", "nothing"; other kinds keep their input
 SAVES_OUTPUT = frozenset({"relu", "tanh", "sigmoid", "softmax"})
 SAVES_NOTHING = frozenset({"input", "output", "flatten", "identity", "zeropad", "crop", "padchannels", "concat", "add",
-                           "globalavgpool", "upsample"})
-VIEWS = frozenset({"flatten", "identity"})
+                           "globalavgpool", "upsample", "param", "mean", "channel_shuffle"})
+# layers that give a view of their input (the same storage); a permute or transpose makes the next layer
+# that needs a contiguous input (layer norm, dense) copy it
+VIEWS = frozenset({"flatten", "identity", "select", "chunk", "split", "permute", "transpose", "reshape"})
+REORDERS = frozenset({"permute", "transpose"})
+COPIES_PERMUTED = frozenset({"layernorm", "dense"})
+RNNS = frozenset({"rnn", "gru", "lstm"})
+LSTM_WORKSPACE = 172  # oneDNN's LSTM workspace, in T·H/10 floats per sample and layer direction (measured)
 MAX_POOLS = frozenset({"maxpool", "globalmaxpool", "adaptivemaxpool"})
 LRN_EXTRA = 3  # local response norm is several ops in PyTorch: it keeps about 3 more tensors of its size
 
@@ -90,31 +96,90 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
     extra = fixed = 0
     nodes = {n.id: n for n in ir}
 
-    def source(i: str) -> str:  # a flatten or an identity gives a view of its input: the same tensor
+    def source(i: str) -> str:  # a view (flatten, permute, select, ...) shares its input's storage
         while i in nodes and nodes[i].op == "layer" and nodes[i].kind in VIEWS and nodes[i].inputs:
             i = nodes[i].inputs[0]
         return i
+
+    def permuted(i: str) -> bool:  # a permute or transpose on the way: a kernel wanting contiguous input copies
+        while i in nodes and nodes[i].op == "layer" and nodes[i].kind in VIEWS and nodes[i].inputs:
+            if nodes[i].kind in REORDERS:
+                return True
+            i = nodes[i].inputs[0]
+        return False
     for n in ir:
-        if n.op != "layer" or n.kind in SAVES_NOTHING:
+        if n.op != "layer" or n.kind in SAVES_NOTHING or n.kind in VIEWS:
             continue
         out = _elements(n.meta.shape)
+        ins = [nodes[i].meta.shape for i in n.inputs]
         if n.kind in SAVES_OUTPUT:
             kept.add(n.id)
             continue
-        padded = _padded_input(n, [nodes[i].meta.shape for i in n.inputs]) if hasattr(n.args, "pad") else 0
+        if n.kind == "embedding":  # the int64 indices
+            extra += _elements(ins[0]) * 8
+            continue
+        if n.kind == "dropout":  # the mask, as PyTorch keeps it (a float per element); nothing at p = 0
+            extra += out * FLOAT if float(n.args.p) > 0 else 0
+            continue
+        if n.kind == "lstm":  # oneDNN's LSTM keeps its own output
+            kept.add(n.id)
+        if n.kind == "stochasticdepth":  # the per-sample keep mask only (x * mask, the mask needs no grad)
+            if getattr(n.args, "p", 0) > 0:
+                fixed += FLOAT * batch
+            continue
+        padded = _padded_input(n, ins) if hasattr(n.args, "pad") else 0
         if padded:
             extra += padded * FLOAT
+        elif n.kind in COPIES_PERMUTED and (permuted(n.inputs[0]) or _channels_first_norm(n)):
+            extra += _elements(ins[0]) * FLOAT  # a contiguous copy of the reordered input
         else:
             kept.update(source(i) for i in n.inputs)
-        if n.kind in MAX_POOLS:
-            extra += out * 8  # int64 indices
-        elif n.kind == "dropout":
-            extra += out * FLOAT  # the mask, as PyTorch keeps it (a float per element)
-        elif n.kind == "lrn":
-            extra += LRN_EXTRA * out * FLOAT
-        elif n.kind == "batchnorm":
+        extra += _extra_floats(n, ins) * FLOAT
+        if n.kind == "batchnorm":
             fixed += 2 * n.meta.shape[0] * FLOAT  # the batch's mean and inverse deviation
     return sum(_elements(nodes[i].meta.shape) for i in kept if i in nodes) * FLOAT * batch + extra * batch + fixed
+
+
+def _channels_first_norm(n: Any) -> bool:  # LayerNorm2d: permute, layer norm on the last axis, permute back
+    return n.kind == "layernorm" and bool(getattr(n.args, "channels_first", False))
+
+
+def _extra_floats(n: Any, ins: list[Any]) -> int:
+    """What a layer keeps besides its input, in float32 elements per sample (int64 counts 2)."""
+    out, k = n.meta.shape, n.kind
+    size = _elements(out)
+    if k in MAX_POOLS:
+        return size * 2  # int64 indices
+    if k == "lrn":
+        return LRN_EXTRA * size
+    if k == "layernorm":  # the mean and the inverse deviation of every normalised row
+        axes = int(getattr(n.args, "axes", 1))
+        norm = int(out[0]) if _channels_first_norm(n) else _elements(out[len(out) - axes:])
+        return 2 * (size // norm)
+    if k == "attention":  # nn.MultiheadAttention, T tokens of width D, H heads
+        t, d, h = int(out[0]), int(out[-1]), int(n.args.heads)
+        if float(getattr(n.args, "dropout", 0.0)) > 0:  # the math path: q, k, v (5 TD), the weights, their
+            return 6 * t * d + 3 * h * t * t          # dropped-out copy and mask, and the heads' output
+        return 4 * t * d + h * t  # fused attention: q, k, v, its output and the logsumexp per head and token
+    if k in RNNS:
+        return _rnn_floats(n, ins)
+    return 0
+
+
+def _rnn_floats(n: Any, ins: list[Any]) -> int:
+    """nn.RNN / nn.GRU / nn.LSTM on the CPU. Per layer and direction over T steps of H units: an RNN keeps
+    (T + 1)·H (the state before each step and after the last), a GRU 7·T·H (per step its 3 gates' inputs and
+    4 states), an LSTM (oneDNN) its output T·H, 4·H of states and a workspace of about 17.2·T·H (measured:
+    16.4–17.6·T·H: oneDNN pads it). Each layer after the first keeps its input (T·H per direction), and a bidirectional layer
+    a reversed copy of its input."""
+    a = n.args
+    t, feat = int(ins[0][0]), int(ins[0][-1])
+    h, layers, dirs = int(a.hidden), int(getattr(a, "layers", 1)), 2 if getattr(a, "bidirectional", False) else 1
+    per = {"rnn": (t + 1) * h, "gru": 7 * t * h, "lstm": 4 * h + LSTM_WORKSPACE * t * h // 10}[n.kind]
+    total = per * layers * dirs + (layers - 1) * t * h * dirs
+    if dirs == 2:
+        total += t * feat + (layers - 1) * t * h * dirs
+    return total
 
 
 def _padded_input(n: Any, ins: list[Any]) -> int:
