@@ -121,7 +121,7 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
         if n.kind == "dropout":  # the mask, as PyTorch keeps it (a float per element); nothing at p = 0
             extra += out * FLOAT if float(n.args.p) > 0 else 0
             continue
-        if n.kind == "lstm":  # oneDNN's LSTM keeps its own output
+        if n.kind == "lstm" and not getattr(n.args, "bidirectional", False):  # oneDNN's LSTM keeps its output
             kept.add(n.id)
         if n.kind == "stochasticdepth":  # the per-sample keep mask only (x * mask, the mask needs no grad)
             if getattr(n.args, "p", 0) > 0:
@@ -167,19 +167,28 @@ def _extra_floats(n: Any, ins: list[Any]) -> int:
 
 
 def _rnn_floats(n: Any, ins: list[Any]) -> int:
-    """nn.RNN / nn.GRU / nn.LSTM on the CPU. Per layer and direction over T steps of H units: an RNN keeps
-    (T + 1)·H (the state before each step and after the last), a GRU 7·T·H (per step its 3 gates' inputs and
-    4 states), an LSTM (oneDNN) its output T·H, 4·H of states and a workspace of about 17.2·T·H (measured:
-    16.4–17.6·T·H: oneDNN pads it). Each layer after the first keeps its input (T·H per direction), and a bidirectional layer
-    a reversed copy of its input."""
+    """nn.RNN / nn.GRU / nn.LSTM on the CPU, T steps of H units, a layer's input of width I. Per layer and
+    direction an RNN keeps (T + 1)·H (the state before each step, and the last), a GRU 7·T·H (per step its 3
+    gates' inputs and 4 states); an LSTM runs as one oneDNN call per layer and direction and keeps its
+    output T·H, 4·H of states and a workspace of about 17.2·T·H + 6·T·max(0, I - H) (a fit: oneDNN pads it,
+    16.4–17.6·T·H measured). Each later layer keeps its input (the previous layer's output, T·H per
+    direction; a bidirectional LSTM's per-direction outputs are concatenated, a copy), and a bidirectional
+    RNN or GRU a reversed copy of the network's input (T·I). With cuDNN (CUDA) the figures differ: cuDNN
+    keeps a reserve space of its own instead."""
     a = n.args
     t, feat = int(ins[0][0]), int(ins[0][-1])
     h, layers, dirs = int(a.hidden), int(getattr(a, "layers", 1)), 2 if getattr(a, "bidirectional", False) else 1
-    per = {"rnn": (t + 1) * h, "gru": 7 * t * h, "lstm": 4 * h + LSTM_WORKSPACE * t * h // 10}[n.kind]
-    total = per * layers * dirs + (layers - 1) * t * h * dirs
-    if dirs == 2:
-        total += t * feat + (layers - 1) * t * h * dirs
-    return total
+    if n.kind == "lstm":
+        total = 0
+        for layer in range(layers):
+            width = feat if layer == 0 else h * dirs
+            workspace = (LSTM_WORKSPACE * t * h) // 10 + 6 * t * max(0, width - h)
+            total += dirs * (4 * h + workspace + t * h)
+        if dirs == 1:
+            return total - t * h  # the last layer's output is the layer's output, kept as such
+        return total + (layers - 1) * t * h * dirs
+    per = (t + 1) * h if n.kind == "rnn" else 7 * t * h
+    return per * layers * dirs + (layers - 1) * t * h * dirs + (t * feat if dirs == 2 else 0)
 
 
 def _padded_input(n: Any, ins: list[Any]) -> int:
