@@ -127,6 +127,9 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
             if getattr(n.args, "p", 0) > 0:
                 fixed += FLOAT * batch
             continue
+        if n.kind == "window_attention":  # keeps its windows (a copy), not its input
+            extra += _window_attention_floats(n) * FLOAT
+            continue
         padded = _padded_input(n, ins) if hasattr(n.args, "pad") else 0
         if padded:
             extra += padded * FLOAT
@@ -164,6 +167,20 @@ def _extra_floats(n: Any, ins: list[Any]) -> int:
     if k in RNNS:
         return _rnn_floats(n, ins)
     return 0
+
+
+def _window_attention_floats(n: Any) -> int:
+    """torchvision's shifted window attention on an H×W×C map, windows of w×w, the map padded to whole
+    windows: nW windows of w² tokens, N = nW·w². It keeps the windowed input, q, k, v and the heads' output
+    before the projection (5·N·C) and the softmax's weights (heads·nW·w⁴); with attention dropout also the
+    mask and the dropped-out weights (2·heads·nW·w⁴ more)."""
+    hgt, wid, c = (int(d) for d in n.meta.shape)
+    w, heads = int(n.args.window), int(n.args.heads)
+    windows = -(-hgt // w) * -(-wid // w)
+    weights = heads * windows * w ** 4
+    if float(getattr(n.args, "dropout", 0.0)) > 0:
+        weights *= 3
+    return 5 * windows * w * w * c + weights
 
 
 def _rnn_floats(n: Any, ins: list[Any]) -> int:
