@@ -31,10 +31,10 @@ from archspec.report.units import human_bytes
 
 OPTIMIZER_SLOTS = {"adam": 2, "adamw": 2, "sgd": 1, "sgd-nomomentum": 0}
 FLOAT = 4
-# what a kind's backward needs from its forward: "input", "output", "nothing"; other kinds keep their input
+# what a kind's backward needs from its forward (rule_of: every kind is in one of the sets below)
 SAVES_OUTPUT = frozenset({"relu", "tanh", "sigmoid", "softmax"})
 SAVES_NOTHING = frozenset({"input", "output", "flatten", "identity", "zeropad", "crop", "padchannels", "concat", "add",
-                           "globalavgpool", "upsample", "param", "mean", "channel_shuffle"})
+                           "globalavgpool", "upsample", "param", "mean", "channel_shuffle", "resize", "resize_like"})
 # layers that give a view of their input (the same storage); a permute or transpose makes the next layer
 # that needs a contiguous input (layer norm, dense) copy it
 VIEWS = frozenset({"flatten", "identity", "select", "chunk", "split", "permute", "transpose", "reshape"})
@@ -44,6 +44,24 @@ RNNS = frozenset({"rnn", "gru", "lstm"})
 LSTM_WORKSPACE = 172  # oneDNN's LSTM workspace, in T·H/10 floats per sample and layer direction (measured)
 MAX_POOLS = frozenset({"maxpool", "globalmaxpool", "adaptivemaxpool"})
 LRN_EXTRA = 3  # local response norm is several ops in PyTorch: it keeps about 3 more tensors of its size
+# the kinds that keep their input(s) and nothing more, as autograd does for a product with a weight (conv,
+# dense), a product of two activations (mul, matmul, einsum: both) and an activation whose derivative needs
+# its input (GELU, SiLU, ELU, hard swish, ...)
+KEEPS_INPUT = frozenset({"conv", "conv1d", "conv2d", "conv3d", "convtranspose", "dwconv", "dense", "local", "rbf",
+                         "gelu", "silu", "elu", "leakyrelu", "prelu", "relu6", "hardswish", "hardsigmoid",
+                         "avgpool", "adaptiveavgpool", "subsample", "layerscale", "mul", "matmul", "einsum"})
+# the kinds with a rule of their own (below); every kind is in one of these sets (a test checks it)
+KEEPS_MORE = frozenset({"batchnorm", "layernorm", "groupnorm", "lrn", "dropout", "stochasticdepth", "embedding",
+                        "attention", "window_attention", *MAX_POOLS, *RNNS})
+
+
+def rule_of(kind: str) -> str:
+    """Which rule a kind's saved tensors follow: "nothing", "view", "output", "input" or "own"."""
+    for name, kinds in (("view", VIEWS), ("nothing", SAVES_NOTHING), ("output", SAVES_OUTPUT),
+                        ("input", KEEPS_INPUT), ("own", KEEPS_MORE)):
+        if kind in kinds:
+            return name
+    raise KeyError(f"no training-memory rule for the layer kind {kind!r}")
 
 
 @dataclass
@@ -108,7 +126,7 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
             i = nodes[i].inputs[0]
         return False
     for n in ir:
-        if n.op != "layer" or n.kind in SAVES_NOTHING or n.kind in VIEWS:
+        if n.op != "layer" or rule_of(n.kind) in ("nothing", "view"):
             continue
         out = _elements(n.meta.shape)
         ins = [nodes[i].meta.shape for i in n.inputs]
@@ -159,6 +177,8 @@ def _extra_floats(n: Any, ins: list[Any]) -> int:
         axes = int(getattr(n.args, "axes", 1))
         norm = int(out[0]) if _channels_first_norm(n) else _elements(out[len(out) - axes:])
         return 2 * (size // norm)
+    if k == "groupnorm":  # the mean and the inverse deviation of every group
+        return 2 * int(n.args.groups)
     if k == "attention":  # nn.MultiheadAttention, T tokens of width D, H heads
         t, d, h = int(out[0]), int(out[-1]), int(n.args.heads)
         if float(getattr(n.args, "dropout", 0.0)) > 0:  # the math path: q, k, v (5 TD), the weights, their
