@@ -5,14 +5,25 @@ the optimizer's state, and the activations autograd keeps for the backward pass 
     gradients         one float32 per trainable parameter
     optimizer state   per trainable parameter: Adam and AdamW 2 floats (the moments), SGD with momentum 1,
                       SGD without 0
-    activations       the tensors the forward pass saves for backward, each counted once (a ReLU's output
-                      is also the next convolution's input), as PyTorch's autograd saves them for the
-                      compiled module: a convolution, a dense layer, batch norm, average pooling and GELU-like
-                      activations keep their input; ReLU, tanh, sigmoid and softmax their output; max pooling
-                      its input and int64 indices; dropout its mask; reshapes, padding, concatenation and
-                      addition nothing; the input batch itself is kept by the first layer. A convolution or
-                      pooling with uneven padding (TensorFlow's `same` at stride 2) runs as a pad and then
-                      the layer: it keeps the padded input, a tensor of its own, instead of its input
+    activations       the tensors the forward pass saves for backward, each storage counted once (a ReLU's
+                      output is also the next convolution's input), as PyTorch's autograd saves them for
+                      the compiled module on the CPU. The rule of every kind (`rule_of`):
+                      - its input: convolutions, dense, GELU-like activations, average pooling, layer
+                        scale, mul, matmul, einsum (both inputs);
+                      - its output: ReLU, tanh, sigmoid, softmax;
+                      - nothing: views (flatten, reshape, permute, transpose, select, chunk, split: the
+                        storage is the input's), add, concat, padding, resize, mean, param;
+                      - its own rule: max pooling (+ int64 indices), batch/group/layer norm (+ mean and
+                        inverse deviation per channel, group or row), dropout (a float mask, none at
+                        p = 0), stochastic depth (a float per sample), embedding (int64 ids), attention
+                        (fused: q, k, v, output, logsumexp; with dropout the math path: + weights, mask,
+                        dropped weights), window attention (its padded windows, q, k, v, output, softmax
+                        weights), RNN/GRU/LSTM (per-step states; an LSTM oneDNN's workspace, a fit).
+                      A dense layer or layer norm after a permute or transpose keeps a contiguous copy.
+                      A convolution or pooling with uneven padding (TensorFlow's `same` at stride 2) runs
+                      as a pad and then the layer: it keeps the padded input instead of its input.
+                      On a GPU the figures differ for RNNs (cuDNN keeps a reserve space instead of
+                      oneDNN's workspace) and may for attention (other fused kernels); these are the CPU's.
 
 It leaves out what PyTorch's allocator adds (rounding blocks, the caching allocator's free blocks, cuDNN
 workspaces) and the gradients flowing through backward at their peak (at most about the largest layer's
