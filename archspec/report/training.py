@@ -59,11 +59,11 @@ LRN_EXTRA = 3  # local response norm is several ops in PyTorch: it keeps about 3
 # the kinds that keep their input(s) and nothing more, as autograd does for a product with a weight (conv,
 # dense), a product of two activations (mul, matmul, einsum: both) and an activation whose derivative needs
 # its input (GELU, SiLU, ELU, hard swish, ...)
-KEEPS_INPUT = frozenset({"conv", "conv1d", "conv2d", "conv3d", "convtranspose", "dwconv", "dense", "local", "rbf",
+KEEPS_INPUT = frozenset({"conv", "conv1d", "conv2d", "conv3d", "convtranspose", "dwconv", "dense", "local",
                          "gelu", "silu", "elu", "leakyrelu", "prelu", "relu6", "hardswish", "hardsigmoid",
-                         "avgpool", "adaptiveavgpool", "subsample", "layerscale", "mul", "matmul", "einsum"})
+                         "avgpool", "adaptiveavgpool", "layerscale", "mul", "matmul", "einsum"})
 # the kinds with a rule of their own (below); every kind is in one of these sets (a test checks it)
-KEEPS_MORE = frozenset({"batchnorm", "layernorm", "groupnorm", "lrn", "dropout", "stochasticdepth", "embedding",
+KEEPS_MORE = frozenset({"subsample", "rbf", "batchnorm", "layernorm", "groupnorm", "lrn", "dropout", "stochasticdepth", "embedding",
                         "attention", "window_attention", *MAX_POOLS, *RNNS})
 
 
@@ -159,6 +159,12 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
             if getattr(n.args, "p", 0) > 0:
                 fixed += FLOAT * batch
             continue
+        if getattr(n.args, "table", None):  # LeNet-5's table convolution: per group size, a gather and a conv
+            links = sum(len(t) for t in n.args.table)
+            extra += links * _elements(ins[0][1:]) * FLOAT  # the gathered input maps
+            k = _elements(n.args.kernel)  # the weights' slices, the gathers' int64 indices: not per sample
+            fixed += links * k * FLOAT + (2 * links + int(n.meta.shape[0])) * 8
+            continue
         if n.kind == "window_attention":  # keeps its windows (a copy), not its input
             extra += _window_attention_floats(n) * FLOAT
             continue
@@ -191,6 +197,8 @@ def _extra_floats(n: Any, ins: list[Any]) -> int:
         axes = int(getattr(n.args, "axes", 1))
         norm = int(out[0]) if _channels_first_norm(n) else _elements(out[len(out) - axes:])
         return 2 * (size // norm)
+    if k in ("subsample", "rbf"):  # the pooled sums (subsample) or the distances (RBF) before the weights
+        return size
     if k == "groupnorm":  # the mean and the inverse deviation of every group
         return 2 * int(n.args.groups)
     if k == "attention":  # nn.MultiheadAttention, T tokens of width D, H heads

@@ -44,6 +44,7 @@ GPT2 = {"layers": 2, "width": 64, "heads": 4, "context": 32, "vocab": 100}
 
 @pytest.mark.parametrize(("spec", "params", "shape", "tolerance"), [
     ("lenet5", {}, None, 0.01),
+    ("lenet5_1998", {}, None, 0.01),  # table convolution (gathers), subsampling, RBF units
     ("resnet", {"depth": 18}, "3x64x64", 0.01),
     ("vgg16", {}, "3x32x32", 0.01),
     pytest.param("densenet", {}, "3x64x64", 0.01, marks=pytest.mark.slow),
