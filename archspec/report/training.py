@@ -13,7 +13,8 @@ the optimizer's state, and the activations autograd keeps for the backward pass 
                       - its output: ReLU, tanh, sigmoid, softmax;
                       - nothing: views (flatten, reshape, permute, transpose, select, chunk, split: the
                         storage is the input's), add, concat, padding, resize, mean, param;
-                      - its own rule: max pooling (+ int64 indices), batch/group/layer norm (+ mean and
+                      - its own rule: max pooling (+ int64 indices), subsampling and RBF units (+ a
+                        tensor of the output's size), a table convolution (its gathered maps), batch/group/layer norm (+ mean and
                         inverse deviation per channel, group or row), dropout (a float mask, none at
                         p = 0), stochastic depth (a float per sample), embedding (int64 ids), attention
                         (fused: q, k, v, output, logsumexp; with dropout the math path: + weights, mask,
