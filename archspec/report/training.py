@@ -53,8 +53,10 @@ VIEWS = frozenset({"flatten", "identity", "select", "chunk", "split", "permute",
 REORDERS = frozenset({"permute", "transpose"})
 COPIES_PERMUTED = frozenset({"layernorm", "dense"})
 RNNS = frozenset({"rnn", "gru", "lstm"})
-LSTM_WORKSPACE = 172  # oneDNN's LSTM workspace, in T·H/10 floats per sample and layer direction (measured)
-LSTM_MIN_WORKSPACE = 7 * 4096  # bytes: oneDNN's workspace is made of 7 page-rounded parts, never less
+# oneDNN's LSTM workspace, per call (layer and direction): (15·T + 10)·H floats per sample (measured at large
+# batches), its 7 parts each rounded up to a 4 KiB page: half a page each on average, 7 pages at the least
+LSTM_MIN_WORKSPACE = 7 * 4096
+LSTM_PAGES_ROUNDING = 7 * 4096 // 2
 MAX_POOLS = frozenset({"maxpool", "globalmaxpool", "adaptivemaxpool"})
 LRN_EXTRA = 3  # local response norm is several ops in PyTorch: it keeps about 3 more tensors of its size
 # the kinds that keep their input(s) and nothing more, as autograd does for a product with a weight (conv,
@@ -155,7 +157,8 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
         if n.kind == "lstm":
             if not getattr(n.args, "bidirectional", False):  # oneDNN's LSTM keeps its output
                 kept.add(n.id)
-            fixed += sum(max(0, LSTM_MIN_WORKSPACE - w * FLOAT * batch) for w in _lstm_workspaces(n, ins))
+            fixed += sum(max(LSTM_PAGES_ROUNDING, LSTM_MIN_WORKSPACE - w * FLOAT * batch)
+                         for w in _lstm_workspaces(n, ins))
         if n.kind == "stochasticdepth":  # the per-sample keep mask only (x * mask, the mask needs no grad)
             if getattr(n.args, "p", 0) > 0:
                 fixed += FLOAT * batch
@@ -230,9 +233,9 @@ def _rnn_floats(n: Any, ins: list[Any]) -> int:
     """nn.RNN / nn.GRU / nn.LSTM on the CPU, T steps of H units, a layer's input of width I. Per layer and
     direction an RNN keeps (T + 1)·H (the state before each step, and the last), a GRU 7·T·H (per step its 3
     gates' inputs and 4 states); an LSTM runs as one oneDNN call per layer and direction and keeps its
-    output T·H, 4·H of states and a workspace of about 17.2·T·H + 6·T·max(0, I - H) floats, at least 28 KiB
-    a call (a fit: oneDNN rounds its parts up to pages, so the true figure steps; at the sizes tried the
-    LSTM's own figure is within about 12 %). Each later layer keeps its input (the previous layer's output, T·H per
+    output T·H, 4·H of states and a workspace of (15·T + 10)·H + 6·T·max(0, I - H) floats and 14 KiB a
+    call (its 7 parts rounded up to pages, half a page each on average), at least 28 KiB (a fit: the true
+    figure steps with the pages). Each later layer keeps its input (the previous layer's output, T·H per
     direction; a bidirectional LSTM's per-direction outputs are concatenated, a copy), and a bidirectional
     RNN or GRU a reversed copy of the network's input (T·I). With cuDNN (CUDA) the figures differ: cuDNN
     keeps a reserve space of its own instead."""
@@ -253,7 +256,7 @@ def _lstm_workspaces(n: Any, ins: list[Any]) -> list[int]:
     a = n.args
     t, feat = int(ins[0][0]), int(ins[0][-1])
     h, layers, dirs = int(a.hidden), int(getattr(a, "layers", 1)), 2 if getattr(a, "bidirectional", False) else 1
-    return [(LSTM_WORKSPACE * t * h) // 10 + 6 * t * max(0, (feat if layer == 0 else h * dirs) - h)
+    return [(15 * t + 10) * h + 6 * t * max(0, (feat if layer == 0 else h * dirs) - h)
             for layer in range(layers) for _ in range(dirs)]
 
 
