@@ -180,6 +180,8 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
         else:
             kept.update(source(i) for i in n.inputs)
         extra += _extra_floats(n, ins) * FLOAT
+        if n.kind in ("rnn", "gru") and getattr(n.args, "bidirectional", False) and batch == 1:
+            extra -= _elements(ins[0]) * FLOAT  # the time-major copy of a batch of one is a view
         if n.kind == "batchnorm":
             fixed += 2 * n.meta.shape[0] * FLOAT  # the batch's mean and inverse deviation
     return sum(_elements(nodes[i].meta.shape) for i in kept if i in nodes) * FLOAT * batch + extra * batch + fixed
@@ -237,8 +239,8 @@ def _rnn_floats(n: Any, ins: list[Any]) -> int:
     call (its 7 parts rounded up to pages, half a page each on average), at least 28 KiB (a fit: the true
     figure steps with the pages). Each later layer keeps its input (the previous layer's output, T·H per
     direction; a bidirectional LSTM's per-direction outputs are concatenated, a copy), and a bidirectional
-    RNN or GRU a reversed copy of the network's input (T·I). With cuDNN (CUDA) the figures differ: cuDNN
-    keeps a reserve space of its own instead."""
+    RNN or GRU a time-major copy of its batch-first input (T·I; none for a batch of one: a view). With
+    cuDNN (CUDA) the figures differ: cuDNN keeps a reserve space of its own instead."""
     a = n.args
     t, feat = int(ins[0][0]), int(ins[0][-1])
     h, layers, dirs = int(a.hidden), int(getattr(a, "layers", 1)), 2 if getattr(a, "bidirectional", False) else 1

@@ -79,6 +79,14 @@ def test_activations_kept_for_backward_match_autograd(spec, params, shape, toler
     assert estimate == pytest.approx(measured, rel=tolerance), (estimate, measured)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_a_bidirectional_recurrent_layer_at_batch_one(cell):
+    params = {**LSTM, "cell": cell, "bidirectional": True}
+    a = archspec.analyze("lstm_classifier", batch=1, **params)
+    model = archspec.compile("lstm_classifier", **params).train()
+    assert training_memory(a).activations == saved_bytes(model, sample_input(a.ir, a.ir.inputs[0], 1))
+
+
 @pytest.mark.parametrize(("name", "make"), [
     ("adam", lambda ps: torch.optim.Adam(ps, lr=1e-3)),
     ("adamw", lambda ps: torch.optim.AdamW(ps, lr=1e-3)),
