@@ -141,7 +141,7 @@ def saved_activation_bytes(ir: Any, batch: int) -> int:
             i = nodes[i].inputs[0]
         return False
     for n in ir:
-        if n.op != "layer" or rule_of(n.kind) in ("nothing", "view"):
+        if n.op not in ("layer", "merge") or rule_of(n.kind) in ("nothing", "view"):
             continue
         out = _elements(n.meta.shape)
         ins = [nodes[i].meta.shape for i in n.inputs]

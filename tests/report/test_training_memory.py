@@ -79,6 +79,28 @@ def test_activations_kept_for_backward_match_autograd(spec, params, shape, toler
     assert estimate == pytest.approx(measured, rel=tolerance), (estimate, measured)
 
 
+SMALL = {  # products of two activations keep both; activations whose derivative needs the input keep it;
+    # group norm its groups' statistics; chunk, select and flatten are views
+    "matmul": "x = input 6x8\n    a = dense 8 axis=-1\n    from x\n    b = dense 5 axis=-1\n    c = transpose\n"
+              "    matmul c a\n",
+    "einsum": "x = input 6x8\n    a = dense 8 axis=-1\n    from x\n    b = dense 8 axis=-1\n"
+              "    einsum \"ij,kj->ik\" a b\n",
+    "mul": "x = input 6x8\n    a = dense 8 axis=-1\n    b = sigmoid\n    mul a b\n",
+    "activations": "input 4x8x8\n    conv 4 3 pad=1\n    hardswish\n    silu\n    elu\n    leakyrelu\n    relu6\n"
+                   "    hardsigmoid\n    groupnorm 2\n    mean 0\n    flatten\n    dense 3\n",
+    "views": "input 4x8x8\n    conv 4 3 pad=1\n    chunk 2 0\n    conv 2 1\n    select 0 axis=0\n    flatten\n"
+             "    dense 3\n",
+}
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_networks_of_the_other_kinds(name):
+    src = "network t:\n    " + SMALL[name]
+    a = archspec.analyze(src, batch=2)
+    model = archspec.compile(src).train()
+    assert training_memory(a).activations == saved_bytes(model, sample_input(a.ir, a.ir.inputs[0], 2))
+
+
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
 def test_a_bidirectional_recurrent_layer_at_batch_one(cell):
     params = {**LSTM, "cell": cell, "bidirectional": True}
