@@ -138,6 +138,18 @@ class _Recurrent(LayerKind[RecurrentArgs]):
     torch: ClassVar[str]
     helper: ClassVar[Helper]
 
+    def __init_subclass__(cls, **kw: object) -> None:
+        """The rules of LSTM, GRU and RNN differ only by their number of gates: written once, from `gates`."""
+        super().__init_subclass__(**kw)
+        if not hasattr(cls, "gates"):
+            return
+        g = "" if cls.gates == 1 else str(cls.gates)
+        cell = " or cell" if cls.gates == 4 else ""
+        cls.shape_rule = f"T×D·H (output=sequence); D·layers×H (output=hidden{cell})"
+        cls.params_rule = f"per layer and direction: {g}H·(I+H) + {2 * cls.gates}H (b_ih and b_hh); I = features, then D·H"
+        cls.macs_rule = f"per layer and direction: T · {g}H · (I + H)"
+        cls.flops_rule = f"2 · MACs + {2 * cls.gates}H·T per layer and direction (biases)"
+
     def _sizes(self, a: RecurrentArgs, x: Shape) -> tuple[int, int, int]:
         """(steps T, input width I, directions D) of a T×I sequence."""
         if len(x) != 2:
@@ -194,10 +206,6 @@ class LSTM(_Recurrent):
     torch = "LSTM"
     helper = _helper("LSTMLayer", "LSTM", True)
     summary = "Long short-term memory (PyTorch's nn.LSTM)" + _COMMON.format(name="lstm", cell=" (`output=cell` the cell states)")
-    shape_rule = "T×D·H (output=sequence); D·layers×H (output=hidden or cell)"
-    params_rule = "per layer and direction: 4H·(I+H) + 8H (b_ih and b_hh); I = features, then D·H"
-    macs_rule = "per layer and direction: T · 4H · (I + H)"
-    flops_rule = "2 · MACs + 8H·T per layer and direction (biases)"
 
 
 @register
@@ -207,10 +215,6 @@ class GRU(_Recurrent):
     torch = "GRU"
     helper = _helper("GRULayer", "GRU", False)
     summary = "Gated recurrent unit (PyTorch's nn.GRU)" + _COMMON.format(name="gru", cell="")
-    shape_rule = "T×D·H (output=sequence); D·layers×H (output=hidden)"
-    params_rule = "per layer and direction: 3H·(I+H) + 6H (b_ih and b_hh); I = features, then D·H"
-    macs_rule = "per layer and direction: T · 3H · (I + H)"
-    flops_rule = "2 · MACs + 6H·T per layer and direction (biases)"
 
 
 @register
@@ -220,10 +224,6 @@ class RNN(_Recurrent):
     torch = "RNN"
     helper = _helper("RNNLayer", "RNN", False)
     summary = "Plain (Elman) recurrent layer with tanh (PyTorch's nn.RNN)" + _COMMON.format(name="rnn", cell="")
-    shape_rule = "T×D·H (output=sequence); D·layers×H (output=hidden)"
-    params_rule = "per layer and direction: H·(I+H) + 2H (b_ih and b_hh); I = features, then D·H"
-    macs_rule = "per layer and direction: T · H · (I + H)"
-    flops_rule = "2 · MACs + 2H·T per layer and direction (biases)"
 
 
 __all__ = ["GRU", "LSTM", "RNN", "Embedding"]
