@@ -98,6 +98,7 @@ class BuildCache:
         self.args.clear()
 
 
+_METHODS: dict[str, Any] = {}  # `Builder.run`'s table
 _SEEN = ("seen once",)  # a template key met once: the call is built, not recorded
 _NEVER = ("not copyable",)  # a call whose nodes cannot be copied (`Builder._record`)
 
@@ -178,7 +179,6 @@ class Builder:
         self._shapes = cache.shapes
         self._bound = cache.bound
         self.templates: dict[Any, Any] = cache.templates  # block calls already built, by what they read
-        self._methods: dict[str, Any] = {}  # each statement type's method (`_layer`), looked up once
 
     @cached_property
     def all_targets(self) -> dict[str, str]:
@@ -273,12 +273,12 @@ class Builder:
             what, span = outer if outer else ("the spec", stmts[0].span)
             raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span,
                                 layers=False)
-        methods = self._methods
+        methods = _METHODS
         for s in stmts:
             method = methods.get(s.type)
-            if method is None:
-                method = methods[s.type] = getattr(self, "_" + s.type)
-            method(s, f)
+            if method is None:  # each statement type's method (`_layer`), looked up once: the function, not
+                method = methods[s.type] = getattr(Builder, "_" + s.type)  # a bound method (a cycle that
+            method(self, s, f)  # would keep every builder and its graph until the collector runs)
 
     def _block(self, s: ast.BlockDef, f: Frame) -> None:
         pass  # hoisted by `run`

@@ -395,6 +395,7 @@ class Worker:
         self.batch = batch
         self.caches = [BuildCache() for _ in self.specs]
         self.done: dict[Any, Result] = {}
+        self.runs = 0
 
     def run(self, k: int, sets: dict[str, Value], inputs: dict[str, Shape] | None) -> Result:
         key = (k, _hashable(sets), _hashable(inputs or {}))
@@ -411,7 +412,10 @@ class Worker:
             result = ("error", e.diagnostic)
         if len(self.done) < CACHE_ENTRIES:
             self.done[key] = result
-        return result
+        self.runs += 1
+        if self.runs % 2000 == 0:  # the collector is off while analysing (see `_analyse`): the few cycles a
+            gc.collect(1)  # build leaves (blocks' closures see each other) go; the older generation, which
+        return result  # holds the caches, is not walked again
 
     def chunk(self, task: tuple[int, list[tuple[dict[str, Value], dict[str, Shape] | None]]]) -> list[Result]:
         k, jobs = task
@@ -450,8 +454,6 @@ def _analyse(grids: list[Grid], jobs: list[tuple[int, dict[str, Value], dict[str
                 out.append(worker.run(k, sets, inputs))
                 if progress:
                     progress(n, total)
-                if n % 2000 == 0:
-                    gc.collect()
         finally:
             if was:
                 gc.enable()
