@@ -110,14 +110,14 @@ def analyzed(spec: str | Path | Spec | Graph, *, params: dict[str, Any] | None =
             raise TypeError("a built graph takes no `input` or network parameters")
         return run_passes(spec, freeze=freeze), None
     s = load(spec)
-    try:
-        with no_gc():
+    with no_gc():
+        try:
             g = s.graph(params, input, cache)
-    except SpecError as e:
-        if partial and isinstance(e.partial, Graph) and len(e.partial):
-            return run_passes(e.partial, cache=cache), e
-        raise
-    return run_passes(g, freeze=freeze, cache=cache), None
+        except SpecError as e:
+            if partial and isinstance(e.partial, Graph) and len(e.partial):
+                return run_passes(e.partial, cache=cache), e
+            raise
+        return run_passes(g, freeze=freeze, cache=cache), None
 
 
 @contextlib.contextmanager

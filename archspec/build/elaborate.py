@@ -8,9 +8,10 @@ statement that caused it, with the graph built so far kept for a partial report.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ class Closure:
     block: ast.BlockDef
     env: dict[str, Value]
     blocks: dict[str, Closure]
+    key: tuple[Any, ...] | None = None  # `_closure_key`'s memo: (what it read, the key's number)
 
 
 @dataclass(eq=False, slots=True)
@@ -99,6 +101,13 @@ class BuildCache:
 
 
 _METHODS: dict[str, Any] = {}  # `Builder.run`'s table
+# A layer's validated arguments by the values given (a pure function of them, as `re` keeps its compiled
+# patterns): shared by the builds that bring no cache of their own, so that analysing networks one after
+# another (a notebook, `compare`, the depths of a family) validates each distinct layer once. Only
+# arguments are shared: what is keyed by an arguments object's identity (shapes, costs) stays in the
+# build's own cache, which lives no longer than the objects it names. A sweep brings its own cache.
+_ARGS: dict[tuple[Any, ...], Args] = {}
+_ARGS_ENTRIES = 50_000
 _SEEN = ("seen once",)  # a template key met once: the call is built, not recorded
 _NEVER = ("not copyable",)  # a call whose nodes cannot be copied (`Builder._record`)
 
@@ -122,6 +131,10 @@ class _Template:
 # (`_add`, `_replay`) give all 14 fields, in order: a field added to `Node` must be added there too.
 _node = tuple.__new__
 assert len(Node._fields) == 14, "Node's fields changed: give every one where `_node` makes a node"
+# Likewise a node's `Meta` is made with its fields given by position (keywords cost more than the rest of
+# the call): (shape, cost, activations, peer_macs, rf, dtype).
+assert [f.name for f in fields(Meta)] == ["shape", "cost", "activations", "peer_macs", "rf", "dtype"], \
+    "Meta's fields changed: give every one where the builder makes one"
 
 
 def _join(path: str, name: str) -> str:
@@ -174,7 +187,10 @@ class Builder:
         self.repeating = 0  # the repeats being run
         self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
         self.sharing: list[tuple[str, str, Span | None]] = []  # `reuse` of a block: (new prefix, owner's prefix, span)
-        cache = cache if cache is not None else BuildCache()
+        if cache is None:  # a build of its own: its caches are its own, but for the validated arguments
+            if len(_ARGS) > _ARGS_ENTRIES:
+                _ARGS.clear()
+            cache = BuildCache(args=_ARGS)
         self._args_cache = cache.args
         self._shapes = cache.shapes
         self._bound = cache.bound
@@ -221,9 +237,7 @@ class Builder:
     def _dead_ends(self) -> list[Diagnostic]:
         """Layers whose result reaches no output: almost always a forgotten `output` or a stray `from`."""
         g = self.g
-        read: set[str] = set()
-        for n in g:
-            read.update(n.inputs)
+        read = {i for n in g.nodes.values() for i in n.inputs}
         dead = [nid for nid, n in g.nodes.items() if nid not in read and n.op != "output"]
         out = [Diagnostic("W100", f"`{n}` is computed but reaches no output", g[n].span,
                           severity="warning", hint=f"mark it with `output` (or `output {n.rsplit('.', 1)[-1]}`), "
@@ -305,9 +319,26 @@ class Builder:
         f.current = self._tensor(TensorRef(s.name, s.span, f.ns), f)
 
     def _if(self, s: ast.If, f: Frame) -> None:
-        ev = self._evaluator(f.env, f)
-        body = s.body if ev.truth(ev(s.cond), s.cond.span) else s.orelse
-        self._inline(body, f)
+        # A condition is a pure function of the names it reads: the last outcome of this `if` holds while
+        # each of them is the same object (`if depth < 50` in a repeat's body, tested at every iteration).
+        # One that reads the current tensor's size (`channels`) is worked out each time.
+        names = _cond_names(s)
+        env = f.env
+        last = _CONDS.get(id(s))
+        if names is not None and last is not None and last[0] is s:
+            for n, v in zip(names, last[1]):
+                if env.get(n, _ABSENT) is not v:
+                    break
+            else:
+                self._inline(s.body if last[2] else s.orelse, f)
+                return
+        ev = self._evaluator(env, f)
+        taken = ev.truth(ev(s.cond), s.cond.span)
+        if names is not None:
+            if len(_CONDS) > 100_000:
+                _CONDS.clear()
+            _CONDS[id(s)] = (s, tuple([env.get(n, _ABSENT) for n in names]), taken)
+        self._inline(s.body if taken else s.orelse, f)
 
     def _frozen(self, s: ast.Frozen, f: Frame) -> None:
         on = True
@@ -604,7 +635,7 @@ class Builder:
         outer, self.verified = self.verified, verified
         try:
             if template is not None:  # built before with the same arguments, shapes and freezing: copied
-                result = self._replay(template, scope, f, env, s)
+                result = self._replay(template, scope, f, c, env, s)
             else:
                 start, scoped, work = len(self.added), len(self.scoped), self.work
                 sub = Frame(env, c.blocks, Namespace(), scope, f.current, f.frozen)
@@ -615,7 +646,7 @@ class Builder:
                 if key is not None and entry is None and not (self.record_first or self.repeating):  # seen once
                     self.templates[key] = _SEEN
                 elif key is not None and entry is not _NEVER:  # recorded: copied from now on
-                    self.templates[key] = self._record(start, scoped, work, scope, f, env, result) or _NEVER
+                    self.templates[key] = self._record(start, scoped, work, scope, f, c, env, result) or _NEVER
         finally:
             self.calls.pop()
             self.calling.discard(b.name)
@@ -798,23 +829,25 @@ class Builder:
                 plain.append(v)
         try:
             cur = self.g[f.current].meta if f.current else None  # its shape and element type (token ids)
-            key = (_closure_key(c, set()), _hashable(plain), tuple(refs),
+            key = (_closure_key(c), _hashable(plain), tuple(refs),
                    (cur.shape, cur.dtype) if cur is not None else None, f.frozen)
             return key, self.templates.get(key)  # a TypeError if a value cannot be hashed
         except (TypeError, _Unkeyed):
             return None, None
 
-    def _sources(self, f: Frame, env: dict[str, Value]) -> list[str | None]:
-        """The tensors a call can read from outside: the current one, then each tensor argument's."""
+    def _sources(self, f: Frame, c: Closure, env: dict[str, Value]) -> list[str | None]:
+        """The tensors a call can read from outside: the current one, then each tensor argument's, in the
+        order of the block's parameters (a tensor its closure holds makes the call unkeyed: `_closure_key`)."""
         out: list[str | None] = [f.current]
-        for v in env.values():
+        for p in c.block.params:
+            v = env[p.name]
             if isinstance(v, TensorRef):
                 out.append(v.scope.tensors.get(v.name) if isinstance(v.scope, Namespace) else None)
         return out
 
-    def _record(self, start: int, scoped: int, work: int, scope: Scope, f: Frame, env: dict[str, Value],
+    def _record(self, start: int, scoped: int, work: int, scope: Scope, f: Frame, c: Closure, env: dict[str, Value],
                 result: str | None) -> _Template | None:
-        sources = self._sources(f, env)
+        sources = self._sources(f, c, env)
         prefix = scope.id + "."
         cut = len(prefix)
         ids = self.added[start:]
@@ -865,7 +898,7 @@ class Builder:
             return None
         return _Template(recorded, scopes, res, self.work - work)
 
-    def _replay(self, t: _Template, scope: Scope, f: Frame, env: dict[str, Value], s: Any) -> str | None:
+    def _replay(self, t: _Template, scope: Scope, f: Frame, c: Closure, env: dict[str, Value], s: Any) -> str | None:
         g = self.g
         if len(g) + len(t.nodes) > self.max_nodes:
             outer = self._while_expanding()
@@ -876,7 +909,7 @@ class Builder:
             outer = self._while_expanding()
             what, span = outer if outer else ("the spec", s.span)
             raise self._too_big(f"{what} takes more than {self.max_work:,} statements to expand", span, layers=False)
-        sources = self._sources(f, env)
+        sources = self._sources(f, c, env)
         prefix = scope.id + "."
         scopes = {"": scope}
         for rel, parent, sc in t.scopes:
@@ -894,7 +927,7 @@ class Builder:
             else:
                 inputs = tuple([prefix + w if where == "in" else sources[w] for where, w in ins])
             nodes[nid] = _node(Node, (nid, op, kind, args, inputs, name, scopes[owner], span, frozen, fused,
-                                      Meta(shape, dtype=dtype), freeze, None, ()))  # (no reuse or tie in
+                                      Meta(shape, None, 0, None, None, dtype), freeze, None, ()))  # (no reuse or tie in
             # a recorded call: `_record` refuses one)
             added.append(nid)
         if t.result is None:
@@ -1235,7 +1268,7 @@ class Builder:
         if self.sharing and kind.op != "input":
             shares = self._shared_owner(nid, kind, s.span) or shares
         nodes[nid] = _node(Node, (nid, kind.op, kind.name, args, tuple(inputs), name, scope, s.span, f.frozen, fused,
-                                  Meta(out, dtype=dtype), freeze, shares, ties))
+                                  Meta(out, None, 0, None, None, dtype), freeze, shares, ties))
         self.added.append(nid)
         if shares is not None:
             self._check_fit(kind, shares, nid, s.span)
@@ -1357,8 +1390,16 @@ def _free_names(args: list[ast.Arg]) -> tuple[str, ...]:
     hit = _FREE.get(id(args))
     if hit is not None and hit[0] is args:  # the list itself is kept: its id cannot be another's
         return hit[1]
+    names = _names_in([a.value for a in args])
+    if len(_FREE) > 100_000:
+        _FREE.clear()
+    _FREE[id(args)] = (args, names)
+    return names
+
+
+def _names_in(stack: list[Any]) -> tuple[str, ...]:
+    """The names the expressions read, each once."""
     out: dict[str, None] = {}
-    stack: list[Any] = [a.value for a in args]
     while stack:
         e = stack.pop()
         if isinstance(e, ast.Name):
@@ -1369,14 +1410,18 @@ def _free_names(args: list[ast.Arg]) -> tuple[str, ...]:
                     stack.append(v)
                 elif isinstance(v, list):
                     stack.extend(x for x in v if isinstance(x, BaseModel))
-    names = tuple(out)
-    if len(_FREE) > 100_000:
-        _FREE.clear()
-    _FREE[id(args)] = (args, names)
-    return names
+    return tuple(out)
 
 
 _BUILTINS = frozenset(BUILTINS)
+_CONDS: dict[int, tuple[ast.If, tuple[Any, ...], bool]] = {}  # `Builder._if`'s last outcomes
+
+
+@_per_node
+def _cond_names(s: ast.If) -> tuple[str, ...] | None:
+    """The names an `if`'s condition reads; None when it reads the current tensor's size."""
+    names = _names_in([s.cond])
+    return None if _reads_builtins(names) else names
 
 
 def _reads_builtins(names: tuple[str, ...]) -> bool:
@@ -1420,21 +1465,50 @@ def _block_reads(b: ast.BlockDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return out
 
 
-def _closure_key(c: Closure, seen: set[int]) -> tuple[Any, ...]:
+def _closure_key(c: Closure) -> int:
     """A block's definition with the values of the outer names it reads, and the same of every block it
-    can call: all that its body's result depends on besides its arguments and inputs."""
+    can call: all that its body's result depends on besides its arguments and inputs. Remembered on the
+    closure with what it read (each environment, name and value object): while every one of those reads
+    gives the same object again, the key is the same (values are never changed in place, a closure's
+    `blocks` never after its definitions are hoisted), and a call in a repeat's body checks a handful of
+    names instead of walking the blocks it calls."""
+    memo = c.key
+    if memo is not None:
+        for env, name, v in memo[0]:
+            if env.get(name, _ABSENT) is not v:
+                break
+        else:
+            return memo[1]  # type: ignore[no-any-return]
+    reads: list[tuple[dict[str, Any], str, Any]] = []
+    full = _closure_key_of(c, set(), reads)
+    token = _TOKENS.get(full)  # the key as a number, the same for an equal key: a template key hashes it
+    if token is None:  # cheaply. Numbers are never given twice (a cleared table only costs templates
+        if len(_TOKENS) > 100_000:  # found again), so two keys never share one
+            _TOKENS.clear()
+        token = _TOKENS[full] = next(_NEXT_TOKEN)
+    c.key = (tuple(reads), token)
+    return token
+
+
+_TOKENS: dict[tuple[Any, ...], int] = {}
+_NEXT_TOKEN = itertools.count()
+
+
+def _closure_key_of(c: Closure, seen: set[int], reads: list[tuple[dict[str, Any], str, Any]]) -> tuple[Any, ...]:
     if id(c) in seen:
         return ("cycle", id(c.block))  # a block calling itself: E401 when it is called
     seen.add(id(c))
     names, kinds = _block_reads(c.block)
     values = []
+    env = c.env
     for n in names:
-        v = c.env.get(n, _ABSENT)
+        v = env.get(n, _ABSENT)
         if isinstance(v, TensorRef):
             raise _Unkeyed
+        reads.append((env, n, v))
         values.append(v if v is _ABSENT else _hashable(v))  # absent: most names a block reads (`channels`)
-    blocks = c.blocks
-    calls = tuple([_closure_key(blocks[k], seen) for k in kinds if k in blocks])
+    blocks = c.blocks  # (a closure's blocks are fixed once its body's definitions are hoisted: not read again)
+    calls = tuple([_closure_key_of(blocks[k], seen, reads) for k in kinds if k in blocks])
     return (id(c.block), tuple(values), calls)
 
 

@@ -16,6 +16,7 @@ from archspec.kinds.base import CONVENTIONS
 from archspec.kinds.conventions import all_peer_macs
 
 CostCache = dict[tuple[Any, ...], tuple[Cost, int, dict[str, int]]]
+_FLAGGED = ("frozen, freezing or shared",)  # (`run`'s keys)
 
 
 def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache | None = None) -> None:
@@ -26,15 +27,19 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
     for n in nodes.values():
         meta = n.meta
         inputs = n.inputs
-        if len(inputs) == 1:  # most nodes
-            key: tuple[Any, ...] = (n.kind, id(n.args), n.frozen, n.freeze, n.shares is not None, n.ties, meta.shape,
-                                    nodes[inputs[0]].meta.shape)
+        # the key: the kind, the arguments, the output's and inputs' shapes; a node frozen, freezing a
+        # parameter or sharing weights (a few, if any) has the flags before them, behind a marker that
+        # no kind's name is
+        if n.frozen or n.freeze or n.shares is not None or n.ties:
+            key: tuple[Any, ...] = (_FLAGGED, n.frozen, n.freeze, n.shares is not None, n.ties, n.kind, id(n.args),
+                                    meta.shape, *[nodes[i].meta.shape for i in inputs])
+        elif len(inputs) == 1:  # most nodes
+            key = (n.kind, id(n.args), meta.shape, nodes[inputs[0]].meta.shape)
         else:
-            key = (n.kind, id(n.args), n.frozen, n.freeze, n.shares is not None, n.ties, meta.shape,
-                   *[nodes[i].meta.shape for i in inputs])
+            key = (n.kind, id(n.args), meta.shape, *[nodes[i].meta.shape for i in inputs])
         hit = cache.get(key)
         if hit is None:
-            ins = list(key[7:])  # the inputs' shapes
+            ins = list(key[8:] if key[0] is _FLAGGED else key[3:])  # the inputs' shapes
             kind = KINDS[n.kind]
             out = meta.shape
             c: Cost = kind.cost(n.args, ins, out)

@@ -90,6 +90,18 @@ def _num(x: Any) -> float:
     return x if isinstance(x, int) else (float(x) if x.denominator != 1 else int(x))
 
 
+class _Counted(dict[str, bool]):
+    """Whether a kind's layers count in the depth (a layer with weights, not a norm or an activation):
+    worked out once per kind, when first met."""
+
+    def __missing__(self, kind: str) -> bool:
+        value = self[kind] = KINDS[kind].category not in ("norm", "activation")
+        return value
+
+
+_COUNTED = _Counted()
+
+
 class Analysis:
     """Shapes and costs of every layer of a network, and their totals."""
 
@@ -157,8 +169,8 @@ class Analysis:
         depth and the widest receptive field."""
         t = Totals()
         batch, convention = self.batch, self.convention
-        counted = {k: KINDS[k].category not in ("norm", "activation") for k in KINDS}
-        groups: dict[tuple[int, int, int, str, str], list[Any]] = {}  # → [a node, how many, its depth step]
+        counted = _COUNTED
+        groups: dict[int, list[Any]] = {}  # → [a node, how many, its depth step]
         depth: dict[str, int] = {}
         deepest = 0
         widest: Any = None
@@ -166,7 +178,9 @@ class Analysis:
         last_rf: Any = None
         for n in self.ir:
             m = n.meta
-            key = (id(m.cost), id(m.peer_macs), m.activations, n.kind, n.op)
+            # the cost pass gives each of its records (a kind, arguments, shapes and freezing) a `peer_macs`
+            # mapping of its own, shared by the nodes of that record: its identity is the record's
+            key = id(m.peer_macs)
             group = groups.get(key)
             if group is None:
                 c = m.cost
@@ -481,5 +495,6 @@ def analyze(spec: str | Path | Spec | Graph, *, input: Any = None, batch: int = 
     _check_batch(batch)
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
-    g, error = analyzed(spec, params={**(params or {}), **kw}, input=input, freeze=freeze, partial=partial)
-    return Analysis(g, batch=batch, convention=convention, error=error)
+    with no_gc():  # one stretch without the collector, not one per stage: each end of one runs a collection
+        g, error = analyzed(spec, params={**(params or {}), **kw}, input=input, freeze=freeze, partial=partial)
+        return Analysis(g, batch=batch, convention=convention, error=error)  # over every object made since

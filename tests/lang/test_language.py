@@ -26,6 +26,21 @@ def test_repeat_if_let_and_frozen():
     assert a.row("dense3").frozen
 
 
+def test_a_condition_follows_the_names_it_reads():
+    """An `if` met again (a repeat's body, the same spec with other parameters) takes the branch its names'
+    values of that moment give: a `let` in the body changes them for the next iteration."""
+    body = ("    input 3x8x8\n    let k = 1\n    repeat 3:\n        if k == 1 and n < 3:\n            conv 4 1x1\n"
+            "        else:\n            conv 8 1x1\n        let k = 2\n")
+    a = analyze(body)
+    assert [r.output_shape[0] for r in a.rows if r.kind == "conv"] == [4, 8, 8]
+    assert a.totals.params == (3 * 4 + 4) + (4 * 8 + 8) + (8 * 8 + 8)
+    b = analyze(body, n=3)  # the same statements, another parameter: the other branch from the start
+    assert [r.output_shape[0] for r in b.rows if r.kind == "conv"] == [8, 8, 8]
+    c = analyze("    input 3x8x8\n    repeat 3:\n        if channels == 3:\n            conv 5 1x1\n"
+                "        else:\n            conv channels + 1 1x1\n")  # the current tensor's size: each time
+    assert [r.output_shape[0] for r in c.rows if r.kind == "conv"] == [5, 6, 7]
+
+
 def test_blocks_defaults_keywords_and_naming():
     a = analyze("    input 3x32x32\n    block b(c, k = 3):\n        conv c k pad=k // 2\n"
                 "    b(8); b(c = 4, k = 5); x = b(2)\n")
