@@ -1478,7 +1478,7 @@ def _closure_key(c: Closure) -> int:
             if env.get(name, _ABSENT) is not v:
                 break
         else:
-            return memo[1]  # type: ignore[no-any-return]
+            return memo[1]
     reads: list[tuple[dict[str, Any], str, Any]] = []
     full = _closure_key_of(c, set(), reads)
     token = _TOKENS.get(full)  # the key as a number, the same for an equal key: a template key hashes it
