@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.build.elaborate import BuildCache, build_graph
+from archspec.build.elaborate import LAYERS, BuildCache, build_graph
 from archspec.diagnostics import SpecError
 from archspec.files import parse_shape
 from archspec.ir import Graph, Shape, fmt_shape
@@ -93,9 +93,10 @@ def run_passes(g: Graph, *, freeze: Sequence[str] = (), cache: BuildCache | None
         freeze_pass.run(g, freeze)
         _lint(g, "freezing")
     with no_gc():
-        costs.run(g, cache=cache.costs if cache is not None else None)
+        layers = cache if cache is not None else LAYERS  # the process's layer caches, unless given others
+        costs.run(g, cache=layers.costs)
         _lint(g, "the cost pass")
-        receptive.run(g, cache.steps if cache is not None else None)
+        receptive.run(g, layers.steps)
         _lint(g, "the receptive-field pass")
     return g
 

@@ -127,3 +127,21 @@ def test_an_analysis_is_freed_without_the_collector():
         if was:
             gc.enable()
     assert not kinds & {"Node", "Graph", "Builder", "Analysis", "Scope", "Meta"}, kinds
+
+
+def test_analyses_in_one_process_do_not_leak_into_each_other():
+    """The layers' caches shared by the analyses of a process (arguments, shapes, costs, fields) give every
+    analysis the figures it gives alone: ResNet-50 before and after others, at another size in between, with
+    ACCEPTANCE.md's figures (the paper's variant)."""
+    import json
+
+    import archspec
+
+    first = json.loads(archspec.analyze("resnet", depth=50).to_json())
+    archspec.analyze("vgg16")
+    archspec.analyze("resnet", depth=50, input="3x160x160")
+    archspec.analyze("resnet", depth=101, variant="torchvision")
+    again = json.loads(archspec.analyze("resnet", depth=50).to_json())
+    assert again == first
+    assert (first["totals"]["params"], first["totals"]["buffers"], first["totals"]["macs"]) == \
+        (25_557_032, 53_120, 3_857_973_248)

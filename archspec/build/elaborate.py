@@ -79,12 +79,13 @@ class Frame:
 @dataclass(eq=False)
 class BuildCache:
     """Validated layer arguments and inferred shapes, kept between builds of a spec with other parameters
-    (`archspec sweep` builds thousands). Both are pure functions of their keys; a shape is keyed by the
-    `id` of its arguments object, so every arguments object in a key is interned in `args` and lives as
-    long as the cache. `clear()` when it grows past what a sweep wants to hold."""
+    (`archspec sweep` builds thousands). Both are pure functions of their keys; a shape (a cost, a
+    receptive-field step) is keyed by the `id` of its arguments object, interned in `args`, and its entry
+    holds the object too, so that the id cannot become another object's while the entry lives. `clear()`
+    when it grows past what a sweep wants to hold."""
 
     args: dict[tuple[Any, ...], Args] = field(default_factory=dict)
-    shapes: dict[tuple[Any, ...], Shape] = field(default_factory=dict)
+    shapes: dict[tuple[Any, ...], tuple[Shape, Args]] = field(default_factory=dict)
     costs: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the cost pass's, by the same keys
     bound: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # a layer statement's arguments, by its values
     steps: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the receptive-field pass's
@@ -101,13 +102,15 @@ class BuildCache:
 
 
 _METHODS: dict[str, Any] = {}  # `Builder.run`'s table
-# A layer's validated arguments by the values given (a pure function of them, as `re` keeps its compiled
-# patterns): shared by the builds that bring no cache of their own, so that analysing networks one after
-# another (a notebook, `compare`, the depths of a family) validates each distinct layer once. Only
-# arguments are shared: what is keyed by an arguments object's identity (shapes, costs) stays in the
-# build's own cache, which lives no longer than the objects it names. A sweep brings its own cache.
-_ARGS: dict[tuple[Any, ...], Args] = {}
-_ARGS_ENTRIES = 50_000
+# The layers' caches of the builds that bring none of their own: a layer's validated arguments by the
+# values given, and its shape, costs and receptive-field step by its arguments and input shapes. They
+# are pure functions of those (as `re` keeps its compiled patterns), so analysing networks one after
+# another (a notebook, `compare`, a family's depths) works each distinct layer out once. Every entry
+# keyed by an arguments object's identity holds the object, whose id therefore cannot become another's.
+# What depends on the spec's text (bound statements, templates of block calls) stays in each build's own
+# cache. A sweep brings a cache of its own (`BuildCache`).
+LAYERS = BuildCache()
+LAYERS_ENTRIES = 200_000
 _SEEN = ("seen once",)  # a template key met once: the call is built, not recorded
 _NEVER = ("not copyable",)  # a call whose nodes cannot be copied (`Builder._record`)
 
@@ -187,10 +190,10 @@ class Builder:
         self.repeating = 0  # the repeats being run
         self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
         self.sharing: list[tuple[str, str, Span | None]] = []  # `reuse` of a block: (new prefix, owner's prefix, span)
-        if cache is None:  # a build of its own: its caches are its own, but for the validated arguments
-            if len(_ARGS) > _ARGS_ENTRIES:
-                _ARGS.clear()
-            cache = BuildCache(args=_ARGS)
+        if cache is None:  # a build of its own: the layers' caches are the process's (`LAYERS`), the rest its own
+            if len(LAYERS) > LAYERS_ENTRIES:
+                LAYERS.clear()
+            cache = BuildCache(args=LAYERS.args, shapes=LAYERS.shapes, costs=LAYERS.costs, steps=LAYERS.steps)
         self._args_cache = cache.args
         self._shapes = cache.shapes
         self._bound = cache.bound
@@ -1249,8 +1252,10 @@ class Builder:
         # the element types are checked first: token ids fed to a conv is that, not a shape
         dtype = "float32" if dtypes is None or (kind.takes == "float" and "int64" not in dtypes) else \
             self._dtype(kind, args, inputs, dtypes, s)
-        out = self._shapes.get(key)
-        if out is None:
+        hit = self._shapes.get(key)
+        if hit is not None:
+            out = hit[0]
+        else:
             try:
                 out = kind.shape(args, ins)
             except ShapeError as e:
@@ -1261,7 +1266,7 @@ class Builder:
                 raise SpecError(Diagnostic("E600", f"`{kind.name}` would output {fmt_shape(out)}, "
                                                    f"{prod(out):,} elements per sample", s.span,
                                            expected=f"at most {MAX_ELEMENTS:,}"), partial=g)
-            self._shapes[key] = out
+            self._shapes[key] = (out, args)  # (the arguments kept with it: their id cannot be another's)
         scope = f.scope
         name = self._local(scope.id if scope is not None else "", target or kind.name, bool(target) and not fused)
         nid = f"{scope.id}.{name}" if scope is not None else name

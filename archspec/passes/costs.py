@@ -15,14 +15,14 @@ from archspec.kinds import KINDS
 from archspec.kinds.base import CONVENTIONS
 from archspec.kinds.conventions import all_peer_macs
 
-CostCache = dict[tuple[Any, ...], tuple[Cost, int, dict[str, int]]]
+CostCache = dict[tuple[Any, ...], tuple[Cost, int, dict[str, int], Any]]
 _FLAGGED = ("frozen, freezing or shared",)  # (`run`'s keys)
 
 
 def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache | None = None) -> None:
     """Fill every node's costs. `cache` (kept between runs by a sweep) maps a node's kind, arguments (by
     identity: the builder interns them), freezing and shapes to its figures."""
-    cache = {} if cache is None else cache
+    cache = {} if cache is None or conventions != CONVENTIONS else cache  # (the key holds no conventions)
     nodes = g.nodes
     for n in nodes.values():
         meta = n.meta
@@ -64,8 +64,9 @@ def run(g: Graph, conventions: tuple[str, ...] = CONVENTIONS, cache: CostCache |
                 else:
                     c = Cost(params=c.params - tied, fixed=c.fixed, buffers=c.buffers, macs=c.macs, flops=c.flops,
                              connections=c.connections)
-            hit = cache[key] = (c, 0 if kind.view else prod(out), peers)
-        meta.cost, meta.activations, meta.peer_macs = hit
+            hit = cache[key] = (c, 0 if kind.view else prod(out), peers, n.args)  # (the arguments kept: their
+            # id, in the key, cannot become another's while the entry lives)
+        meta.cost, meta.activations, meta.peer_macs, _ = hit
 
 
 BYTES_PER_ELEMENT = 4  # float32

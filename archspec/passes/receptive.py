@@ -64,9 +64,10 @@ def run(g: Graph, steps: dict[tuple[object, ...], Any] | None = None) -> None:
                 meta.rf = widest
                 continue
             key = (n.kind, id(n.args), *[m.shape for m in ins])
-        step = steps.get(key, _MISSING)
-        if step is _MISSING:
-            step = steps[key] = KINDS[n.kind].receptive(n.args, list(key[2:]))  # type: ignore[arg-type]
+        entry = steps.get(key)
+        if entry is None:  # (the arguments kept with the step: their id, in the key, cannot become another's)
+            entry = steps[key] = (KINDS[n.kind].receptive(n.args, list(key[2:])), n.args)  # type: ignore[arg-type]
+        step = entry[0]
         if step == GLOBAL:
             meta.rf = GLOBAL
         elif step is None or not widest:
@@ -74,8 +75,6 @@ def run(g: Graph, steps: dict[tuple[object, ...], Any] | None = None) -> None:
         else:
             meta.rf = _steps(widest, step)
 
-
-_MISSING = object()
 
 
 class _Through(dict[str, bool]):
