@@ -110,7 +110,7 @@ _METHODS: dict[str, Any] = {}  # `Builder.run`'s table
 # What depends on the spec's text (bound statements, templates of block calls) stays in each build's own
 # cache. A sweep brings a cache of its own (`BuildCache`).
 LAYERS = BuildCache()
-LAYERS_ENTRIES = 200_000
+LAYERS_ENTRIES = 50_000  # entries in all (a few kB each at most): emptied past it
 _SEEN = ("seen once",)  # a template key met once: the call is built, not recorded
 _NEVER = ("not copyable",)  # a call whose nodes cannot be copied (`Builder._record`)
 
