@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -90,13 +90,15 @@ class BuildCache:
     bound: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # a layer statement's arguments, by its values
     steps: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # the receptive-field pass's
     templates: dict[Any, Any] = field(default_factory=dict)  # block calls as first built (`Builder._template_key`)
+    conds: dict[int, Any] = field(default_factory=dict)  # an `if`'s last outcome (`Builder._if`)
+    estimates: dict[Any, Any] = field(default_factory=dict)  # a block call's bounds, by its template key
 
     def __len__(self) -> int:
         return (len(self.args) + len(self.shapes) + len(self.costs) + len(self.steps) + len(self.bound)
-                + len(self.templates))
+                + len(self.templates) + len(self.conds) + len(self.estimates))
 
     def clear(self) -> None:
-        for d in (self.shapes, self.costs, self.steps, self.bound, self.templates):  # first: their keys hold ids of objects in `args`
+        for d in (self.shapes, self.costs, self.steps, self.bound, self.templates, self.conds, self.estimates):
             d.clear()
         self.args.clear()
 
@@ -111,6 +113,7 @@ _METHODS: dict[str, Any] = {}  # `Builder.run`'s table
 # cache. A sweep brings a cache of its own (`BuildCache`).
 LAYERS = BuildCache()
 LAYERS_ENTRIES = 50_000  # entries in all (a few kB each at most): emptied past it
+_MISSING = object()
 _SEEN = ("seen once",)  # a template key met once: the call is built, not recorded
 _NEVER = ("not copyable",)  # a call whose nodes cannot be copied (`Builder._record`)
 
@@ -190,13 +193,15 @@ class Builder:
         self.repeating = 0  # the repeats being run
         self.ended_loops: dict[str, Span | None] = {}  # loop variables of the repeats that have ended
         self.sharing: list[tuple[str, str, Span | None]] = []  # `reuse` of a block: (new prefix, owner's prefix, span)
-        if cache is None:  # a build of its own: the layers' caches are the process's (`LAYERS`), the rest its own
+        if cache is None:  # a build of its own: the process's caches (`LAYERS`), but for the templates
             if len(LAYERS) > LAYERS_ENTRIES:
                 LAYERS.clear()
-            cache = BuildCache(args=LAYERS.args, shapes=LAYERS.shapes, costs=LAYERS.costs, steps=LAYERS.steps)
+            cache = replace(LAYERS, templates={})
         self._args_cache = cache.args
         self._shapes = cache.shapes
         self._bound = cache.bound
+        self._conds = cache.conds
+        self._estimates = cache.estimates
         self.templates: dict[Any, Any] = cache.templates  # block calls already built, by what they read
 
     @cached_property
@@ -327,7 +332,7 @@ class Builder:
         # One that reads the current tensor's size (`channels`) is worked out each time.
         names = _cond_names(s)
         env = f.env
-        last = _CONDS.get(id(s))
+        last = self._conds.get(id(s))
         if names is not None and last is not None and last[0] is s:
             for n, v in zip(names, last[1]):
                 if env.get(n, _ABSENT) is not v:
@@ -338,9 +343,7 @@ class Builder:
         ev = self._evaluator(env, f)
         taken = ev.truth(ev(s.cond), s.cond.span)
         if names is not None:
-            if len(_CONDS) > 100_000:
-                _CONDS.clear()
-            _CONDS[id(s)] = (s, tuple([env.get(n, _ABSENT) for n in names]), taken)
+            self._conds[id(s)] = (s, tuple([env.get(n, _ABSENT) for n in names]), taken)
         self._inline(s.body if taken else s.orelse, f)
 
     def _frozen(self, s: ast.Frozen, f: Frame) -> None:
@@ -630,8 +633,14 @@ class Builder:
         template = entry if isinstance(entry, _Template) else None
         verified = self.verified
         if b.body and not verified and template is None:  # a copy is checked against the limits as it is made
-            estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
-            verified = self._check_expansion(what, s.span, _Estimate(self).body(b.body, estimate_env, c.blocks))
+            bounds: Any = self._estimates.get(key, _MISSING) if key is not None else _MISSING
+            if bounds is _MISSING:  # the bounds depend on what the template key holds (the block, the values
+                # it reads, its arguments, the input's size): the same key, the same bounds
+                estimate_env = {**{k: ev.env[k] for k in BUILTINS if k in ev.env}, **env}
+                bounds = _Estimate(self).body(b.body, estimate_env, c.blocks)
+                if key is not None:
+                    self._estimates[key] = bounds
+            verified = self._check_expansion(what, s.span, bounds)
         self.calls.append((b.name, path, s.span))
         self.calling.add(b.name)
         self.expanding.append((what, s.span))
@@ -1013,10 +1022,10 @@ class Builder:
         except TypeError:
             key, hit = None, None
         if hit is not None:
-            return hit
+            return hit[0]
         result = self._bind_values(kind, args, f, s, allow_positional)
         if key is not None:
-            self._bound[key] = result
+            self._bound[key] = (result, args)  # (the statement's arguments kept: their id cannot be another's)
         return result
 
     def _bind_values(self, kind: LayerKind[Any], args: list[ast.Arg], f: Frame, s: Any,
@@ -1419,7 +1428,6 @@ def _names_in(stack: list[Any]) -> tuple[str, ...]:
 
 
 _BUILTINS = frozenset(BUILTINS)
-_CONDS: dict[int, tuple[ast.If, tuple[Any, ...], bool]] = {}  # `Builder._if`'s last outcomes
 
 
 @_per_node
