@@ -53,8 +53,9 @@ def generate_code(spec: Any, *, input: Any = None, params: dict[str, Any] | None
 
 def export_onnx(spec: Any, path: str | Path, *, input: Any = None, params: dict[str, Any] | None = None,
                 freeze: Sequence[str] = (), **kw: Any) -> None:
-    """Export the compiled spec (evaluation mode: the main output) to an ONNX file; needs the `onnx`
-    package. Uses PyTorch's TorchScript-based exporter, which needs nothing else."""
+    """Export the compiled spec (evaluation mode: the main output) to an ONNX file, with freshly
+    initialised weights (the architecture); a trained run's weights go out with `archspec export RUN
+    --format onnx` (`archspec.pytorch.export.export`). Needs the `onnx` package; uses PyTorch's TorchScript-based exporter."""
     import tempfile
     import warnings
 
