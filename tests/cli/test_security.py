@@ -281,6 +281,7 @@ HOSTILE = "\n".join([
 ]) + "\n"
 
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_hostile_names_and_strings_do_not_reach_the_generated_code(tmp_path: Path) -> None:
     """Names, output names and a string parameter (through the API, so it can hold any text) that look
     like code: the generated file, imported and run in a fresh process under an audit hook, starts no

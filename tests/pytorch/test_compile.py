@@ -186,6 +186,7 @@ def test_auxiliary_outputs_in_the_generated_file():
     assert other.loss_weights == {"out": 1.0, "aux": 0.3}
 
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_pickle_deepcopy_and_torch_save(tmp_path):
     import copy
     import pickle
@@ -212,6 +213,7 @@ def test_torchscript():
     assert aux(torch.randn(2, 3, 16, 16))[1].shape == (2, 5)
 
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_torch_compile_in_one_graph():
     torch._dynamo.reset()
     model = archspec.compile(AUX).eval()
@@ -285,6 +287,7 @@ def test_hostile_names_cannot_inject_code():
 
 # -- the file in a fresh process ---------------------------------------------------------------------
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_generated_file_runs_in_a_fresh_process(tmp_path):
     """The file needs only torch: run with archspec blocked, it loads the compiled weights and gives
     the same outputs (LeNet-5 of 1998: the classic helper modules are inlined into the file)."""

@@ -62,6 +62,7 @@ def fresh_process_output(py: Path, x: torch.Tensor, tmp_path: Path) -> torch.Ten
     return torch.load(tmp_path / "y.pt")
 
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_export_writes_a_standalone_file_that_loads_its_weights(run_dir, tmp_path, capsys):
     out = tmp_path / "exp"
     assert main(["export", str(run_dir), "--format", "py", "-o", str(out)]) == 0
@@ -139,6 +140,7 @@ def test_export_of_a_plain_state_dict_needs_the_spec(run_dir, tmp_path, capsys):
     assert "error[E701]" in capsys.readouterr().err and not (tmp_path / "f" / "small.py").exists()
 
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_compile_init_writes_the_weights_beside_the_file(run_dir, tmp_path, capsys):
     py = tmp_path / "model.py"
     assert main(["compile", str(run_dir / "spec.arch"), "--init", str(run_dir / "best.pt"), "-o", str(py)]) == 0

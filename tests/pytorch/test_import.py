@@ -286,6 +286,7 @@ def test_onnx_file_of_compile_imported_back(spec, shape, tmp_path):
         assert torch.allclose(model(x), back(x), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_onnx_unsupported_and_check(tmp_path, capsys, monkeypatch):
     pytest.importorskip("onnx", reason="the onnx package (archspec[onnx]) is not installed")
     monkeypatch.setenv("NO_COLOR", "1")

@@ -79,6 +79,7 @@ def test_memory_refuses_augmentations_of_decoded_images(spec, folder, tmp_path):
     assert e.value.diagnostic.message.startswith("--loader memory: resized_crop, scale_jitter and color_jitter")
 
 
+@pytest.mark.slow  # a fresh process, a whole export or training run: seconds
 def test_streamed_runs_are_the_same_with_any_number_of_workers(spec, folder, tmp_path):
     kw = {"loader": "stream", "flip": True, "crop": 2, "resized_crop": 0.4, "color_jitter": 0.2, "seed": 3}
     r0 = run(spec, folder, tmp_path / "w0", workers=0, **kw)
