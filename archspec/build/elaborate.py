@@ -107,10 +107,10 @@ _METHODS: dict[str, Any] = {}  # `Builder.run`'s table
 # The layers' caches of the builds that bring none of their own: a layer's validated arguments by the
 # values given, and its shape, costs and receptive-field step by its arguments and input shapes. They
 # are pure functions of those (as `re` keeps its compiled patterns), so analysing networks one after
-# another (a notebook, `compare`, a family's depths) works each distinct layer out once. Every entry
-# keyed by an arguments object's identity holds the object, whose id therefore cannot become another's.
-# What depends on the spec's text (bound statements, templates of block calls) stays in each build's own
-# cache. A sweep brings a cache of its own (`BuildCache`).
+# another (a notebook, `compare`, a family's depths) works each distinct layer out once; so are a layer
+# statement's bound arguments, an `if`'s outcome and a block call's bounds, by the values they read. Every
+# entry keyed by an object's identity holds the object, whose id therefore cannot become another's. The
+# templates of block calls (what a build copies) stay each build's own. A sweep brings a cache of its own.
 LAYERS = BuildCache()
 LAYERS_ENTRIES = 50_000  # entries in all (a few kB each at most): emptied past it
 _MISSING = object()
@@ -1493,24 +1493,29 @@ def _closure_key(c: Closure) -> int:
         else:
             return memo[1]
     reads: list[tuple[dict[str, Any], str, Any]] = []
-    full = _closure_key_of(c, set(), reads)
-    token = _TOKENS.get(full)  # the key as a number, the same for an equal key: a template key hashes it
-    if token is None:  # cheaply. Numbers are never given twice (a cleared table only costs templates
-        if len(_TOKENS) > 100_000:  # found again), so two keys never share one
+    seen: dict[int, ast.BlockDef] = {}
+    full = _closure_key_of(c, seen, reads)
+    # The key as a number, the same for an equal key (a template key hashes it cheaply). The entry holds
+    # the definitions whose ids the key names, so that no other definition can take one of those ids;
+    # numbers are never given twice (a cleared table only costs templates found again).
+    hit = _TOKENS.get(full)
+    if hit is None:
+        if len(_TOKENS) > 100_000:
             _TOKENS.clear()
-        token = _TOKENS[full] = next(_NEXT_TOKEN)
-    c.key = (tuple(reads), token)
-    return token
+        hit = _TOKENS[full] = (next(_NEXT_TOKEN), tuple(seen.values()))
+    c.key = (tuple(reads), hit[0])
+    return hit[0]
 
 
-_TOKENS: dict[tuple[Any, ...], int] = {}
+_TOKENS: dict[tuple[Any, ...], tuple[int, tuple[ast.BlockDef, ...]]] = {}
 _NEXT_TOKEN = itertools.count()
 
 
-def _closure_key_of(c: Closure, seen: set[int], reads: list[tuple[dict[str, Any], str, Any]]) -> tuple[Any, ...]:
+def _closure_key_of(c: Closure, seen: dict[int, ast.BlockDef], reads: list[tuple[dict[str, Any], str, Any]]
+                    ) -> tuple[Any, ...]:
     if id(c) in seen:
         return ("cycle", id(c.block))  # a block calling itself: E401 when it is called
-    seen.add(id(c))
+    seen[id(c)] = c.block
     names, kinds = _block_reads(c.block)
     values = []
     env = c.env
