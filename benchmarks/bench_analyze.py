@@ -11,8 +11,8 @@ Prints Markdown tables for docs/benchmarks.md:
    each run (the first analysis of those layers in a process);
 3. scaling: analysis time against the number of layers (deep chains, CIFAR ResNets, DenseNets);
 4. peak memory of analysing the largest network; rendering a 1,000-layer network collapsed by block.
-Times are the best of several runs (the machine is shared and noisy; in process, archspec gets ten runs for
-the peers' one); ratios are peer / archspec. The peers
+Times are the best of several runs (the machine is shared and noisy; in process, archspec's best of 50,
+the peers' of 2); ratios are peer / archspec. The peers
 run PyTorch with one thread (with two, a busy second core slows them by up to 10×, which would flatter us).
 """
 
@@ -113,8 +113,8 @@ def in_process(repeat: int, networks: list[tuple[str, str, dict[str, int], tuple
     lines = ["| network | archspec.analyze | its layers first seen | torchinfo.summary | ratio | fvcore | ratio |",
              "|---|--:|--:|--:|--:|--:|--:|"]
     for label, spec, params, shape in networks:
-        # archspec's runs are milliseconds: ten times as many as the peers' (which take a second), so that a
-        # burst of the shared machine's noise does not decide the figure
+        # archspec's runs are milliseconds: ten times `repeat` of them (the peers' take a second each, and get
+        # half of `repeat`), so that a burst of the shared machine's noise does not decide the figure
         first = best_of_first(lambda s=spec, p=params: archspec.analyze(s, **p), 10 * repeat)
         ours = best_of(lambda s=spec, p=params: archspec.analyze(s, **p), 10 * repeat)
         model = archspec.compile(spec, **params).eval()
