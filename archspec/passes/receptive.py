@@ -76,7 +76,6 @@ def run(g: Graph, steps: dict[tuple[object, ...], Any] | None = None) -> None:
             meta.rf = _steps(widest, step)
 
 
-
 class _Through(dict[str, bool]):
     """Whether a kind passes the field through whatever its arguments: it keeps the default rule (no step),
     as norms, activations and additions do. Their nodes need no step looked up: about half of a network's."""
