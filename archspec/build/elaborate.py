@@ -333,13 +333,10 @@ class Builder:
         names = _cond_names(s)
         env = f.env
         last = self._conds.get(id(s))
-        if names is not None and last is not None and last[0] is s:
-            for n, v in zip(names, last[1]):
-                if env.get(n, _ABSENT) is not v:
-                    break
-            else:
-                self._inline(s.body if last[2] else s.orelse, f)
-                return
+        if names is not None and last is not None and last[0] is s \
+                and all(env.get(n, _ABSENT) is v for n, v in zip(names, last[1])):  # read in this frame's
+            self._inline(s.body if last[2] else s.orelse, f)  # environment: another call has its own
+            return
         ev = self._evaluator(env, f)
         taken = ev.truth(ev(s.cond), s.cond.span)
         if names is not None:
@@ -1478,6 +1475,12 @@ def _block_reads(b: ast.BlockDef) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return out
 
 
+def _unchanged(reads: tuple[tuple[dict[str, Any], str, Any], ...]) -> bool:
+    """Whether each (environment, name, value) read before still reads the same object (values are never
+    changed in place: the same object, the same value)."""
+    return all(env.get(name, _ABSENT) is v for env, name, v in reads)
+
+
 def _closure_key(c: Closure) -> int:
     """A block's definition with the values of the outer names it reads, and the same of every block it
     can call: all that its body's result depends on besides its arguments and inputs. Remembered on the
@@ -1486,12 +1489,8 @@ def _closure_key(c: Closure) -> int:
     `blocks` never after its definitions are hoisted), and a call in a repeat's body checks a handful of
     names instead of walking the blocks it calls."""
     memo = c.key
-    if memo is not None:
-        for env, name, v in memo[0]:
-            if env.get(name, _ABSENT) is not v:
-                break
-        else:
-            return memo[1]
+    if memo is not None and _unchanged(memo[0]):
+        return memo[1]
     reads: list[tuple[dict[str, Any], str, Any]] = []
     seen: dict[int, ast.BlockDef] = {}
     full = _closure_key_of(c, seen, reads)

@@ -39,6 +39,9 @@ def test_a_condition_follows_the_names_it_reads():
     c = analyze("    input 3x8x8\n    repeat 3:\n        if channels == 3:\n            conv 5 1x1\n"
                 "        else:\n            conv channels + 1 1x1\n")  # the current tensor's size: each time
     assert [r.output_shape[0] for r in c.rows if r.kind == "conv"] == [5, 6, 7]
+    d = analyze("    input 3x8x8\n    block b(wide):\n        if wide:\n            conv 8 1x1\n        else:\n"
+                "            conv 2 1x1\n    b(true); b(false); b(true)\n")  # each call reads its own arguments
+    assert [r.output_shape[0] for r in d.rows if r.kind == "conv"] == [8, 2, 8]
 
 
 def test_blocks_defaults_keywords_and_naming():
